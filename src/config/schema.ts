@@ -1,0 +1,252 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+/**
+ * The configuration schema, written once: ajv compiles it to validate `portcullis.yaml`
+ * and TypeScript derives the config types from it. Every object is closed
+ * (`additionalProperties: false`) so that a misspelt key is an error, not a silent default.
+ */
+const Closed = <T extends Parameters<typeof Type.Object>[0]>(
+  props: T,
+  description: string,
+) => Type.Object(props, { additionalProperties: false, description });
+
+/** A section that may be left out: it is then filled with its defaults. */
+const Section = <T extends Parameters<typeof Type.Object>[0]>(props: T, description: string) =>
+  Type.Object(props, { additionalProperties: false, description, default: {} });
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one' });
+const Millis = (def: number, description: string) =>
+  Type.Integer({ minimum: 1, maximum: 3_600_000, default: def, description });
+const HttpUrl = Type.String({ format: 'http-url' });
+const Cidr = Type.String({ format: 'cidr' });
+const HeaderName = Type.String({ format: 'header-name' });
+
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+const Method = Type.Union(HTTP_METHODS.map((m) => Type.Literal(m)));
+
+const HttpListener = Closed(
+  {
+    host: Type.String({ default: '0.0.0.0', minLength: 1 }),
+    port: Port,
+    redirectToHttps: Type.Boolean({
+      default: false,
+      description: 'Answer every request with 308 to the https listener',
+    }),
+  },
+  'Plain HTTP listener',
+);
+
+const Hsts = Closed(
+  {
+    maxAge: Type.Integer({ minimum: 0, default: 31_536_000 }),
+    includeSubDomains: Type.Boolean({ default: true }),
+    preload: Type.Boolean({ default: false }),
+  },
+  'Strict-Transport-Security sent on every HTTPS response',
+);
+
+const HttpsListener = Closed(
+  {
+    host: Type.String({ default: '0.0.0.0', minLength: 1 }),
+    port: Port,
+    cert: Type.String({ minLength: 1, description: 'PEM certificate chain file' }),
+    key: Type.String({ minLength: 1, description: 'PEM private key file' }),
+    minVersion: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], {
+      default: 'TLSv1.2',
+    }),
+    hsts: Type.Optional(Hsts),
+  },
+  'HTTPS listener',
+);
+
+const OpsListener = Closed(
+  {
+    host: Type.String({ default: '127.0.0.1', minLength: 1 }),
+    port: Port,
+  },
+  'Operations listener: /healthz and /readyz, never on the data plane',
+);
+
+const Listeners = Closed(
+  {
+    http: Type.Optional(HttpListener),
+    https: Type.Optional(HttpsListener),
+    ops: Type.Optional(OpsListener),
+  },
+  'Where the gateway listens',
+);
+
+const Normalization = Section(
+  {
+    allowEncodedSlash: Type.Boolean({ default: false }),
+    allowBackslash: Type.Boolean({ default: false }),
+    allowSemicolon: Type.Boolean({ default: false }),
+    allowDoubleEncoding: Type.Boolean({ default: false }),
+    allowTrailingDot: Type.Boolean({ default: false }),
+  },
+  'How request paths are canonicalized before routing; every rejection is on by default',
+);
+
+const ServerTimeouts = Section(
+  {
+    requestHeaders: Millis(10_000, 'Time to receive the request line and headers (slowloris)'),
+    requestBody: Millis(30_000, 'Time to receive the whole request, body included'),
+    keepAlive: Millis(5_000, 'Idle time before a client keep-alive connection is closed'),
+    drain: Millis(30_000, 'How long SIGTERM waits for in-flight requests'),
+  },
+  'Client-side timeouts',
+);
+
+const Server = Section(
+  {
+    trustedProxies: Type.Array(Cidr, {
+      default: [],
+      description: 'Peers whose X-Forwarded-For / Forwarded headers are believed',
+    }),
+    requestIdHeader: Type.String({ format: 'header-name', default: 'x-request-id' }),
+    maxHeaderBytes: Type.Integer({
+      minimum: 1024,
+      maximum: 1_048_576,
+      default: 32_768,
+      description: 'Hard cap on the size of all request headers, enforced by the HTTP parser',
+    }),
+    timeouts: ServerTimeouts,
+    normalization: Normalization,
+    watchConfig: Type.Boolean({ default: true, description: 'Reload when the file changes' }),
+    debugHeaders: Type.Boolean({
+      default: false,
+      description: 'Add X-Portcullis-Reason to refusals (never in production)',
+    }),
+  },
+  'Data-plane settings shared by every route',
+);
+
+const Logging = Section(
+  {
+    level: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info' },
+    ),
+    access: Type.Boolean({ default: true, description: 'One JSON line per request' }),
+    redactHeaders: Type.Array(HeaderName, {
+      default: [],
+      description: 'Credential headers to redact beyond the built-in list',
+    }),
+  },
+  'Structured JSON logs',
+);
+
+const UpstreamTls = Section(
+  {
+    verify: Type.Boolean({ default: true }),
+    ca: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle file' })),
+    servername: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  'TLS towards the upstream',
+);
+
+const UpstreamTimeouts = Section(
+  {
+    connect: Millis(5_000, 'TCP and TLS connect'),
+    response: Millis(30_000, 'Time to the response headers'),
+    body: Millis(30_000, 'Idle time between response body chunks'),
+  },
+  'Upstream timeouts',
+);
+
+const Upstream = Closed(
+  {
+    targets: Type.Array(HttpUrl, { minItems: 1, description: 'Balanced round-robin' }),
+    connections: Type.Integer({
+      minimum: 1,
+      maximum: 10_000,
+      default: 128,
+      description: 'Maximum connections per target',
+    }),
+    keepAlive: Millis(4_000, 'Idle upstream connections are closed after this'),
+    timeouts: UpstreamTimeouts,
+    tls: UpstreamTls,
+  },
+  'An upstream API',
+);
+
+const Limits = Section(
+  {
+    urlBytes: Type.Integer({ minimum: 16, maximum: 65_536, default: 8_192 }),
+    headerCount: Type.Integer({ minimum: 1, maximum: 1_000, default: 100 }),
+    headerBytes: Type.Integer({ minimum: 256, maximum: 1_048_576, default: 16_384 }),
+    bodyBytes: Type.Integer({ minimum: 0, maximum: 1_073_741_824, default: 1_048_576 }),
+    jsonDepth: Type.Integer({ minimum: 1, maximum: 1_000, default: 64 }),
+  },
+  'Request size limits',
+);
+
+const PartialLimits = Type.Partial(Limits, { additionalProperties: false });
+
+/** A stage entry: `type` picks the stage, the other keys are checked by that stage's schema. */
+const StageEntry = Type.Object(
+  {
+    type: Type.String({ minLength: 1 }),
+    enabled: Type.Boolean({ default: true }),
+    enforce: Type.Boolean({ default: true, description: 'false = shadow mode: decide, record, let through' }),
+  },
+  { additionalProperties: true, description: 'A security stage of a route' },
+);
+
+const Preflight = Section(
+  {
+    skipStages: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'Stage types that do not run for OPTIONS requests; every other stage does',
+    }),
+  },
+  'What OPTIONS requests skip: nothing unless listed',
+);
+
+const Route = Closed(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+    hosts: Type.Optional(Type.Array(Type.String({ format: 'host-pattern' }), { minItems: 1 })),
+    paths: Type.Array(Type.String({ format: 'route-path' }), { minItems: 1 }),
+    methods: Type.Array(Method, { minItems: 1, uniqueItems: true }),
+    upstream: Type.String({ minLength: 1 }),
+    stages: Type.Optional(Type.Array(StageEntry)),
+    preflight: Preflight,
+    limits: Type.Optional(PartialLimits),
+  },
+  'A route: which requests, which upstream, which stages',
+);
+
+const Defaults = Section(
+  {
+    limits: Limits,
+    stages: Type.Array(StageEntry, {
+      default: [],
+      description: 'Stages of every route that declares none',
+    }),
+  },
+  'What every route inherits',
+);
+
+export const ConfigSchema = Closed(
+  {
+    listeners: Listeners,
+    server: Server,
+    logging: Logging,
+    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Upstream),
+    defaults: Defaults,
+    routes: Type.Array(Route, { minItems: 1 }),
+  },
+  'portcullis.yaml',
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type RouteConfig = Static<typeof Route>;
+export type UpstreamConfig = Static<typeof Upstream>;
+export type LimitsConfig = Static<typeof Limits>;
+export type StageEntryConfig = Static<typeof StageEntry>;
+export type NormalizationConfig = Static<typeof Normalization>;
+export type ServerConfig = Static<typeof Server>;
+export type LoggingConfig = Static<typeof Logging>;
+export type HttpsListenerConfig = Static<typeof HttpsListener>;
+export type SchemaOf<T extends TSchema> = Static<T>;

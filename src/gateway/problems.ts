@@ -1,0 +1,61 @@
+/**
+ * The one catalogue of problems the gateway itself answers with (RFC 9457).
+ * A kind's `type` URI, title and status are stable: clients and runbooks key on them.
+ */
+export const PROBLEM_TYPE_BASE = 'https://portcullis.dev/problems/';
+
+export const PROBLEMS = {
+  'bad-request': { status: 400, title: 'Malformed request' },
+  'path-rejected': { status: 400, title: 'Request path rejected' },
+  'header-rejected': { status: 400, title: 'Request header rejected' },
+  'framing-rejected': { status: 400, title: 'Ambiguous message framing' },
+  'body-rejected': { status: 400, title: 'Request body rejected' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  'not-found': { status: 404, title: 'No route matches the request' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed' },
+  'request-timeout': { status: 408, title: 'Request not received in time' },
+  'body-too-large': { status: 413, title: 'Request body too large' },
+  'uri-too-long': { status: 414, title: 'Request URI too long' },
+  'headers-too-large': { status: 431, title: 'Request headers too large' },
+  'internal-error': { status: 500, title: 'Internal gateway error' },
+  'bad-gateway': { status: 502, title: 'Upstream failed' },
+  'service-unavailable': { status: 503, title: 'Service unavailable' },
+  'gateway-timeout': { status: 504, title: 'Upstream timed out' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ProblemKind = keyof typeof PROBLEMS;
+
+/** A refusal as a stage or the gateway decides it; turned into problem+json at the edge. */
+export interface Denial {
+  readonly kind: ProblemKind;
+  /** Unique per refusal site (`normalize.path.encoded_slash`): see docs/errors.md. */
+  readonly reason: string;
+  /** Safe, short, fixed text for the client. Never echoes input, secrets or internals. */
+  readonly detail?: string;
+  /** Extra response headers, e.g. Allow for 405 or Retry-After for 429. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  requestId: string;
+}
+
+export function problemBody(denial: Denial, requestId: string): ProblemBody {
+  const p = PROBLEMS[denial.kind];
+  const body: ProblemBody = {
+    type: PROBLEM_TYPE_BASE + denial.kind,
+    title: p.title,
+    status: p.status,
+    requestId,
+  };
+  if (denial.detail !== undefined) body.detail = denial.detail;
+  return body;
+}
+
+export function statusOf(kind: ProblemKind): number {
+  return PROBLEMS[kind].status;
+}
