@@ -5,16 +5,18 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
  * and TypeScript derives the config types from it. Every object is closed
  * (`additionalProperties: false`) so that a misspelt key is an error, not a silent default.
  */
-const Closed = <T extends Parameters<typeof Type.Object>[0]>(
-  props: T,
-  description: string,
-) => Type.Object(props, { additionalProperties: false, description });
+const Closed = <T extends Parameters<typeof Type.Object>[0]>(props: T, description: string) =>
+  Type.Object(props, { additionalProperties: false, description });
 
 /** A section that may be left out: it is then filled with its defaults. */
 const Section = <T extends Parameters<typeof Type.Object>[0]>(props: T, description: string) =>
   Type.Object(props, { additionalProperties: false, description, default: {} });
 
-const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one' });
+const Port = Type.Integer({
+  minimum: 0,
+  maximum: 65535,
+  description: 'TCP port; 0 picks a free one',
+});
 const Millis = (def: number, description: string) =>
   Type.Integer({ minimum: 1, maximum: 3_600_000, default: def, description });
 const HttpUrl = Type.String({ format: 'http-url' });
@@ -112,6 +114,11 @@ const Server = Section(
     }),
     timeouts: ServerTimeouts,
     normalization: Normalization,
+    allowHeaderUnderscores: Type.Boolean({
+      default: false,
+      description:
+        'Accept underscores in header names (X_User can shadow X-User behind some servers)',
+    }),
     watchConfig: Type.Boolean({ default: true, description: 'Reload when the file changes' }),
     debugHeaders: Type.Boolean({
       default: false,
@@ -170,25 +177,38 @@ const Upstream = Closed(
   'An upstream API',
 );
 
-const Limits = Section(
-  {
-    urlBytes: Type.Integer({ minimum: 16, maximum: 65_536, default: 8_192 }),
-    headerCount: Type.Integer({ minimum: 1, maximum: 1_000, default: 100 }),
-    headerBytes: Type.Integer({ minimum: 256, maximum: 1_048_576, default: 16_384 }),
-    bodyBytes: Type.Integer({ minimum: 0, maximum: 1_073_741_824, default: 1_048_576 }),
-    jsonDepth: Type.Integer({ minimum: 1, maximum: 1_000, default: 64 }),
-  },
-  'Request size limits',
-);
+/** The request size limits; `withDefaults: false` gives the per-route overrides, which must not default. */
+const limitFields = (withDefaults: boolean) => {
+  const d = (n: number) => (withDefaults ? { default: n } : {});
+  return {
+    urlBytes: Type.Integer({ minimum: 16, maximum: 65_536, ...d(8_192) }),
+    headerCount: Type.Integer({ minimum: 1, maximum: 1_000, ...d(100) }),
+    headerBytes: Type.Integer({ minimum: 256, maximum: 1_048_576, ...d(16_384) }),
+    bodyBytes: Type.Integer({ minimum: 0, maximum: 1_073_741_824, ...d(1_048_576) }),
+    jsonDepth: Type.Integer({ minimum: 1, maximum: 1_000, ...d(64) }),
+  };
+};
 
-const PartialLimits = Type.Partial(Limits, { additionalProperties: false });
+const Limits = Section(limitFields(true), 'Request size limits');
+
+// No defaults here: a default would fill every key of a route's `limits` and silently
+// override `defaults.limits` for the keys the route did not set.
+const PartialLimits = Type.Partial(
+  Type.Object(limitFields(false), {
+    additionalProperties: false,
+    description: 'Per-route overrides of defaults.limits',
+  }),
+);
 
 /** A stage entry: `type` picks the stage, the other keys are checked by that stage's schema. */
 const StageEntry = Type.Object(
   {
     type: Type.String({ minLength: 1 }),
     enabled: Type.Boolean({ default: true }),
-    enforce: Type.Boolean({ default: true, description: 'false = shadow mode: decide, record, let through' }),
+    enforce: Type.Boolean({
+      default: true,
+      description: 'false = shadow mode: decide, record, let through',
+    }),
   },
   { additionalProperties: true, description: 'A security stage of a route' },
 );
@@ -233,7 +253,11 @@ export const ConfigSchema = Closed(
     listeners: Listeners,
     server: Server,
     logging: Logging,
-    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Upstream),
+    // additionalProperties: a Record keyed by a pattern is otherwise open to any other name.
+    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Upstream, {
+      additionalProperties: false,
+      description: 'Upstream APIs by name',
+    }),
     defaults: Defaults,
     routes: Type.Array(Route, { minItems: 1 }),
   },

@@ -1,0 +1,505 @@
+// npm run bench: Portcullis against the upstream itself, fastify and nginx, in one run with one
+// load generator (autocannon). See docs/benchmarks.md for the method and the latest figures.
+//
+//   node bench/run.mjs [--duration S] [--warmup S] [--connections C] [--rounds N] [--quick]
+//                      [--only setup,setup,...]
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import {
+  assertNoneLost,
+  httpGet,
+  killAllNow,
+  startChild,
+  stopAll,
+  waitForOk,
+} from './children.mjs';
+import { closedLoop, paced, stopActiveLoad } from './load.mjs';
+import { ensureNginx, prepareNginx } from './peers/nginx.mjs';
+import { formatConsole, formatMarkdown } from './report.mjs';
+
+/**
+ * Every stage type that exists so far, as portcullis-all-stages runs them on its route.
+ * A new stage type adds an entry here (and, if it needs credentials, to ALL_STAGES_HEADERS).
+ */
+const ALL_STAGES = [
+  { type: 'ip-restriction', allow: ['127.0.0.0/8'] },
+  { type: 'request-headers', set: { 'x-bench-gateway': 'portcullis' } },
+  {
+    type: 'response-headers',
+    set: { 'x-content-type-options': 'nosniff' },
+    remove: ['x-powered-by'],
+  },
+];
+
+/** Request headers that the all-stages route needs to let a request through (credentials, ...). */
+const ALL_STAGES_HEADERS = {};
+
+/** What the figures are held to; a missed target is reported, it does not fail the run. */
+const TARGETS = {
+  passthroughOverFastify: 1.5,
+  passthroughOverNginx: 0.6,
+  addedP99AtHalfLoadMs: 1,
+};
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(BENCH_DIR, '..');
+const CLI = path.join(ROOT, 'dist/cli/main.js');
+const DEMO_UPSTREAM = path.join(ROOT, 'dist/demo/serve.js');
+const STAND_IN_UPSTREAM = path.join(BENCH_DIR, 'stand-in-upstream.mjs');
+const BASE_CONFIG = path.join(BENCH_DIR, 'passthrough.yaml');
+const DOCS = path.join(ROOT, 'docs/benchmarks.md');
+const RESULTS_DIR = path.join(BENCH_DIR, '.results');
+
+/** The setups, in the order of the first round. */
+const SETUPS = [
+  { name: 'direct', kind: 'direct' },
+  { name: 'portcullis-passthrough', kind: 'portcullis', stages: [], workers: 1 },
+  { name: 'portcullis-all-stages', kind: 'portcullis', stages: ALL_STAGES, workers: 1 },
+  { name: 'fastify-http-proxy', kind: 'fastify' },
+  { name: 'nginx', kind: 'nginx', workers: 1 },
+  { name: 'portcullis-workers-2', kind: 'portcullis', stages: [], workers: 2 },
+  { name: 'nginx-workers-2', kind: 'nginx', workers: 2 },
+];
+
+const USAGE = `usage: npm run bench -- [options]
+
+  --duration S      seconds measured per setup and round (default 10)
+  --warmup S        seconds of warm-up before each measurement (default 3)
+  --connections C   concurrent keep-alive connections (default 50)
+  --rounds N        interleaved rounds; the best round of each setup is reported (default 2)
+  --quick           smoke test: --duration 2 --warmup 1 --rounds 1, docs not written
+  --only A,B        only these setups (${SETUPS.map((s) => s.name).join(', ')}); docs not written
+  --help            this text`;
+
+/** Temp dirs of this run, removed on every way out. */
+const cleanupDirs = [];
+
+const say = (line) => console.log(`bench: ${line}`);
+
+function parseFlags(argv) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        connections: { type: 'string' },
+        rounds: { type: 'string' },
+        quick: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError(err.message);
+  }
+  const number = (name, text, fallback, { min, max, integer }) => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+      throw new UsageError(
+        `--${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`,
+      );
+    }
+    return n;
+  };
+  const quick = values.quick;
+  const only = values.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const name of only ?? []) {
+    if (!SETUPS.some((s) => s.name === name)) throw new UsageError(`--only: unknown setup ${name}`);
+  }
+  return {
+    help: values.help,
+    quick,
+    only,
+    duration: number('duration', values.duration, quick ? 2 : 10, {
+      min: 1,
+      max: 600,
+      integer: true,
+    }),
+    warmup: number('warmup', values.warmup, quick ? 1 : 3, { min: 0, max: 600, integer: true }),
+    connections: number('connections', values.connections, 50, {
+      min: 1,
+      max: 10_000,
+      integer: true,
+    }),
+    rounds: number('rounds', values.rounds, quick ? 1 : 2, { min: 1, max: 20, integer: true }),
+  };
+}
+
+class UsageError extends Error {}
+
+/** Distinct free ports on 127.0.0.1: all held open together, so none is handed out twice. */
+async function freePorts(count) {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise((resolve, reject) => {
+          const server = net.createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+function packageVersion(name) {
+  try {
+    return JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8'))
+      .version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The Portcullis config of one setup: bench/passthrough.yaml with this run's ports and stages. */
+function writePortcullisConfig(dir, setup, { port, opsPort, upstreamUrl }) {
+  const config = YAML.parse(readFileSync(BASE_CONFIG, 'utf8'));
+  config.listeners.http.port = port;
+  config.listeners.ops.port = opsPort;
+  config.upstreams.demo.targets = [upstreamUrl];
+  config.defaults = { ...config.defaults, stages: [] };
+  config.routes[0].stages = structuredClone(setup.stages);
+  const file = path.join(dir, `${setup.name}.yaml`);
+  writeFileSync(file, YAML.stringify(config));
+  return file;
+}
+
+/** GET /catalog once: 200 with the upstream's exact body, and whatever the stages promise. */
+async function checkSetup(setup, url, expectedBody, headers = {}) {
+  let res;
+  try {
+    res = await httpGet(url, { headers });
+  } catch (err) {
+    throw new Error(`${setup.name}: GET ${url} failed: ${err.message}`);
+  }
+  const problems = [];
+  if (res.status !== 200) problems.push(`status ${res.status}`);
+  if (expectedBody && !res.body.equals(expectedBody)) {
+    problems.push(`body of ${res.body.length} bytes differs from the upstream's`);
+  }
+  for (const stage of setup.stages ?? []) {
+    if (stage.type !== 'response-headers') continue;
+    for (const [name, value] of Object.entries(stage.set ?? {})) {
+      if (res.headers[name.toLowerCase()] !== value)
+        problems.push(`response header ${name} is not ${value}`);
+    }
+    for (const name of stage.remove ?? []) {
+      if (res.headers[name.toLowerCase()] !== undefined)
+        problems.push(`response header ${name} was not removed`);
+    }
+  }
+  if (problems.length) throw new Error(`${setup.name}: GET ${url}: ${problems.join('; ')}`);
+  return res.body;
+}
+
+function loadProblems(name, label, m) {
+  const issues = [];
+  if (m.errors) issues.push(`${m.errors} connection errors`);
+  if (m.timeouts) issues.push(`${m.timeouts} timeouts`);
+  if (m.non2xx) issues.push(`${m.non2xx} non-2xx responses`);
+  if (m.mismatches) issues.push(`${m.mismatches} body mismatches`);
+  if (m.requests === 0) issues.push('no response at all');
+  if (!issues.length) return [];
+  return [
+    `${name} (${label}): ${issues.join(', ')}; status codes ${JSON.stringify(m.statusCodes)}`,
+  ];
+}
+
+function machine(nginx) {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    cpus: cpus.length,
+    memGiB: (os.totalmem() / 2 ** 30).toFixed(1),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    nginx: nginx ? nginx.version : 'not used in this run',
+  };
+}
+
+const best = (runs, better) => runs.reduce((a, b) => (better(b, a) ? b : a));
+
+async function main(argv) {
+  const flags = parseFlags(argv);
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const setups = flags.only ? SETUPS.filter((s) => flags.only.includes(s.name)) : SETUPS;
+  const fullRun = !flags.quick && !flags.only;
+
+  if (setups.some((s) => s.kind === 'portcullis') && !existsSync(CLI)) {
+    throw new Error(
+      `${path.relative(ROOT, CLI)} not found: build Portcullis first (npm run build)`,
+    );
+  }
+  const nginx = setups.some((s) => s.kind === 'nginx') ? ensureNginx(say) : null;
+
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'portcullis-bench-'));
+  cleanupDirs.push(tmp);
+  const [upstreamPort, ...ports] = await freePorts(1 + 2 * setups.length);
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+
+  const useDemo = existsSync(DEMO_UPSTREAM);
+  if (!useDemo)
+    say(
+      `${path.relative(ROOT, DEMO_UPSTREAM)} not found: using bench/stand-in-upstream.mjs instead`,
+    );
+  const upstreamName = useDemo
+    ? 'the demo upstream (dist/demo/serve.js)'
+    : 'the stand-in (bench/stand-in-upstream.mjs)';
+  const upstream = startChild('upstream', process.execPath, [
+    useDemo ? DEMO_UPSTREAM : STAND_IN_UPSTREAM,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(upstreamPort),
+  ]);
+  await waitForOk(upstream, `${upstreamUrl}/catalog`);
+  const body = await checkSetup({ name: 'upstream' }, `${upstreamUrl}/catalog`, null);
+  if (body.length !== 1024)
+    throw new Error(`the upstream's /catalog is ${body.length} bytes, not 1024`);
+  say(`upstream: ${upstreamName} on ${upstreamUrl}`);
+
+  const headersOf = (setup) => (setup.stages === ALL_STAGES ? ALL_STAGES_HEADERS : {});
+  // Start every setup before measuring any: idle, they cost nothing, and the rounds interleave.
+  const targets = new Map();
+  for (const [i, setup] of setups.entries()) {
+    const port = ports[2 * i];
+    const url = `http://127.0.0.1:${port}/catalog`;
+    if (setup.kind === 'direct') {
+      targets.set(setup.name, `${upstreamUrl}/catalog`);
+      continue;
+    }
+    let child;
+    if (setup.kind === 'portcullis') {
+      const opsPort = ports[2 * i + 1];
+      const config = writePortcullisConfig(tmp, setup, { port, opsPort, upstreamUrl });
+      const args = [CLI, 'start', '-c', config];
+      if (setup.workers > 1) args.push('--workers', String(setup.workers));
+      child = startChild(setup.name, process.execPath, args, { cwd: ROOT });
+      await waitForOk(child, `http://127.0.0.1:${opsPort}/readyz`);
+    } else if (setup.kind === 'fastify') {
+      const script = path.join(BENCH_DIR, 'peers/fastify-proxy.mjs');
+      const args = [
+        script,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--upstream',
+        upstreamUrl,
+      ];
+      child = startChild(setup.name, process.execPath, args, { cwd: ROOT });
+      await waitForOk(child, url);
+    } else {
+      const dir = path.join(tmp, setup.name);
+      const args = prepareNginx(nginx, dir, { port, upstreamPort, workers: setup.workers });
+      child = startChild(setup.name, nginx.bin, args);
+      await waitForOk(child, url);
+    }
+    await checkSetup(setup, url, body, headersOf(setup));
+    targets.set(setup.name, url);
+    say(`${setup.name}: ready on ${url}`);
+  }
+
+  const problems = [];
+  const { duration, warmup, connections, rounds } = flags;
+
+  // Throughput: every setup in every round, the order reversed in every other round.
+  const runs = new Map(setups.map((s) => [s.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? setups : [...setups].reverse();
+    for (const setup of order) {
+      const url = targets.get(setup.name);
+      const headers = headersOf(setup);
+      say(
+        `round ${round + 1}/${rounds}: ${setup.name}: warm-up ${warmup} s, measure ${duration} s`,
+      );
+      if (warmup > 0) {
+        const warm = await closedLoop({
+          url,
+          headers,
+          connections,
+          duration: warmup,
+          record: false,
+        });
+        problems.push(...loadProblems(setup.name, `warm-up, round ${round + 1}`, warm));
+      }
+      const m = await closedLoop({ url, headers, connections, duration });
+      assertNoneLost();
+      problems.push(...loadProblems(setup.name, `round ${round + 1}`, m));
+      runs.get(setup.name).push(m);
+      say(`  ${Math.round(m.rps)} req/s, p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms`);
+    }
+  }
+  const rows = setups.map((s) => ({
+    name: s.name,
+    runs: runs.get(s.name),
+    best: best(runs.get(s.name), (a, b) => a.rps > b.rps),
+  }));
+  const row = (name) => rows.find((r) => r.name === name);
+  for (const r of rows)
+    r.ratioToDirect = row('direct') ? r.best.rps / row('direct').best.rps : Number.NaN;
+
+  // Latency at half the peak of the passthrough, against the upstream alone.
+  let halfLoad = null;
+  if (row('direct') && row('portcullis-passthrough')) {
+    const rate = Math.max(1, Math.round(row('portcullis-passthrough').best.rps / 2));
+    const pair = setups.filter((s) => s.name === 'direct' || s.name === 'portcullis-passthrough');
+    const halfRuns = new Map(pair.map((s) => [s.name, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const setup of round % 2 === 0 ? pair : [...pair].reverse()) {
+        const url = targets.get(setup.name);
+        say(`half load, round ${round + 1}/${rounds}: ${setup.name} at ${rate} req/s`);
+        if (warmup > 0) {
+          const warm = await paced({ url, headers: {}, rate, connections, duration: warmup });
+          problems.push(...loadProblems(setup.name, `half-load warm-up, round ${round + 1}`, warm));
+        }
+        const m = await paced({ url, headers: {}, rate, connections, duration });
+        assertNoneLost();
+        problems.push(...loadProblems(setup.name, `half load, round ${round + 1}`, m));
+        if (m.rps < 0.9 * rate) {
+          say(`  warning: ${setup.name} reached ${Math.round(m.rps)} of ${rate} req/s`);
+        }
+        halfRuns.get(setup.name).push(m);
+        say(`  ${Math.round(m.rps)} req/s, p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms`);
+      }
+    }
+    halfLoad = {
+      rate,
+      rows: pair.map((s) => ({
+        name: s.name,
+        runs: halfRuns.get(s.name),
+        best: best(halfRuns.get(s.name), (a, b) => a.p99 < b.p99),
+      })),
+    };
+  }
+
+  const report = {
+    date: new Date().toISOString(),
+    machine: machine(nginx),
+    tools: {
+      autocannon: packageVersion('autocannon'),
+      fastify: packageVersion('fastify'),
+      fastifyHttpProxy: packageVersion('@fastify/http-proxy'),
+    },
+    upstream: upstreamName,
+    allStages: ALL_STAGES,
+    options: { duration, warmup, connections, rounds },
+    rows,
+    halfLoad,
+    targets: evaluateTargets(row, halfLoad),
+    command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+  };
+
+  console.log(`\n${formatConsole(report)}\n`);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const resultsFile = path.join(RESULTS_DIR, `bench-${report.date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(resultsFile, `${JSON.stringify({ ...report, problems }, null, 2)}\n`);
+  say(`raw results: ${path.relative(ROOT, resultsFile)}`);
+
+  if (problems.length) {
+    console.error(
+      `bench: FAILED: errors or non-2xx responses:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
+    say('docs/benchmarks.md not written: a failed run publishes no figures');
+    return 1;
+  }
+  if (fullRun) {
+    writeFileSync(DOCS, formatMarkdown(report));
+    say(`wrote ${path.relative(ROOT, DOCS)}`);
+  } else {
+    say('docs/benchmarks.md not written (only a full run without --quick or --only writes it)');
+  }
+  return 0;
+}
+
+function evaluateTargets(row, halfLoad) {
+  const quotient = (a, b) => (row(a) && row(b) ? row(a).best.rps / row(b).best.rps : Number.NaN);
+  const atLeast = (label, value, target) => ({
+    label,
+    display: Number.isFinite(value) ? value.toFixed(2) : 'not measured',
+    target: target === undefined ? '' : `≥ ${target}`,
+    status: !Number.isFinite(value)
+      ? 'not measured'
+      : target === undefined
+        ? 'no target'
+        : value >= target
+          ? 'met'
+          : 'missed',
+  });
+  const targets = [
+    atLeast(
+      'portcullis-passthrough ÷ fastify-http-proxy',
+      quotient('portcullis-passthrough', 'fastify-http-proxy'),
+      TARGETS.passthroughOverFastify,
+    ),
+    atLeast(
+      'portcullis-passthrough ÷ nginx',
+      quotient('portcullis-passthrough', 'nginx'),
+      TARGETS.passthroughOverNginx,
+    ),
+    atLeast(
+      'portcullis-workers-2 ÷ nginx-workers-2',
+      quotient('portcullis-workers-2', 'nginx-workers-2'),
+      undefined,
+    ),
+  ];
+  const p99 = (name) => halfLoad?.rows.find((r) => r.name === name)?.best.p99 ?? Number.NaN;
+  const added = p99('portcullis-passthrough') - p99('direct');
+  const limit = TARGETS.addedP99AtHalfLoadMs;
+  targets.push({
+    label: `added p99 at half load (${halfLoad ? `${halfLoad.rate} req/s` : 'n/a'})`,
+    display: Number.isFinite(added) ? `${added.toFixed(2)} ms` : 'not measured',
+    target: `< ${limit} ms`,
+    status: !Number.isFinite(added) ? 'not measured' : added < limit ? 'met' : 'missed',
+  });
+  return targets;
+}
+
+// Whatever happens, no child process outlives the run and no temp dir is left behind.
+let finishing = false;
+async function finish(code) {
+  if (finishing) return;
+  finishing = true;
+  stopActiveLoad();
+  try {
+    await stopAll();
+  } finally {
+    for (const dir of cleanupDirs) rmSync(dir, { recursive: true, force: true });
+    process.exit(code);
+  }
+}
+process.on('exit', killAllNow);
+process.once('SIGINT', () => {
+  say('interrupted: stopping every child process');
+  void finish(130);
+});
+process.once('SIGTERM', () => void finish(143));
+
+const argv = process.argv.slice(2);
+main(argv).then(
+  (code) => finish(code),
+  (err) => {
+    if (err instanceof UsageError) console.error(`bench: ${err.message}\n\n${USAGE}`);
+    else console.error(`bench: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    void finish(err instanceof UsageError ? 2 : 1);
+  },
+);

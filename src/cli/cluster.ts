@@ -1,0 +1,103 @@
+import cluster, { type Worker } from 'node:cluster';
+import { watch } from 'node:fs';
+import type { Server } from 'node:http';
+import { basename, dirname } from 'node:path';
+import { loadConfigFile } from '../config/load.js';
+import { Gateway } from '../gateway/gateway.js';
+import { createLogger } from '../ops/logger.js';
+import { createOpsServer } from '../ops/ops-server.js';
+import { STAGE_KINDS } from '../stages/registry.js';
+import { reportConfigError } from './config-errors.js';
+
+type Message = { type: 'ready' } | { type: 'reload'; cause: string } | { type: 'shutdown' };
+
+/**
+ * Several worker processes on one machine (node:cluster). The primary validates the config,
+ * serves /healthz and /readyz, watches the file and forwards SIGHUP and SIGTERM; each worker
+ * runs a whole gateway, and the kernel spreads connections among them.
+ */
+export async function runCluster(file: string, workers: number): Promise<void> {
+  if (cluster.isWorker) {
+    await runWorker(file);
+    return;
+  }
+  let config;
+  try {
+    config = loadConfigFile(file, { env: process.env, stageKinds: STAGE_KINDS });
+  } catch (err) {
+    if (!reportConfigError(err)) throw err;
+    process.exit(1);
+  }
+  const log = createLogger({ level: config.logging.level, redactHeaders: config.logging.redactHeaders });
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  const ready = new Set<Worker>();
+  let stopping = false;
+  const fork = (): void => {
+    const worker = cluster.fork();
+    worker.on('message', (m: Message) => {
+      if (m.type === 'ready') ready.add(worker);
+    });
+    worker.on('exit', (code) => {
+      ready.delete(worker);
+      if (!stopping) {
+        log.error({ pid: worker.process.pid, code }, 'worker exited; starting another');
+        fork();
+      }
+    });
+  };
+  for (let i = 0; i < workers; i++) fork();
+
+  let ops: Server | undefined;
+  if (config.listeners.ops !== undefined) {
+    ops = createOpsServer(() => !stopping && ready.size === workers);
+    ops.listen(config.listeners.ops.port, config.listeners.ops.host);
+  }
+  const broadcast = (m: Message): void => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.send(m);
+  };
+  const reload = (cause: string): void => {
+    try {
+      loadConfigFile(file, { env: process.env, stageKinds: STAGE_KINDS });
+    } catch (err) {
+      log.error({ cause, err: String(err) }, 'reload refused; the running config stays');
+      return;
+    }
+    broadcast({ type: 'reload', cause });
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  if (config.server.watchConfig) {
+    let timer: NodeJS.Timeout | undefined;
+    watch(dirname(file), (_e, name) => {
+      if (name !== basename(file)) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => reload('file change'), 200);
+    }).unref();
+  }
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    broadcast({ type: 'shutdown' });
+    const check = setInterval(() => {
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        clearInterval(check);
+        ops?.close();
+        process.exit(0);
+      }
+    }, 50);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  log.info({ workers }, 'cluster primary started');
+}
+
+async function runWorker(file: string): Promise<void> {
+  const gateway = await Gateway.start({ configFile: file, env: process.env, ops: false, watch: false });
+  process.on('message', (m: Message) => {
+    if (m.type === 'reload') void gateway.reload(m.cause);
+    if (m.type === 'shutdown') void gateway.stop().then(() => process.exit(0));
+  });
+  // Signals go to the primary, which tells the workers; a terminal's Ctrl-C reaches all of them.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => void gateway.stop().then(() => process.exit(0)));
+  process.send?.({ type: 'ready' } satisfies Message);
+}

@@ -1,0 +1,755 @@
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
+import type { TSchema } from '@sinclair/typebox';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import ajvFormats from 'ajv-formats';
+import {
+  isAlias,
+  isMap,
+  isNode,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type Node,
+  type Scalar,
+  type YAMLError,
+} from 'yaml';
+import { PHASES, type StageKind } from '../stages/registry-types.js';
+import { ConfigError, ConfigFileError, ConfigIssue } from './errors.js';
+import { addConfigFormats, formatMessage } from './formats.js';
+import { ConfigSchema, type Config } from './schema.js';
+
+export interface LoadOptions {
+  /** Where `${NAME}` references are looked up: `process.env` in production. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** The stage types routes may name, with their settings schemas and phases. */
+  readonly stageKinds: ReadonlyMap<string, StageKind>;
+}
+
+/** A config is a few kilobytes; this only stops a wrong path from reading a disk image. */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+/** Billion laughs: an alias of an alias of ... expands exponentially when turned into data. */
+const MAX_ALIAS_COUNT = 100;
+/** Keys of a stage entry that are the gateway's; every other key is the stage's settings. */
+const ENTRY_KEYS = new Set(['type', 'enabled', 'enforce']);
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Plain scalars filled from the environment are typed as YAML would: `port: ${PORT}` is a number. */
+const RETYPED_TAGS = new Set([
+  'tag:yaml.org,2002:bool',
+  'tag:yaml.org,2002:int',
+  'tag:yaml.org,2002:float',
+]);
+
+type Seg = string | number;
+type Path = readonly Seg[];
+
+// ---------------------------------------------------------------------------------------------
+// Validators: ajv compiles each schema once per process.
+
+let ajvInstance: Ajv | undefined;
+const validators = new WeakMap<TSchema, ValidateFunction>();
+
+function getAjv(): Ajv {
+  ajvInstance ??= createAjv();
+  return ajvInstance;
+}
+
+function createAjv(): Ajv {
+  const ajv = new Ajv({
+    allErrors: true,
+    useDefaults: true,
+    // Errors carry their schema: the allowed values of a union, the known keys of an object.
+    verbose: true,
+    // Strict, so that a schema typo (an unknown keyword, an ignored default) fails at compile
+    // time. TypeBox writes unions as `anyOf` of typed branches, which is fine for ajv.
+    strict: true,
+    allowUnionTypes: true,
+  });
+  // The standard formats (uri, email, date-time...) for stage settings schemas.
+  ajvFormats.default(ajv);
+  addConfigFormats(ajv);
+  return ajv;
+}
+
+function validatorFor(schema: TSchema): ValidateFunction {
+  let validate = validators.get(schema);
+  if (validate === undefined) {
+    validate = getAjv().compile(schema);
+    validators.set(schema, validate);
+  }
+  return validate;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small narrowing helpers for data that has not passed validation yet.
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const listOf = (v: unknown): readonly unknown[] => (Array.isArray(v) ? v : []);
+const stringOf = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** `routes[2].upstream`, `upstreams["api.v1"].targets[0]`, `(root)`. */
+function formatPath(path: Path): string {
+  if (path.length === 0) return '(root)';
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+function keyText(key: unknown): string {
+  if (isScalar(key)) return String(key.value);
+  return String(key);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issues, with the position of the YAML node they are about.
+
+class Reporter {
+  readonly issues: ConfigIssue[] = [];
+  /** Scalars whose value came (partly) from the environment: never printed. */
+  readonly fromEnv = new Set<Scalar>();
+  /** Scalars whose interpolation failed: already reported, their other errors are noise. */
+  readonly unresolved = new Set<Scalar>();
+
+  constructor(
+    readonly doc: Document.Parsed,
+    readonly lines: LineCounter,
+    readonly file: string,
+  ) {}
+
+  /** The YAML node at `path`, or the deepest node on the way when the path leaves the file. */
+  locate(path: Path): { node: Node | undefined; complete: boolean } {
+    let node = this.deref(this.doc.contents);
+    for (const seg of path) {
+      let next: unknown;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => keyText(p.key) === String(seg));
+        if (pair === undefined) return { node, complete: false };
+        // `key:` with nothing after it: point at the key.
+        next = pair.value ?? pair.key;
+      } else if (isSeq(node) && typeof seg === 'number') {
+        next = node.items[seg];
+      }
+      const resolved = this.deref(next);
+      if (resolved === undefined) return { node, complete: false };
+      node = resolved;
+    }
+    return { node, complete: true };
+  }
+
+  private deref(value: unknown): Node | undefined {
+    let node = value;
+    for (let hops = 0; isAlias(node) && hops < 100; hops++) node = node.resolve(this.doc);
+    return isNode(node) && !isAlias(node) ? node : undefined;
+  }
+
+  /** Reports at the node of `path`; with `key`, at that key of the mapping at `path`. */
+  report(path: Path, message: string, key?: string): void {
+    const { node, complete } = this.locate(path);
+    if (complete && isScalar(node) && this.unresolved.has(node)) return;
+    let offset = node?.range?.[0] ?? 0;
+    if (key !== undefined && complete && isMap(node)) {
+      const pair = node.items.find((p) => keyText(p.key) === key);
+      if (isNode(pair?.key) && pair.key.range) offset = pair.key.range[0];
+    }
+    this.add(offset, path, message);
+  }
+
+  add(offset: number, path: Path, message: string): void {
+    const { line, col } = this.lines.linePos(offset);
+    this.issues.push(new ConfigIssue(this.file, line, col, formatPath(path), message));
+  }
+
+  /** A value quoted for a message, unless it came from the environment. */
+  show(path: Path, value: string): string {
+    const { node, complete } = this.locate(path);
+    return complete && isScalar(node) && this.fromEnv.has(node)
+      ? '(a value from the environment)'
+      : JSON.stringify(value);
+  }
+
+  /** Maps ajv errors of `data` (found at `prefix` in the file) to issues. */
+  reportAjv(errors: readonly ErrorObject[], data: unknown, prefix: Path): void {
+    for (const e of withoutUnionNoise(errors)) {
+      const at = [...prefix, ...instancePath(e.instancePath, data)];
+      const explained = explain(e, at, data, prefix.length);
+      this.report(explained.at, explained.message, explained.key);
+    }
+  }
+
+  throwIfAny(): void {
+    if (this.issues.length > 0) throw this.error();
+  }
+
+  /** Every issue once, in file order. */
+  error(): ConfigError {
+    const seen = new Set<string>();
+    const unique = this.issues
+      .filter((i) => {
+        const s = i.toString();
+        if (seen.has(s)) return false;
+        seen.add(s);
+        return true;
+      })
+      .sort((a, b) => a.line - b.line || a.column - b.column);
+    return new ConfigError(unique);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ajv errors to human messages.
+
+/**
+ * A union (`anyOf`) reports one error per branch plus its own: keep only its own, which
+ * `explain` turns into the list of allowed values.
+ */
+function withoutUnionNoise(errors: readonly ErrorObject[]): ErrorObject[] {
+  const unions = errors
+    .filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf')
+    .map((e) => `${e.schemaPath}/`);
+  return errors.filter((e) => !unions.some((u) => e.schemaPath.startsWith(u)));
+}
+
+/** `/routes/2/upstream` to `['routes', 2, 'upstream']`, numbers where the data is an array. */
+function instancePath(pointer: string, data: unknown): Seg[] {
+  if (pointer === '') return [];
+  const path: Seg[] = [];
+  let cur = data;
+  for (const raw of pointer.slice(1).split('/')) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(cur)) {
+      path.push(Number(seg));
+      cur = cur[Number(seg)];
+    } else {
+      path.push(seg);
+      cur = isRecord(cur) ? cur[seg] : undefined;
+    }
+  }
+  return path;
+}
+
+function valueAt(data: unknown, path: Path): unknown {
+  let cur = data;
+  for (const seg of path) {
+    if (Array.isArray(cur) && typeof seg === 'number') cur = cur[seg];
+    else if (isRecord(cur)) cur = cur[String(seg)];
+    else return undefined;
+  }
+  return cur;
+}
+
+const TYPE_NAMES: Readonly<Record<string, string>> = {
+  integer: 'an integer',
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+  object: 'a mapping (key: value)',
+  array: 'a list',
+  null: 'empty',
+};
+
+function kindOf(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
+  if (typeof v === 'boolean') return 'a boolean';
+  return 'a string';
+}
+
+const listed = (values: readonly unknown[]): string => values.map((v) => String(v)).join(', ');
+
+/** Edit distance, for "did you mean": keys are short, so the quadratic table is tiny. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const sub = (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      row.push(Math.min(sub, (prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1));
+    }
+    prev = row;
+  }
+  return prev[b.length] ?? 0;
+}
+
+function unknownKey(key: string, parentSchema: unknown): string {
+  if (isRecord(parentSchema) && isRecord(parentSchema.patternProperties)) {
+    const patterns = Object.keys(parentSchema.patternProperties);
+    return `invalid name ${JSON.stringify(key)}: must match ${patterns.join(' or ')}`;
+  }
+  const known = isRecord(parentSchema) && isRecord(parentSchema.properties);
+  const keys = known ? Object.keys((parentSchema as { properties: object }).properties) : [];
+  const best = keys
+    .map((k) => ({ k, d: distance(key.toLowerCase(), k.toLowerCase()) }))
+    .sort((a, b) => a.d - b.d)[0];
+  const hint = best !== undefined && best.d <= 2 ? `; did you mean "${best.k}"?` : '';
+  return `unknown key ${JSON.stringify(key)}${hint}`;
+}
+
+/**
+ * The message of one ajv error, and where it points. No message prints the value: it may
+ * have come from the environment, and a secret must not reach a log through an error.
+ */
+function explain(
+  e: ErrorObject,
+  at: Path,
+  data: unknown,
+  prefixLength: number,
+): { at: Path; message: string; key?: string } {
+  const params = e.params as Record<string, unknown>;
+  const limit = String(params.limit);
+  const plural = (word: string) => `${limit} ${word}${params.limit === 1 ? '' : 's'}`;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      return { at, message: unknownKey(key, e.parentSchema), key };
+    }
+    case 'required':
+      return { at, message: `missing required key ${JSON.stringify(params.missingProperty)}` };
+    case 'type': {
+      const types = String(params.type).split(',');
+      const expected = types.map((t) => TYPE_NAMES[t] ?? t).join(' or ');
+      const got = kindOf(valueAt(data, at.slice(prefixLength)));
+      return { at, message: `must be ${expected}, not ${got}` };
+    }
+    case 'anyOf':
+    case 'oneOf': {
+      const branches = Array.isArray(e.schema) ? (e.schema as unknown[]) : [];
+      const consts = branches.map((b) => (isRecord(b) && 'const' in b ? b.const : undefined));
+      if (consts.length > 0 && consts.every((c) => c !== undefined)) {
+        return { at, message: `must be one of ${listed(consts)}` };
+      }
+      return { at, message: 'does not match any of the allowed forms' };
+    }
+    case 'enum':
+      return { at, message: `must be one of ${listed(listOf(params.allowedValues))}` };
+    case 'const':
+      return { at, message: `must be ${String(params.allowedValue)}` };
+    case 'format':
+      return { at, message: formatMessage(String(params.format)) };
+    case 'pattern':
+      return { at, message: `must match the pattern ${String(params.pattern)}` };
+    case 'minimum':
+      return { at, message: `must be at least ${limit}` };
+    case 'maximum':
+      return { at, message: `must be at most ${limit}` };
+    case 'exclusiveMinimum':
+      return { at, message: `must be greater than ${limit}` };
+    case 'exclusiveMaximum':
+      return { at, message: `must be less than ${limit}` };
+    case 'minLength':
+      return {
+        at,
+        message:
+          params.limit === 1 ? 'must not be empty' : `must be at least ${plural('character')}`,
+      };
+    case 'maxLength':
+      return { at, message: `must be at most ${plural('character')}` };
+    case 'minItems':
+      return {
+        at,
+        message:
+          params.limit === 1
+            ? 'must have at least one item'
+            : `must have at least ${plural('item')}`,
+      };
+    case 'maxItems':
+      return { at, message: `must have at most ${plural('item')}` };
+    case 'minProperties':
+      return { at, message: `must have at least ${plural('key')}` };
+    case 'maxProperties':
+      return { at, message: `must have at most ${plural('key')}` };
+    case 'uniqueItems': {
+      const i = Number(params.i);
+      const j = Number(params.j);
+      const [first, second] = i < j ? [i, j] : [j, i];
+      return { at: [...at, second], message: `duplicate of ${formatPath([...at, first])}` };
+    }
+    default:
+      // ajv's own messages never include the value.
+      return { at, message: e.message ?? `fails ${e.keyword}` };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML problems.
+
+function reportYamlError(r: Reporter, error: YAMLError, text: string): void {
+  const [start, end] = error.pos;
+  const path = pathAt(r.doc, start);
+  const message =
+    error.code === 'DUPLICATE_KEY'
+      ? `duplicate key ${JSON.stringify(text.slice(start, end))}`
+      : error.message;
+  r.add(start, path, message);
+}
+
+/** The path of the deepest collection whose entry contains `offset`. */
+function pathAt(doc: Document.Parsed, offset: number): Seg[] {
+  const within = (n: unknown) =>
+    isNode(n) && n.range != null && n.range[0] <= offset && offset < n.range[2];
+  const path: Seg[] = [];
+  let cur: unknown = doc.contents;
+  for (let depth = 0; depth < 10_000; depth++) {
+    if (isMap(cur)) {
+      const pair = cur.items.find((p) => within(p.value));
+      if (pair === undefined) break;
+      path.push(keyText(pair.key));
+      cur = pair.value;
+    } else if (isSeq(cur)) {
+      const index = cur.items.findIndex(within);
+      if (index === -1) break;
+      path.push(index);
+      cur = cur.items[index];
+    } else break;
+  }
+  return path;
+}
+
+/** The first alias in the file: where an alias bomb is reported. */
+function firstAlias(doc: Document.Parsed): { offset: number; path: Seg[] } {
+  let found: { offset: number; path: Seg[] } | undefined;
+  const walk = (node: unknown, path: Seg[]): void => {
+    if (found !== undefined) return;
+    if (isAlias(node)) found = { offset: node.range?.[0] ?? 0, path };
+    else if (isMap(node)) for (const p of node.items) walk(p.value, [...path, keyText(p.key)]);
+    else if (isSeq(node)) node.items.forEach((item, i) => walk(item, [...path, i]));
+  };
+  walk(doc.contents, []);
+  return found ?? { offset: 0, path: [] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// ${ENV} interpolation, on the YAML nodes so that every problem keeps its position.
+
+function expand(
+  text: string,
+  env: LoadOptions['env'],
+): { value: string; problems: string[]; changed: boolean } {
+  let value = '';
+  const problems: string[] = [];
+  let changed = false;
+  let i = 0;
+  while (i < text.length) {
+    const dollar = text.indexOf('$', i);
+    if (dollar === -1) {
+      value += text.slice(i);
+      break;
+    }
+    value += text.slice(i, dollar);
+    if (text.startsWith('$${', dollar)) {
+      value += '${';
+      changed = true;
+      i = dollar + 3;
+      continue;
+    }
+    if (text[dollar + 1] !== '{') {
+      value += '$';
+      i = dollar + 1;
+      continue;
+    }
+    const close = text.indexOf('}', dollar + 2);
+    const name = close === -1 ? '' : text.slice(dollar + 2, close);
+    if (!ENV_NAME.test(name)) {
+      problems.push(
+        'invalid ${...} reference: write ${NAME} with NAME made of letters, digits and _, ' +
+          'or $${ for a literal ${',
+      );
+      break;
+    }
+    const set = env[name];
+    if (set === undefined) problems.push(`environment variable ${name} is not set`);
+    else value += set;
+    changed = true;
+    i = close + 1;
+  }
+  return { value, problems, changed };
+}
+
+function interpolate(r: Reporter, env: LoadOptions['env']): void {
+  const retype = (text: string): unknown => {
+    for (const tag of r.doc.schema.tags) {
+      if (!RETYPED_TAGS.has(tag.tag) || tag.test === undefined || !tag.test.test(text)) continue;
+      // Only scalar tags have a `test`; `resolve` reads only the int-as-bigint option.
+      if (tag.collection === undefined) return tag.resolve(text, () => undefined, r.doc.options);
+    }
+    return text;
+  };
+  const walk = (node: unknown, path: Seg[]): void => {
+    if (isMap(node)) {
+      for (const p of node.items) walk(p.value, [...path, keyText(p.key)]);
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item, [...path, i]));
+    } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) {
+      const { value, problems, changed } = expand(node.value, env);
+      for (const problem of problems) r.add(node.range?.[0] ?? 0, path, problem);
+      if (problems.length > 0) r.unresolved.add(node);
+      else if (changed) {
+        node.value = node.type === 'PLAIN' ? retype(value) : value;
+        r.fromEnv.add(node);
+      }
+    }
+    // Aliases are not followed: the anchored node is interpolated where it is written.
+  };
+  walk(r.doc.contents, []);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks the schema cannot express.
+
+/** Validates the stage entries of one list; returns the stage types it holds. */
+function checkStageList(
+  r: Reporter,
+  entries: unknown,
+  at: Path,
+  kinds: ReadonlyMap<string, StageKind>,
+): Set<string> {
+  const types = new Set<string>();
+  let latest: { type: string; path: Path; rank: number; phase: string } | undefined;
+  listOf(entries).forEach((entry, i) => {
+    const type = isRecord(entry) ? stringOf(entry.type) : undefined;
+    if (!isRecord(entry) || type === undefined) return;
+    const here = [...at, i];
+    types.add(type);
+    const kind = kinds.get(type);
+    if (kind === undefined) {
+      const known = [...kinds.keys()].sort().join(', ') || '(none)';
+      r.report(
+        [...here, 'type'],
+        `unknown stage type ${r.show([...here, 'type'], type)}; known: ${known}`,
+      );
+      return;
+    }
+    const settings = Object.fromEntries(Object.entries(entry).filter(([k]) => !ENTRY_KEYS.has(k)));
+    const validate = validatorFor(kind.settings);
+    if (!validate(settings)) r.reportAjv(validate.errors ?? [], settings, here);
+    // The settings' defaults, filled in by ajv, become part of the entry.
+    Object.assign(entry, settings);
+
+    const rank = PHASES.indexOf(kind.phase);
+    if (latest !== undefined && rank < latest.rank) {
+      r.report(
+        here,
+        `stage ${r.show([...here, 'type'], type)} (phase ${kind.phase}) must come before ` +
+          `stage ${r.show([...latest.path, 'type'], latest.type)} (phase ${latest.phase}); ` +
+          `stages run in phase order: ${PHASES.join(', ')}`,
+      );
+    } else {
+      latest = { type, path: here, rank, phase: kind.phase };
+    }
+  });
+  return types;
+}
+
+/** Why `file` cannot be read, or undefined when it can. */
+function unreadable(file: string): string | undefined {
+  try {
+    if (!statSync(file).isFile()) return 'not a regular file';
+    accessSync(file, constants.R_OK);
+    return undefined;
+  } catch (e) {
+    const code = isRecord(e) ? stringOf(e.code) : undefined;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return 'no such file';
+    if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+    return code ?? 'unreadable';
+  }
+}
+
+/** Checks that the file named at `holder[key]` is readable, and makes its path absolute. */
+function checkFile(
+  r: Reporter,
+  holder: Record<string, unknown>,
+  key: string,
+  at: Path,
+  baseDir: string,
+) {
+  const given = stringOf(holder[key]);
+  if (given === undefined) return;
+  const file = resolvePath(baseDir, given);
+  const problem = unreadable(file);
+  if (problem === undefined) holder[key] = file;
+  else r.report(at, `cannot read ${r.show(at, file)}: ${problem}`);
+}
+
+function checkSemantics(
+  r: Reporter,
+  config: Record<string, unknown>,
+  kinds: ReadonlyMap<string, StageKind>,
+  baseDir: string,
+): void {
+  const listeners = config.listeners;
+  if (isRecord(listeners)) {
+    if (listeners.http === undefined && listeners.https === undefined) {
+      r.report(['listeners'], 'needs at least one of http, https');
+    }
+    const https = listeners.https;
+    if (isRecord(https)) {
+      for (const key of ['cert', 'key'])
+        checkFile(r, https, key, ['listeners', 'https', key], baseDir);
+    }
+  }
+
+  const upstreams = isRecord(config.upstreams) ? config.upstreams : {};
+  for (const [name, upstream] of Object.entries(upstreams)) {
+    if (isRecord(upstream) && isRecord(upstream.tls)) {
+      checkFile(r, upstream.tls, 'ca', ['upstreams', name, 'tls', 'ca'], baseDir);
+    }
+  }
+
+  const defaults = isRecord(config.defaults) ? config.defaults : {};
+  const defaultTypes = checkStageList(r, defaults.stages, ['defaults', 'stages'], kinds);
+
+  const names = new Map<string, number>();
+  const claims = new Map<string, number>();
+  const conflicts = new Set<string>();
+  listOf(config.routes).forEach((route, i) => {
+    if (!isRecord(route)) return;
+    const at: Path = ['routes', i];
+    const name = stringOf(route.name);
+    if (name !== undefined) {
+      const first = names.get(name);
+      if (first === undefined) names.set(name, i);
+      else
+        r.report(
+          [...at, 'name'],
+          `duplicate route name ${r.show([...at, 'name'], name)}; routes[${first}] has it too`,
+        );
+    }
+
+    const upstream = stringOf(route.upstream);
+    if (upstream !== undefined && !Object.hasOwn(upstreams, upstream)) {
+      const known = Object.keys(upstreams).sort().join(', ') || '(none)';
+      r.report(
+        [...at, 'upstream'],
+        `unknown upstream ${r.show([...at, 'upstream'], upstream)}; known: ${known}`,
+      );
+    }
+
+    const types =
+      route.stages === undefined
+        ? defaultTypes
+        : checkStageList(r, route.stages, [...at, 'stages'], kinds);
+    const preflight = isRecord(route.preflight) ? route.preflight : {};
+    listOf(preflight.skipStages).forEach((skip, j) => {
+      if (typeof skip !== 'string' || types.has(skip)) return;
+      const here = [...at, 'preflight', 'skipStages', j];
+      const has = types.size > 0 ? `; its stages: ${[...types].join(', ')}` : '; it has none';
+      r.report(here, `stage ${r.show(here, skip)} is not a stage of this route${has}`);
+    });
+
+    // find-my-way refuses a second handler for the same method and path on the same host;
+    // say which two routes collide instead of failing at startup.
+    const hosts = Array.isArray(route.hosts) ? route.hosts : [undefined];
+    listOf(route.paths).forEach((path, p) => {
+      if (typeof path !== 'string') return;
+      const shape = path.replace(/\/:[A-Za-z0-9_]+/g, '/:');
+      for (const method of listOf(route.methods)) {
+        hosts.forEach((host, h) => {
+          const key = JSON.stringify([
+            typeof host === 'string' ? host.toLowerCase() : '*',
+            method,
+            shape,
+          ]);
+          const other = claims.get(key);
+          if (other === undefined) return void claims.set(key, i);
+          if (other === i || conflicts.has(`${other}:${i}`)) return;
+          conflicts.add(`${other}:${i}`);
+          const otherName = stringOf(valueAt(config, ['routes', other, 'name'])) ?? '';
+          const on =
+            typeof host === 'string'
+              ? ` on host ${r.show([...at, 'hosts', h], host)}`
+              : ' on any host';
+          r.report(
+            [...at, 'paths', p],
+            `route ${r.show([...at, 'name'], name ?? '')} and route ` +
+              `${r.show(['routes', other, 'name'], otherName)} (routes[${other}]) both claim ` +
+              `${String(method)} ${r.show([...at, 'paths', p], path)}${on}`,
+          );
+        });
+      }
+    });
+  });
+}
+
+/** Header names compare case-insensitively; the gateway keeps them lowercased. */
+function lowercaseHeaderNames(config: Config): void {
+  config.server.requestIdHeader = config.server.requestIdHeader.toLowerCase();
+  config.logging.redactHeaders = config.logging.redactHeaders.map((h) => h.toLowerCase());
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Parses, interpolates and validates a configuration. `file` is only used in messages and
+ * to resolve relative certificate paths. Throws a ConfigError with every issue found.
+ */
+export function parseConfig(text: string, file: string, opts: LoadOptions): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    version: '1.2',
+    schema: 'core',
+    merge: false,
+    uniqueKeys: true,
+    stringKeys: true,
+    strict: true,
+  });
+  const r = new Reporter(doc, lines, file);
+  // Warnings too (an unknown tag, ...): a config is either read as written or refused.
+  for (const error of [...doc.errors, ...doc.warnings]) reportYamlError(r, error, text);
+  r.throwIfAny();
+
+  interpolate(r, opts.env);
+
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    const alias = firstAlias(doc);
+    const bomb = e instanceof Error && /alias count/i.test(e.message);
+    r.add(
+      alias.offset,
+      alias.path,
+      bomb
+        ? `aliases expand to too much data (more than ${MAX_ALIAS_COUNT} references): refused as a possible alias bomb`
+        : e instanceof Error
+          ? e.message
+          : 'cannot be read',
+    );
+    throw r.error();
+  }
+
+  const validate = validatorFor(ConfigSchema);
+  if (!validate(data)) r.reportAjv(validate.errors ?? [], data, []);
+  if (isRecord(data)) checkSemantics(r, data, opts.stageKinds, dirname(resolvePath(file)));
+  r.throwIfAny();
+
+  const config = data as Config;
+  lowercaseHeaderNames(config);
+  return config;
+}
+
+/** Reads `file` and parses it; a missing or unreadable file is a ConfigFileError. */
+export function loadConfigFile(file: string, opts: LoadOptions): Config {
+  let text: string;
+  try {
+    if (statSync(file).size > MAX_CONFIG_BYTES) {
+      throw new ConfigFileError(file, `larger than ${MAX_CONFIG_BYTES} bytes`);
+    }
+    text = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(file));
+  } catch (e) {
+    if (e instanceof ConfigFileError) throw e;
+    if (e instanceof TypeError) throw new ConfigFileError(file, 'not valid UTF-8', { cause: e });
+    const code = isRecord(e) ? stringOf(e.code) : undefined;
+    throw new ConfigFileError(file, code ?? 'unreadable', { cause: e });
+  }
+  return parseConfig(text, file, opts);
+}

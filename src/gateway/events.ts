@@ -1,0 +1,37 @@
+import diagnostics from 'node:diagnostics_channel';
+
+/**
+ * Observability goes through diagnostics channels: the security log, metrics and later the
+ * event pipeline subscribe; the hot path only publishes, and only when someone listens.
+ */
+export const denyChannel = diagnostics.channel('portcullis:stage:deny');
+export const upstreamErrorChannel = diagnostics.channel('portcullis:upstream:error');
+
+export interface DenyEvent {
+  readonly requestId: string;
+  readonly reason: string;
+  readonly status: number;
+  /** false in shadow mode: decided and recorded, but the request went on. */
+  readonly enforced: boolean;
+  readonly stage: string;
+  readonly route: string | undefined;
+  readonly method: string;
+  readonly path: string;
+  readonly clientIp: string;
+}
+
+export interface UpstreamErrorEvent {
+  readonly requestId: string;
+  readonly route: string;
+  readonly upstream: string;
+  readonly code: string;
+  readonly status: number;
+}
+
+export function publishDeny(event: DenyEvent): void {
+  if (denyChannel.hasSubscribers) denyChannel.publish(event);
+}
+
+export function publishUpstreamError(event: UpstreamErrorEvent): void {
+  if (upstreamErrorChannel.hasSubscribers) upstreamErrorChannel.publish(event);
+}

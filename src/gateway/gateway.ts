@@ -1,0 +1,257 @@
+import { watch, type FSWatcher } from 'node:fs';
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { basename, dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { ConfigError } from '../config/errors.js';
+import { loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { createLogger } from '../ops/logger.js';
+import { createOpsServer } from '../ops/ops-server.js';
+import { subscribeSecurityLog } from '../ops/security-log.js';
+import { STAGE_KINDS } from '../stages/registry.js';
+import { onClientError } from './client-error.js';
+import { createRequestHandler, type RuntimeHolder, type Scheme } from './handler.js';
+import { buildRuntime, type Runtime } from './runtime.js';
+import { systemClock, type Clock } from './stage.js';
+import { secureContextOptions, tlsServerOptions } from './tls.js';
+import type { Upstream } from './upstreams.js';
+
+export interface GatewayOptions {
+  readonly configFile: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Serve /healthz and /readyz (the primary does, cluster workers do not). */
+  readonly ops?: boolean;
+  /** Watch the config file (the primary does, cluster workers are told to reload). */
+  readonly watch?: boolean;
+  readonly clock?: Clock;
+  readonly log?: Logger;
+}
+
+export interface GatewayAddresses {
+  http?: AddressInfo;
+  https?: AddressInfo;
+  ops?: AddressInfo;
+}
+
+function loadConfig(opts: GatewayOptions): Config {
+  return loadConfigFile(opts.configFile, { env: opts.env, stageKinds: STAGE_KINDS });
+}
+
+function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** The data plane: listeners, the current runtime generation, reloads and graceful shutdown. */
+export class Gateway {
+  readonly #holder: RuntimeHolder;
+  readonly #servers: { scheme: Scheme; server: Server }[] = [];
+  #ops: Server | undefined;
+  #watcher: FSWatcher | undefined;
+  #reloadTimer: NodeJS.Timeout | undefined;
+  #ready = false;
+  #draining = false;
+  #unsubscribe: () => void;
+  readonly addresses: GatewayAddresses = {};
+
+  private constructor(
+    private readonly opts: GatewayOptions,
+    runtime: Runtime,
+    readonly log: Logger,
+  ) {
+    this.#holder = { current: runtime };
+    this.#unsubscribe = subscribeSecurityLog(log);
+  }
+
+  get runtime(): Runtime {
+    return this.#holder.current;
+  }
+
+  get ready(): boolean {
+    return this.#ready && !this.#draining;
+  }
+
+  /** Loads and validates the config, then binds every listener. Throws ConfigError on a bad config. */
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const config = loadConfig(opts);
+    const log =
+      opts.log ??
+      createLogger({ level: config.logging.level, redactHeaders: config.logging.redactHeaders });
+    const { runtime } = buildRuntime(config, undefined, { log, clock: opts.clock ?? systemClock });
+    const gw = new Gateway(opts, runtime, log);
+    try {
+      await gw.#listen(config);
+    } catch (err) {
+      await gw.stop(0);
+      throw err;
+    }
+    if (opts.watch === true && config.server.watchConfig) gw.#watch();
+    gw.#ready = true;
+    log.info({ routes: config.routes.length }, 'gateway ready');
+    return gw;
+  }
+
+  async #listen(config: Config): Promise<void> {
+    const { http: httpCfg, https: httpsCfg, ops } = config.listeners;
+    if (httpCfg !== undefined) {
+      const handler =
+        httpCfg.redirectToHttps && httpsCfg !== undefined
+          ? redirectHandler(httpsCfg.port === 443 ? '' : `:${httpsCfg.port}`)
+          : createRequestHandler(this.#holder, 'http');
+      const server = http.createServer(this.#serverOptions(config), handler);
+      this.#track('http', server);
+      this.addresses.http = await listen(server, httpCfg.host, httpCfg.port);
+      this.log.info({ address: this.addresses.http }, 'http listener ready');
+    }
+    if (httpsCfg !== undefined) {
+      const server = https.createServer(
+        { ...this.#serverOptions(config), ...tlsServerOptions(httpsCfg) },
+        createRequestHandler(this.#holder, 'https'),
+      );
+      this.#track('https', server);
+      this.addresses.https = await listen(server, httpsCfg.host, httpsCfg.port);
+      this.log.info({ address: this.addresses.https }, 'https listener ready');
+    }
+    if (ops !== undefined && this.opts.ops !== false) {
+      this.#ops = createOpsServer(() => this.ready);
+      this.addresses.ops = await listen(this.#ops, ops.host, ops.port);
+      this.log.info({ address: this.addresses.ops }, 'ops listener ready');
+    }
+  }
+
+  #serverOptions(config: Config): http.ServerOptions {
+    const t = config.server.timeouts;
+    return {
+      maxHeaderSize: config.server.maxHeaderBytes,
+      headersTimeout: t.requestHeaders,
+      requestTimeout: t.requestBody,
+      keepAliveTimeout: t.keepAlive,
+      connectionsCheckingInterval: Math.min(1_000, t.requestHeaders),
+      requireHostHeader: true,
+      joinDuplicateHeaders: false,
+      insecureHTTPParser: false,
+      noDelay: true,
+    };
+  }
+
+  #track(scheme: Scheme, server: Server): void {
+    const idHeader = (): string => this.#holder.current.requestIdHeader;
+    server.on('clientError', (err: Error & { code?: string }, socket: Socket) =>
+      onClientError(err, socket, idHeader()),
+    );
+    this.#servers.push({ scheme, server });
+  }
+
+  #watch(): void {
+    const file = basename(this.opts.configFile);
+    try {
+      // Watch the directory: editors replace the file (rename), which a file watch would lose.
+      this.#watcher = watch(dirname(this.opts.configFile), (_event, name) => {
+        if (name !== file) return;
+        clearTimeout(this.#reloadTimer);
+        this.#reloadTimer = setTimeout(() => void this.reload('file change'), 200);
+      });
+      this.#watcher.on('error', (err) => this.log.warn({ err }, 'config watch failed; reload with SIGHUP'));
+    } catch (err) {
+      this.log.warn({ err }, 'cannot watch the config file; reload with SIGHUP');
+    }
+  }
+
+  /**
+   * Loads, validates and swaps in a new config in one assignment. An invalid config is refused
+   * with its errors logged and the running one stays; requests in flight finish on the old one.
+   */
+  async reload(cause: string): Promise<boolean> {
+    const previous = this.#holder.current;
+    let next: Runtime;
+    let retired: Upstream[];
+    try {
+      const config = loadConfig(this.opts);
+      ({ runtime: next, retired } = buildRuntime(config, previous, {
+        log: this.log,
+        clock: this.opts.clock ?? systemClock,
+      }));
+      const httpsCfg = config.listeners.https;
+      for (const { scheme, server } of this.#servers) {
+        if (scheme === 'https' && httpsCfg !== undefined) {
+          (server as https.Server).setSecureContext(secureContextOptions(httpsCfg));
+        }
+        const t = config.server.timeouts;
+        server.headersTimeout = t.requestHeaders;
+        server.requestTimeout = t.requestBody;
+        server.keepAliveTimeout = t.keepAlive;
+      }
+      if (JSON.stringify(config.listeners) !== JSON.stringify(previous.config.listeners)) {
+        this.log.warn('listener addresses changed: they take effect at the next restart');
+      }
+    } catch (err) {
+      const issues = err instanceof ConfigError ? err.issues.map(String) : undefined;
+      this.log.error(
+        { cause, issues, err: issues === undefined ? err : undefined },
+        'reload refused; the running config stays',
+      );
+      return false;
+    }
+    this.#holder.current = next;
+    this.log.level = next.config.logging.level;
+    this.log.info({ cause, routes: next.config.routes.length }, 'config reloaded');
+    // close() lets requests already on these pools finish before the connections go.
+    for (const upstream of retired) void upstream.dispatcher.close();
+    return true;
+  }
+
+  /** Stops accepting, drains in-flight requests (up to the drain timeout), then closes. */
+  async stop(drainMs = this.#holder.current.config.server.timeouts.drain): Promise<void> {
+    this.#draining = true;
+    this.#watcher?.close();
+    clearTimeout(this.#reloadTimer);
+    const closing = this.#servers.map(({ server }) => {
+      const closed = closeServer(server);
+      server.closeIdleConnections();
+      return closed;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), drainMs);
+    });
+    const outcome = await Promise.race([Promise.all(closing).then(() => 'drained' as const), timeout]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      this.log.warn({ drainMs }, 'drain timeout: closing the remaining connections');
+      for (const { server } of this.#servers) server.closeAllConnections();
+    }
+    if (this.#ops !== undefined) {
+      this.#ops.closeAllConnections();
+      await closeServer(this.#ops);
+    }
+    await Promise.all([...this.#holder.current.upstreams.values()].map((u) => u.dispatcher.close()));
+    this.#unsubscribe();
+    this.log.info({ outcome }, 'gateway stopped');
+    this.log.flush();
+  }
+}
+
+/** An http listener that only sends clients to HTTPS. */
+function redirectHandler(portSuffix: string): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const host = (req.headers.host ?? '').replace(/:[0-9]+$/, '');
+    if (!/^[A-Za-z0-9.-]{1,253}$/.test(host) || !(req.url ?? '').startsWith('/')) {
+      res.writeHead(400, { 'content-type': 'application/problem+json', connection: 'close' });
+      res.end(JSON.stringify({ type: 'https://portcullis.dev/problems/bad-request', title: 'Malformed request', status: 400 }));
+      return;
+    }
+    res.writeHead(308, { location: `https://${host}${portSuffix}${req.url ?? '/'}`, 'content-length': '0' });
+    res.end();
+  };
+}

@@ -1,0 +1,203 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { BodyGuard, BodyRefusedError, isJsonMediaType } from './body-guard.js';
+import { publishUpstreamError } from './events.js';
+import { runResponseStages } from './pipeline.js';
+import { statusOf, type Denial } from './problems.js';
+import type { RequestHead } from './request-head.js';
+import { sendProblem, type ProblemOptions } from './respond.js';
+import type { RouteRuntime } from './runtime.js';
+import type { RequestContext, ResponseChange } from './stage.js';
+import { clientResponseHeaders } from './upstream-headers.js';
+
+const UPSTREAM_ERRORS: Record<string, Denial> = {
+  UND_ERR_CONNECT_TIMEOUT: {
+    kind: 'gateway-timeout',
+    reason: 'upstream.connect_timeout',
+    detail: 'The upstream did not accept a connection in time.',
+  },
+  UND_ERR_HEADERS_TIMEOUT: {
+    kind: 'gateway-timeout',
+    reason: 'upstream.response_timeout',
+    detail: 'The upstream did not respond in time.',
+  },
+  UND_ERR_BODY_TIMEOUT: {
+    kind: 'gateway-timeout',
+    reason: 'upstream.body_timeout',
+    detail: 'The upstream stopped sending its response.',
+  },
+  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: {
+    kind: 'bad-request',
+    reason: 'framing.body_length',
+    detail: 'The request body does not match its Content-Length.',
+  },
+};
+const UNAVAILABLE: Denial = {
+  kind: 'service-unavailable',
+  reason: 'upstream.unavailable',
+  detail: 'The upstream is not reachable.',
+};
+for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']) {
+  UPSTREAM_ERRORS[code] = UNAVAILABLE;
+}
+const TLS_FAILED: Denial = {
+  kind: 'bad-gateway',
+  reason: 'upstream.tls',
+  detail: 'The upstream failed TLS verification.',
+};
+const FAILED: Denial = {
+  kind: 'bad-gateway',
+  reason: 'upstream.failed',
+  detail: 'The upstream connection failed.',
+};
+
+function denialFor(err: unknown): Denial {
+  if (err instanceof BodyRefusedError) return err.denial;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return FAILED;
+  const known = UPSTREAM_ERRORS[code];
+  if (known !== undefined) return known;
+  if (code.startsWith('ERR_TLS_') || code.includes('CERT') || code.includes('SELF_SIGNED')) {
+    return TLS_FAILED;
+  }
+  return FAILED;
+}
+
+function applyResponseChanges(headers: string[], changes: readonly ResponseChange[]): string[] {
+  let out = headers;
+  for (const change of changes) {
+    const drop = new Set([...(change.removeHeaders ?? []), ...Object.keys(change.setHeaders ?? {})]);
+    const next: string[] = [];
+    for (let i = 0; i < out.length; i += 2) {
+      if (!drop.has(out[i] as string)) next.push(out[i] as string, out[i + 1] as string);
+    }
+    for (const [name, value] of Object.entries(change.setHeaders ?? {})) next.push(name, value);
+    out = next;
+  }
+  return out;
+}
+
+export interface ProxyTarget {
+  readonly route: RouteRuntime;
+  readonly ctx: RequestContext;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly head: RequestHead;
+  readonly headers: string[];
+  readonly problems: ProblemOptions;
+  /** Response header names the gateway sets itself, dropped from the upstream's. */
+  readonly ownResponseHeaders: ReadonlySet<string>;
+  readonly extraResponseHeaders: readonly string[];
+}
+
+/**
+ * Streams one request to its upstream and the response back, through undici's dispatch API:
+ * no body is buffered, backpressure flows both ways, and a client that goes away aborts the
+ * upstream request.
+ */
+class ProxyHandler implements Dispatcher.DispatchHandler {
+  #abort: ((err?: Error) => void) | undefined;
+  #resume: (() => void) | undefined;
+  readonly #onDrain = (): void => this.#resume?.();
+
+  constructor(private readonly t: ProxyTarget) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.t.res.destroyed) abort();
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    // 1xx informational responses (100 Continue) are between undici and the upstream.
+    if (statusCode < 200) return true;
+    this.#resume = resume;
+    const headers = clientResponseHeaders(raw, this.t.ownResponseHeaders);
+    for (const h of this.t.extraResponseHeaders) headers.push(h);
+    if (!this.t.route.hasResponseStages) {
+      this.t.res.writeHead(statusCode, headers);
+      return true;
+    }
+    const view: Record<string, string> = {};
+    for (let i = 0; i < headers.length; i += 2) view[headers[i] as string] = headers[i + 1] as string;
+    runResponseStages(this.t.route.stages, this.t.ctx, { statusCode, headers: view }).then(
+      (result) => {
+        if (this.t.res.destroyed) return;
+        if (!result.ok) {
+          this.#abort?.(new Error('response refused'));
+          sendProblem(this.t.res, result.denial, this.t.ctx.id, this.t.problems);
+          return;
+        }
+        this.t.res.writeHead(statusCode, applyResponseChanges(headers, result.changes));
+        resume();
+      },
+      (err: unknown) => this.onError(err as Error),
+    );
+    return false;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const ok = this.t.res.write(chunk);
+    if (!ok) this.t.res.once('drain', this.#onDrain);
+    return ok;
+  }
+
+  onComplete(): void {
+    this.t.res.end();
+  }
+
+  onError(err: Error): void {
+    const { res, ctx } = this.t;
+    if (res.destroyed) return;
+    const denial = denialFor(err);
+    if (!(err instanceof BodyRefusedError)) {
+      publishUpstreamError({
+        requestId: ctx.id,
+        route: ctx.route.name,
+        upstream: ctx.route.upstream,
+        code: String((err as { code?: unknown }).code ?? 'unknown'),
+        status: statusOf(denial.kind),
+      });
+      ctx.log.warn(
+        { requestId: ctx.id, route: ctx.route.name, upstream: ctx.route.upstream, code: (err as { code?: unknown }).code, reason: denial.reason },
+        'upstream request failed',
+      );
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    sendProblem(res, denial, ctx.id, { ...this.t.problems, close: err instanceof BodyRefusedError });
+  }
+
+  abort(): void {
+    this.#abort?.(new Error('client went away'));
+  }
+}
+
+export function proxyRequest(t: ProxyTarget): void {
+  const { route, ctx, req, res, head } = t;
+  let body: IncomingMessage | BodyGuard | null = null;
+  if (head.chunked || head.contentLength > 0) {
+    const json = isJsonMediaType(head.contentType);
+    if (head.chunked || json) {
+      const guard = new BodyGuard(route.limits.bodyBytes, json ? route.limits.jsonDepth : 0);
+      req.pipe(guard);
+      body = guard;
+    } else {
+      body = req;
+    }
+  }
+  const handler = new ProxyHandler(t);
+  res.once('close', () => {
+    if (!res.writableFinished) handler.abort();
+  });
+  route.upstream.dispatcher.dispatch(
+    {
+      path: ctx.query === '' ? route.upstream.basePath + ctx.path : `${route.upstream.basePath}${ctx.path}?${ctx.query}`,
+      method: ctx.method as Dispatcher.HttpMethod,
+      headers: t.headers,
+      body,
+    },
+    handler,
+  );
+}

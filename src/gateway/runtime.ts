@@ -1,0 +1,129 @@
+import type { Logger } from 'pino';
+import type { Config, LimitsConfig, NormalizationConfig, StageEntryConfig } from '../config/schema.js';
+import { STAGE_KINDS } from '../stages/registry.js';
+import type { StageDeps } from '../stages/registry-types.js';
+import type { RouteStage } from './pipeline.js';
+import { Router, type Routable } from './router.js';
+import type { Clock, RouteInfo } from './stage.js';
+import { TrustedProxies } from './trusted-proxies.js';
+import { buildUpstreams, type Upstream } from './upstreams.js';
+
+export interface RouteRuntime extends Routable {
+  readonly info: RouteInfo;
+  readonly upstream: Upstream;
+  readonly stages: readonly RouteStage[];
+  readonly hasResponseStages: boolean;
+  readonly limits: LimitsConfig;
+}
+
+/**
+ * Everything a request needs, built once from a validated config. A reload builds a new one and
+ * swaps it in; requests in flight keep the generation they started with.
+ */
+export interface Runtime {
+  readonly config: Config;
+  readonly router: Router<RouteRuntime>;
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly trusted: TrustedProxies;
+  readonly normalization: NormalizationConfig;
+  /** The largest urlBytes of any route: the bound checked before routing. */
+  readonly maxUrlBytes: number;
+  readonly requestIdHeader: string;
+  readonly allowHeaderUnderscores: boolean;
+  readonly debugHeaders: boolean;
+  readonly accessLog: boolean;
+  readonly hsts: string | undefined;
+  /** Response headers the gateway sets itself, dropped from the upstream's response. */
+  readonly ownResponseHeaders: ReadonlySet<string>;
+  readonly ownResponseHeadersTls: ReadonlySet<string>;
+  readonly log: Logger;
+  readonly clock: Clock;
+}
+
+const SHARED_KEYS = new Set(['type', 'enabled', 'enforce']);
+
+function settingsOf(entry: StageEntryConfig): Record<string, unknown> {
+  const settings: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(entry)) if (!SHARED_KEYS.has(k)) settings[k] = v;
+  return settings;
+}
+
+function buildStages(
+  entries: readonly StageEntryConfig[],
+  skip: ReadonlySet<string>,
+  deps: StageDeps,
+): RouteStage[] {
+  const stages: RouteStage[] = [];
+  for (const entry of entries) {
+    if (!entry.enabled) continue;
+    const kind = STAGE_KINDS.get(entry.type);
+    // The loader already refused unknown types; this guards a config built by hand.
+    if (kind === undefined) throw new Error(`unknown stage type ${entry.type}`);
+    stages.push({
+      stage: kind.create(settingsOf(entry), deps),
+      type: entry.type,
+      enforce: entry.enforce,
+      skipForOptions: skip.has(entry.type),
+    });
+  }
+  return stages;
+}
+
+function hstsValue(config: Config): string | undefined {
+  const hsts = config.listeners.https?.hsts;
+  if (hsts === undefined) return undefined;
+  let v = `max-age=${hsts.maxAge}`;
+  if (hsts.includeSubDomains) v += '; includeSubDomains';
+  if (hsts.preload) v += '; preload';
+  return v;
+}
+
+export function buildRuntime(
+  config: Config,
+  previous: Runtime | undefined,
+  deps: { log: Logger; clock: Clock },
+): { runtime: Runtime; retired: Upstream[] } {
+  const { upstreams, retired } = buildUpstreams(
+    config.upstreams,
+    previous?.upstreams ?? new Map(),
+    deps.log,
+  );
+  const routes: RouteRuntime[] = config.routes.map((r) => {
+    const upstream = upstreams.get(r.upstream);
+    if (upstream === undefined) throw new Error(`route ${r.name}: unknown upstream ${r.upstream}`);
+    const stages = buildStages(
+      r.stages ?? config.defaults.stages,
+      new Set(r.preflight.skipStages),
+      { clock: deps.clock, log: deps.log.child({ route: r.name }) },
+    );
+    return {
+      name: r.name,
+      hosts: r.hosts,
+      paths: r.paths,
+      methods: r.methods,
+      info: Object.freeze({ name: r.name, upstream: r.upstream }),
+      upstream,
+      stages,
+      hasResponseStages: stages.some((s) => s.stage.onResponse !== undefined),
+      limits: { ...config.defaults.limits, ...r.limits },
+    };
+  });
+  const runtime: Runtime = {
+    config,
+    router: new Router(routes),
+    upstreams,
+    trusted: new TrustedProxies(config.server.trustedProxies),
+    normalization: config.server.normalization,
+    maxUrlBytes: Math.max(...routes.map((r) => r.limits.urlBytes)),
+    requestIdHeader: config.server.requestIdHeader,
+    allowHeaderUnderscores: config.server.allowHeaderUnderscores,
+    debugHeaders: config.server.debugHeaders,
+    accessLog: config.logging.access,
+    hsts: hstsValue(config),
+    ownResponseHeaders: new Set([config.server.requestIdHeader]),
+    ownResponseHeadersTls: new Set([config.server.requestIdHeader, 'strict-transport-security']),
+    log: deps.log,
+    clock: deps.clock,
+  };
+  return { runtime, retired };
+}

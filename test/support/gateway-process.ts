@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export interface GatewayProcess {
+  readonly child: ChildProcess;
+  readonly configFile: string;
+  readonly http?: number;
+  readonly https?: number;
+  readonly ops?: number;
+  /** Every JSON log line the process wrote so far. */
+  readonly logs: Record<string, unknown>[];
+  waitForLog(predicate: (line: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function writeConfig(yaml: string, dir = mkdtempSync(join(tmpdir(), 'pcl-'))): string {
+  const file = join(dir, 'portcullis.yaml');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/** Starts the real CLI (`portcullis start`) as a child process and waits until it listens. */
+export async function startGateway(configFile: string, args: string[] = []): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [CLI, 'start', '-c', configFile, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  const waiters: { p: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  let stderr = '';
+  let buffered = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) !== -1) {
+      const text = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      logs.push(line);
+      for (const w of [...waiters]) {
+        if (w.p(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const waitForLog = (p: (l: Record<string, unknown>) => boolean, ms = 10_000): Promise<Record<string, unknown>> => {
+    const seen = logs.find(p);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`log line not seen in ${ms} ms; stderr: ${stderr}`)), ms);
+      waiters.push({
+        p,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`gateway exited with ${String(code)}: ${stderr}`));
+      });
+    });
+  };
+  const port = async (msg: string): Promise<number | undefined> => {
+    const line = await waitForLog((l) => l.msg === msg || l.msg === 'gateway ready', 10_000);
+    if (line.msg !== msg) return undefined;
+    return (line.address as { port: number }).port;
+  };
+  await waitForLog((l) => l.msg === 'gateway ready');
+  const result: GatewayProcess = {
+    child,
+    configFile,
+    http: logs.some((l) => l.msg === 'http listener ready') ? await port('http listener ready') : undefined,
+    https: logs.some((l) => l.msg === 'https listener ready') ? await port('https listener ready') : undefined,
+    ops: logs.some((l) => l.msg === 'ops listener ready') ? await port('ops listener ready') : undefined,
+    logs,
+    waitForLog,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+  return result;
+}
