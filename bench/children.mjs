@@ -8,6 +8,11 @@ const OUTPUT_TAIL_BYTES = 16 * 1024;
 
 /** Every child started and not yet reaped, in start order. */
 const running = new Set();
+/**
+ * Every child ever started: its leader may be gone while what it forked lives on in its group
+ * (an nginx worker whose master was killed), so groups are signalled even after the leader exits.
+ */
+const started = [];
 /** Children that exited while we still needed them; checked after every measurement. */
 const lost = [];
 
@@ -45,6 +50,7 @@ export function startChild(name, command, args, options = {}) {
     if (!child.stopping) lost.push(child);
   });
   running.add(child);
+  started.push(child);
   return child;
 }
 
@@ -63,7 +69,11 @@ export function describeOutput(child) {
 /** SIGTERM to the group, SIGKILL to the group after the grace period. */
 export async function stopChild(child, graceMs = 3000) {
   child.stopping = true;
-  if (child.exited || child.proc.pid === undefined) return;
+  if (child.proc.pid === undefined) return;
+  if (child.exited) {
+    signalGroup(child, 'SIGKILL');
+    return;
+  }
   signalGroup(child, 'SIGTERM');
   const exited = await Promise.race([
     child.done.then(() => true),
@@ -77,17 +87,16 @@ export async function stopChild(child, graceMs = 3000) {
   signalGroup(child, 'SIGKILL');
 }
 
-/** Stops every running child, most recently started first (proxies before their upstream). */
+/** Stops every child, most recently started first (proxies before their upstream). */
 export async function stopAll() {
-  const children = [...running].reverse();
-  for (const child of children) await stopChild(child);
+  for (const child of [...started].reverse()) await stopChild(child);
 }
 
-/** Last resort, from a synchronous 'exit' handler: kill every group still around. */
+/** Last resort, from a synchronous 'exit' handler: kill every group that may still be around. */
 export function killAllNow() {
-  for (const child of running) {
+  for (const child of started) {
     child.stopping = true;
-    signalGroup(child, 'SIGKILL');
+    if (child.proc.pid !== undefined) signalGroup(child, 'SIGKILL');
   }
 }
 

@@ -8,23 +8,30 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Instances still running, so that a signal can stop them. */
 const active = new Set();
+let stopped = false;
 
+/** Stops the load for good: every run in progress or to come fails instead of measuring. */
 export function stopActiveLoad() {
+  stopped = true;
   for (const instance of active) instance.stop();
 }
 
-function run(opts, latencies) {
+/** Runs one autocannon instance; `onResponse(ms)`, if given, sees every response's latency. */
+function run(opts, onResponse) {
   return new Promise((resolve, reject) => {
+    if (stopped) {
+      reject(new Error('load stopped'));
+      return;
+    }
     const instance = autocannon({ pipelining: 1, ...opts }, (err, result) => {
       active.delete(instance);
       if (err) reject(err);
+      else if (stopped) reject(new Error('load stopped'));
       else resolve(result);
     });
     active.add(instance);
-    if (latencies) {
-      instance.on('response', (_client, _status, _bytes, responseTime) =>
-        latencies.push(responseTime),
-      );
+    if (onResponse) {
+      instance.on('response', (_client, _status, _bytes, responseTime) => onResponse(responseTime));
     }
   });
 }
@@ -60,25 +67,35 @@ function summarize(results, durationS, latencies) {
 
 /** As fast as `connections` keep-alive connections go, one request in flight on each. */
 export async function closedLoop({ url, headers = {}, connections, duration, record = true }) {
-  const latencies = record ? [] : null;
-  const result = await run({ url, headers, connections, duration }, latencies);
-  return summarize([result], result.duration || duration, latencies ?? []);
+  const latencies = [];
+  const onResponse = record ? (ms) => latencies.push(ms) : null;
+  const result = await run({ url, headers, connections, duration }, onResponse);
+  return summarize([result], result.duration || duration, latencies);
 }
 
 /**
- * About `rate` requests per second over `connections` connections.
+ * About `rate` requests per second for `duration` seconds, over `connections` connections.
  *
  * autocannon's `overallRate` gives each connection a quota per second that it spends at once, back
  * to back, at the start of the second; with every connection's second starting together, "half
  * load" would be full load for half of each second, and its latency that of saturation. So each
  * connection here is its own autocannon instance with its share of `rate`, and the instances start
- * 1/`connections` s apart: their bursts take turns through the second.
+ * 1/`connections` s apart: their bursts take turns through the second. Each instance sends exactly
+ * `duration` seconds' worth of its share, and the rate reported is the one reached on the clock,
+ * from the first request to the last response (below `rate` when the server cannot keep up): an
+ * instance itself only ends one quota second after its last response.
  */
 export async function paced({ url, headers = {}, rate, connections, duration }) {
   const n = Math.max(1, Math.min(connections, Math.floor(rate)));
   const share = (i) => Math.floor(rate / n) + (i < Math.floor(rate) % n ? 1 : 0);
   const latencies = [];
   const runs = [];
+  const started = performance.now();
+  let lastResponse = started;
+  const onResponse = (ms) => {
+    latencies.push(ms);
+    lastResponse = performance.now();
+  };
   for (let i = 0; i < n; i++) {
     if (i > 0) await sleep(1000 / n);
     const one = run(
@@ -87,14 +104,14 @@ export async function paced({ url, headers = {}, rate, connections, duration }) 
         headers,
         connections: 1,
         overallRate: share(i),
+        amount: share(i) * duration,
         ignoreCoordinatedOmission: true,
-        duration,
       },
-      latencies,
+      onResponse,
     );
     one.catch(() => {}); // reported by Promise.all below, not as an unhandled rejection meanwhile
     runs.push(one);
   }
   const results = await Promise.all(runs);
-  return { ...summarize(results, duration, latencies), rate };
+  return { ...summarize(results, (lastResponse - started) / 1000, latencies), rate };
 }

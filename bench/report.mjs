@@ -41,8 +41,10 @@ function halfLoadCells(report) {
 const HALF_LOAD_HEADER = ['setup', 'target req/s', 'req/s', 'p50 ms', 'p99 ms', 'p99 ms per round'];
 
 function targetLine(t) {
-  const bound = t.target ? ` (target ${t.target})` : '';
-  return `${t.label}: ${t.display}${bound}: ${t.status}`;
+  if (t.status === 'not measured')
+    return `${t.label}: not measured${t.target ? ` (target ${t.target})` : ''}`;
+  if (!t.target) return `${t.label}: ${t.display} (no target set)`;
+  return `${t.label}: ${t.display} (target ${t.target}): **${t.status}**`;
 }
 
 export function formatConsole(report) {
@@ -54,7 +56,11 @@ export function formatConsole(report) {
     parts.push('', 'Latency at half the peak of portcullis-passthrough:');
     parts.push(textTable(HALF_LOAD_HEADER, halfLoadCells(report)));
   }
-  parts.push('', 'Targets:', ...report.targets.map((t) => `  ${targetLine(t)}`));
+  parts.push(
+    '',
+    'Targets:',
+    ...report.targets.map((t) => `  ${targetLine(t).replaceAll('**', '')}`),
+  );
   return parts.join('\n');
 }
 

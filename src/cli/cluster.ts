@@ -28,7 +28,10 @@ export async function runCluster(file: string, workers: number): Promise<void> {
     if (!reportConfigError(err)) throw err;
     process.exit(1);
   }
-  const log = createLogger({ level: config.logging.level, redactHeaders: config.logging.redactHeaders });
+  const log = createLogger({
+    level: config.logging.level,
+    redactHeaders: config.logging.redactHeaders,
+  });
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   const ready = new Set<Worker>();
   let stopping = false;
@@ -91,9 +94,14 @@ export async function runCluster(file: string, workers: number): Promise<void> {
 }
 
 async function runWorker(file: string): Promise<void> {
-  const gateway = await Gateway.start({ configFile: file, env: process.env, ops: false, watch: false });
+  const gateway = await Gateway.start({
+    configFile: file,
+    env: process.env,
+    ops: false,
+    watch: false,
+  });
   process.on('message', (m: Message) => {
-    if (m.type === 'reload') void gateway.reload(m.cause);
+    if (m.type === 'reload') gateway.reload(m.cause);
     if (m.type === 'shutdown') void gateway.stop().then(() => process.exit(0));
   });
   // Signals go to the primary, which tells the workers; a terminal's Ctrl-C reaches all of them.

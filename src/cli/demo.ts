@@ -31,13 +31,13 @@ export async function runDemo(file = EXAMPLE): Promise<void> {
       'Try:',
       `  curl -i ${base}/accounts/acc_1001`,
       `  curl -i '${base}/accounts/..%2fadmin/accounts/acc_1001'     # path trick: refused with 400`,
-      `  curl -i -X DELETE ${base}/admin/accounts/acc_1001 -H 'X-Forwarded-For: 127.0.0.1'  # spoofed client IP: still refused`,
+      `  curl -i -X DELETE ${base}/admin/accounts/acc_1001 -H 'X-Forwarded-For: 10.0.0.5'  # admin only from 10/8; a spoofed IP is refused (403)`,
       '',
       'Stop with Ctrl-C.',
       '',
     ].join('\n'),
   );
-  process.on('SIGHUP', () => void gateway.reload('SIGHUP'));
+  process.on('SIGHUP', () => gateway.reload('SIGHUP'));
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;

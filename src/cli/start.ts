@@ -15,7 +15,7 @@ export async function runStart(file: string, workers: number): Promise<void> {
     if (!reportConfigError(err)) throw err;
     process.exit(1);
   }
-  process.on('SIGHUP', () => void gateway.reload('SIGHUP'));
+  process.on('SIGHUP', () => gateway.reload('SIGHUP'));
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;

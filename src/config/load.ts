@@ -112,8 +112,8 @@ function keyText(key: unknown): string {
 
 class Reporter {
   readonly issues: ConfigIssue[] = [];
-  /** Scalars whose value came (partly) from the environment: never printed. */
-  readonly fromEnv = new Set<Scalar>();
+  /** Scalars whose value came (partly) from the environment, with the text as written. */
+  readonly fromEnv = new Map<Scalar, string>();
   /** Scalars whose interpolation failed: already reported, their other errors are noise. */
   readonly unresolved = new Set<Scalar>();
 
@@ -166,12 +166,16 @@ class Reporter {
     this.issues.push(new ConfigIssue(this.file, line, col, formatPath(path), message));
   }
 
-  /** A value quoted for a message, unless it came from the environment. */
+  /**
+   * A value quoted for a message; one that came from the environment is shown as written
+   * in the file (`"${TOKEN}"`), never as its value.
+   */
   show(path: Path, value: string): string {
     const { node, complete } = this.locate(path);
-    return complete && isScalar(node) && this.fromEnv.has(node)
-      ? '(a value from the environment)'
-      : JSON.stringify(value);
+    const written = complete && isScalar(node) ? this.fromEnv.get(node) : undefined;
+    return written === undefined
+      ? JSON.stringify(value)
+      : `${JSON.stringify(written)} (from the environment)`;
   }
 
   /** Maps ajv errors of `data` (found at `prefix` in the file) to issues. */
@@ -386,7 +390,7 @@ function reportYamlError(r: Reporter, error: YAMLError, text: string): void {
   const path = pathAt(r.doc, start);
   const message =
     error.code === 'DUPLICATE_KEY'
-      ? `duplicate key ${JSON.stringify(text.slice(start, end))}`
+      ? `duplicate key ${JSON.stringify(keyAt(r.doc, start) ?? text.slice(start, end))}`
       : error.message;
   r.add(start, path, message);
 }
@@ -411,6 +415,26 @@ function pathAt(doc: Document.Parsed, offset: number): Seg[] {
     } else break;
   }
   return path;
+}
+
+/** The text of the mapping key that starts at `offset`, if one does. */
+function keyAt(doc: Document.Parsed, offset: number): string | undefined {
+  const walk = (node: unknown): string | undefined => {
+    if (isMap(node)) {
+      for (const p of node.items) {
+        if (isNode(p.key) && p.key.range?.[0] === offset) return keyText(p.key);
+        const inner = walk(p.value);
+        if (inner !== undefined) return inner;
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) {
+        const inner = walk(item);
+        if (inner !== undefined) return inner;
+      }
+    }
+    return undefined;
+  };
+  return walk(doc.contents);
 }
 
 /** The first alias in the file: where an alias bomb is reported. */
@@ -492,8 +516,8 @@ function interpolate(r: Reporter, env: LoadOptions['env']): void {
       for (const problem of problems) r.add(node.range?.[0] ?? 0, path, problem);
       if (problems.length > 0) r.unresolved.add(node);
       else if (changed) {
+        r.fromEnv.set(node, node.value);
         node.value = node.type === 'PLAIN' ? retype(value) : value;
-        r.fromEnv.add(node);
       }
     }
     // Aliases are not followed: the anchored node is interpolated where it is written.
@@ -548,6 +572,28 @@ function checkStageList(
   return types;
 }
 
+/** The path of a target URL without trailing slashes, or undefined when it is not a URL. */
+function basePath(target: unknown): string | undefined {
+  if (typeof target !== 'string' || !URL.canParse(target)) return undefined;
+  return new URL(target).pathname.replace(/\/+$/, '');
+}
+
+/** The proxy prefixes a target's path to every request path: one upstream, one prefix. */
+function checkTargetPaths(r: Reporter, targets: unknown, at: Path): void {
+  const list = listOf(targets);
+  const first = basePath(list[0]);
+  if (first === undefined) return;
+  list.forEach((target, i) => {
+    const path = basePath(target);
+    if (i === 0 || path === undefined || path === first) return;
+    r.report(
+      [...at, i],
+      `must have the same path as ${formatPath([...at, 0])} ` +
+        `(${r.show([...at, 0], first || '/')}): every request goes to the same path on each target`,
+    );
+  });
+}
+
 /** Why `file` cannot be read, or undefined when it can. */
 function unreadable(file: string): string | undefined {
   try {
@@ -575,7 +621,7 @@ function checkFile(
   const file = resolvePath(baseDir, given);
   const problem = unreadable(file);
   if (problem === undefined) holder[key] = file;
-  else r.report(at, `cannot read ${r.show(at, file)}: ${problem}`);
+  else r.report(at, `cannot read file ${r.show(at, file)}: ${problem}`);
 }
 
 function checkSemantics(
@@ -596,19 +642,20 @@ function checkSemantics(
     }
   }
 
-  const upstreams = isRecord(config.upstreams) ? config.upstreams : {};
-  for (const [name, upstream] of Object.entries(upstreams)) {
-    if (isRecord(upstream) && isRecord(upstream.tls)) {
+  // Without a valid `upstreams` section (already reported), every route would be noise.
+  const upstreams = isRecord(config.upstreams) ? config.upstreams : undefined;
+  for (const [name, upstream] of Object.entries(upstreams ?? {})) {
+    if (!isRecord(upstream)) continue;
+    if (isRecord(upstream.tls)) {
       checkFile(r, upstream.tls, 'ca', ['upstreams', name, 'tls', 'ca'], baseDir);
     }
+    checkTargetPaths(r, upstream.targets, ['upstreams', name, 'targets']);
   }
 
   const defaults = isRecord(config.defaults) ? config.defaults : {};
   const defaultTypes = checkStageList(r, defaults.stages, ['defaults', 'stages'], kinds);
 
   const names = new Map<string, number>();
-  const claims = new Map<string, number>();
-  const conflicts = new Set<string>();
   listOf(config.routes).forEach((route, i) => {
     if (!isRecord(route)) return;
     const at: Path = ['routes', i];
@@ -624,7 +671,7 @@ function checkSemantics(
     }
 
     const upstream = stringOf(route.upstream);
-    if (upstream !== undefined && !Object.hasOwn(upstreams, upstream)) {
+    if (upstreams !== undefined && upstream !== undefined && !Object.hasOwn(upstreams, upstream)) {
       const known = Object.keys(upstreams).sort().join(', ') || '(none)';
       r.report(
         [...at, 'upstream'],
@@ -642,38 +689,6 @@ function checkSemantics(
       const here = [...at, 'preflight', 'skipStages', j];
       const has = types.size > 0 ? `; its stages: ${[...types].join(', ')}` : '; it has none';
       r.report(here, `stage ${r.show(here, skip)} is not a stage of this route${has}`);
-    });
-
-    // find-my-way refuses a second handler for the same method and path on the same host;
-    // say which two routes collide instead of failing at startup.
-    const hosts = Array.isArray(route.hosts) ? route.hosts : [undefined];
-    listOf(route.paths).forEach((path, p) => {
-      if (typeof path !== 'string') return;
-      const shape = path.replace(/\/:[A-Za-z0-9_]+/g, '/:');
-      for (const method of listOf(route.methods)) {
-        hosts.forEach((host, h) => {
-          const key = JSON.stringify([
-            typeof host === 'string' ? host.toLowerCase() : '*',
-            method,
-            shape,
-          ]);
-          const other = claims.get(key);
-          if (other === undefined) return void claims.set(key, i);
-          if (other === i || conflicts.has(`${other}:${i}`)) return;
-          conflicts.add(`${other}:${i}`);
-          const otherName = stringOf(valueAt(config, ['routes', other, 'name'])) ?? '';
-          const on =
-            typeof host === 'string'
-              ? ` on host ${r.show([...at, 'hosts', h], host)}`
-              : ' on any host';
-          r.report(
-            [...at, 'paths', p],
-            `route ${r.show([...at, 'name'], name ?? '')} and route ` +
-              `${r.show(['routes', other, 'name'], otherName)} (routes[${other}]) both claim ` +
-              `${String(method)} ${r.show([...at, 'paths', p], path)}${on}`,
-          );
-        });
-      }
     });
   });
 }

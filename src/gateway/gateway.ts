@@ -160,9 +160,11 @@ export class Gateway {
       this.#watcher = watch(dirname(this.opts.configFile), (_event, name) => {
         if (name !== file) return;
         clearTimeout(this.#reloadTimer);
-        this.#reloadTimer = setTimeout(() => void this.reload('file change'), 200);
+        this.#reloadTimer = setTimeout(() => this.reload('file change'), 200);
       });
-      this.#watcher.on('error', (err) => this.log.warn({ err }, 'config watch failed; reload with SIGHUP'));
+      this.#watcher.on('error', (err) =>
+        this.log.warn({ err }, 'config watch failed; reload with SIGHUP'),
+      );
     } catch (err) {
       this.log.warn({ err }, 'cannot watch the config file; reload with SIGHUP');
     }
@@ -172,7 +174,7 @@ export class Gateway {
    * Loads, validates and swaps in a new config in one assignment. An invalid config is refused
    * with its errors logged and the running one stays; requests in flight finish on the old one.
    */
-  async reload(cause: string): Promise<boolean> {
+  reload(cause: string): boolean {
     const previous = this.#holder.current;
     let next: Runtime;
     let retired: Upstream[];
@@ -225,7 +227,10 @@ export class Gateway {
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), drainMs);
     });
-    const outcome = await Promise.race([Promise.all(closing).then(() => 'drained' as const), timeout]);
+    const outcome = await Promise.race([
+      Promise.all(closing).then(() => 'drained' as const),
+      timeout,
+    ]);
     clearTimeout(timer);
     if (outcome === 'timeout') {
       this.log.warn({ drainMs }, 'drain timeout: closing the remaining connections');
@@ -235,7 +240,9 @@ export class Gateway {
       this.#ops.closeAllConnections();
       await closeServer(this.#ops);
     }
-    await Promise.all([...this.#holder.current.upstreams.values()].map((u) => u.dispatcher.close()));
+    await Promise.all(
+      [...this.#holder.current.upstreams.values()].map((u) => u.dispatcher.close()),
+    );
     this.#unsubscribe();
     this.log.info({ outcome }, 'gateway stopped');
     this.log.flush();
@@ -248,10 +255,19 @@ function redirectHandler(portSuffix: string): (req: IncomingMessage, res: Server
     const host = (req.headers.host ?? '').replace(/:[0-9]+$/, '');
     if (!/^[A-Za-z0-9.-]{1,253}$/.test(host) || !(req.url ?? '').startsWith('/')) {
       res.writeHead(400, { 'content-type': 'application/problem+json', connection: 'close' });
-      res.end(JSON.stringify({ type: 'https://portcullis.dev/problems/bad-request', title: 'Malformed request', status: 400 }));
+      res.end(
+        JSON.stringify({
+          type: 'https://portcullis.dev/problems/bad-request',
+          title: 'Malformed request',
+          status: 400,
+        }),
+      );
       return;
     }
-    res.writeHead(308, { location: `https://${host}${portSuffix}${req.url ?? '/'}`, 'content-length': '0' });
+    res.writeHead(308, {
+      location: `https://${host}${portSuffix}${req.url ?? '/'}`,
+      'content-length': '0',
+    });
     res.end();
   };
 }

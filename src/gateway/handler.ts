@@ -131,10 +131,22 @@ function refuse(
   res: ServerResponse,
   denial: Denial,
   requestId: string,
-  where: { stage: string; route: string | undefined; method: string; path: string; clientIp: string },
+  where: {
+    stage: string;
+    route: string | undefined;
+    method: string;
+    path: string;
+    clientIp: string;
+  },
   close = false,
 ): void {
-  publishDeny({ requestId, reason: denial.reason, status: statusOf(denial.kind), enforced: true, ...where });
+  publishDeny({
+    requestId,
+    reason: denial.reason,
+    status: statusOf(denial.kind),
+    enforced: true,
+    ...where,
+  });
   sendProblem(res, denial, requestId, { ...problemOptions(rt, scheme), close });
 }
 
@@ -146,7 +158,13 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
   const headOrDenial = readHead(req.rawHeaders, rt.allowHeaderUnderscores, rt.requestIdHeader);
   const given = isDenial(headOrDenial) ? undefined : headOrDenial.requestId;
   const id = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
-  const where = { stage: 'request', route: undefined as string | undefined, method, path: '', clientIp: peer };
+  const where = {
+    stage: 'request',
+    route: undefined as string | undefined,
+    method,
+    path: '',
+    clientIp: peer,
+  };
 
   if (rt.accessLog) logOnFinish(rt, req, res, id, started, peer);
   if (isDenial(headOrDenial)) {
@@ -164,10 +182,17 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
   }
   const norm = normalizePath(target, rt.normalization);
   if (!norm.ok) {
-    refuse(rt, scheme, res, { kind: 'path-rejected', reason: norm.reason, detail: norm.detail }, id, {
-      ...where,
-      stage: 'normalize',
-    });
+    refuse(
+      rt,
+      scheme,
+      res,
+      { kind: 'path-rejected', reason: norm.reason, detail: norm.detail },
+      id,
+      {
+        ...where,
+        stage: 'normalize',
+      },
+    );
     return;
   }
   where.path = norm.path;
@@ -185,7 +210,15 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
   where.route = route.name;
   const limitDenial = checkLimits(route, target, head);
   if (limitDenial !== undefined) {
-    refuse(rt, scheme, res, limitDenial, id, { ...where, stage: 'limits' }, limitDenial === BODY_TOO_LARGE);
+    refuse(
+      rt,
+      scheme,
+      res,
+      limitDenial,
+      id,
+      { ...where, stage: 'limits' },
+      limitDenial === BODY_TOO_LARGE,
+    );
     return;
   }
   const address = rt.trusted.resolve(peer, head.forwardedFor);
@@ -211,17 +244,27 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
       sendProblem(res, result.denial, id, problemOptions(rt, scheme));
       return;
     }
-    const headers = upstreamHeaders(req.rawHeaders, head.lower, head.connectionTokens, result.changes, {
-      requestIdHeader: rt.requestIdHeader,
-      requestId: id,
-      forwardedFor: address.forwardedFor,
-      proto,
-      host: fwdHost,
-      forwarded: formatForwarded(address.clientIp, proto === 'https' ? 'https' : 'http', fwdHost),
-      traceparent: head.traceparent !== undefined && TRACEPARENT.test(head.traceparent) ? head.traceparent : undefined,
-    });
+    const headers = upstreamHeaders(
+      req.rawHeaders,
+      head.lower,
+      head.connectionTokens,
+      result.changes,
+      {
+        requestIdHeader: rt.requestIdHeader,
+        requestId: id,
+        forwardedFor: address.forwardedFor,
+        proto,
+        host: fwdHost,
+        forwarded: formatForwarded(address.clientIp, proto === 'https' ? 'https' : 'http', fwdHost),
+        traceparent:
+          head.traceparent !== undefined && TRACEPARENT.test(head.traceparent)
+            ? head.traceparent
+            : undefined,
+      },
+    );
     const extra = [rt.requestIdHeader, id];
-    if (scheme === 'https' && rt.hsts !== undefined) extra.push('strict-transport-security', rt.hsts);
+    if (scheme === 'https' && rt.hsts !== undefined)
+      extra.push('strict-transport-security', rt.hsts);
     proxyRequest({
       route,
       ctx,
@@ -230,7 +273,10 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
       head,
       headers,
       problems: problemOptions(rt, scheme),
-      ownResponseHeaders: scheme === 'https' && rt.hsts !== undefined ? rt.ownResponseHeadersTls : rt.ownResponseHeaders,
+      ownResponseHeaders:
+        scheme === 'https' && rt.hsts !== undefined
+          ? rt.ownResponseHeadersTls
+          : rt.ownResponseHeaders,
       extraResponseHeaders: extra,
     });
   };

@@ -39,7 +39,12 @@ function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown }).then === 'function';
 }
 
-function recordDenial(ctx: RequestContext, stage: RouteStage, denial: Denial, enforced: boolean): void {
+function recordDenial(
+  ctx: RequestContext,
+  stage: RouteStage,
+  denial: Denial,
+  enforced: boolean,
+): void {
   publishDeny({
     requestId: ctx.id,
     reason: denial.reason,

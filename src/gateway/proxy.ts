@@ -37,7 +37,15 @@ const UNAVAILABLE: Denial = {
   reason: 'upstream.unavailable',
   detail: 'The upstream is not reachable.',
 };
-for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']) {
+for (const code of [
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+]) {
   UPSTREAM_ERRORS[code] = UNAVAILABLE;
 }
 const TLS_FAILED: Denial = {
@@ -50,6 +58,11 @@ const FAILED: Denial = {
   reason: 'upstream.failed',
   detail: 'The upstream connection failed.',
 };
+
+function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : 'unknown';
+}
 
 function denialFor(err: unknown): Denial {
   if (err instanceof BodyRefusedError) return err.denial;
@@ -66,7 +79,10 @@ function denialFor(err: unknown): Denial {
 function applyResponseChanges(headers: string[], changes: readonly ResponseChange[]): string[] {
   let out = headers;
   for (const change of changes) {
-    const drop = new Set([...(change.removeHeaders ?? []), ...Object.keys(change.setHeaders ?? {})]);
+    const drop = new Set([
+      ...(change.removeHeaders ?? []),
+      ...Object.keys(change.setHeaders ?? {}),
+    ]);
     const next: string[] = [];
     for (let i = 0; i < out.length; i += 2) {
       if (!drop.has(out[i] as string)) next.push(out[i] as string, out[i + 1] as string);
@@ -118,7 +134,8 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       return true;
     }
     const view: Record<string, string> = {};
-    for (let i = 0; i < headers.length; i += 2) view[headers[i] as string] = headers[i + 1] as string;
+    for (let i = 0; i < headers.length; i += 2)
+      view[headers[i] as string] = headers[i + 1] as string;
     runResponseStages(this.t.route.stages, this.t.ctx, { statusCode, headers: view }).then(
       (result) => {
         if (this.t.res.destroyed) return;
@@ -154,11 +171,17 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
         requestId: ctx.id,
         route: ctx.route.name,
         upstream: ctx.route.upstream,
-        code: String((err as { code?: unknown }).code ?? 'unknown'),
+        code: errorCode(err),
         status: statusOf(denial.kind),
       });
       ctx.log.warn(
-        { requestId: ctx.id, route: ctx.route.name, upstream: ctx.route.upstream, code: (err as { code?: unknown }).code, reason: denial.reason },
+        {
+          requestId: ctx.id,
+          route: ctx.route.name,
+          upstream: ctx.route.upstream,
+          code: errorCode(err),
+          reason: denial.reason,
+        },
         'upstream request failed',
       );
     }
@@ -166,7 +189,10 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       res.destroy();
       return;
     }
-    sendProblem(res, denial, ctx.id, { ...this.t.problems, close: err instanceof BodyRefusedError });
+    sendProblem(res, denial, ctx.id, {
+      ...this.t.problems,
+      close: err instanceof BodyRefusedError,
+    });
   }
 
   abort(): void {
@@ -193,8 +219,11 @@ export function proxyRequest(t: ProxyTarget): void {
   });
   route.upstream.dispatcher.dispatch(
     {
-      path: ctx.query === '' ? route.upstream.basePath + ctx.path : `${route.upstream.basePath}${ctx.path}?${ctx.query}`,
-      method: ctx.method as Dispatcher.HttpMethod,
+      path:
+        ctx.query === ''
+          ? route.upstream.basePath + ctx.path
+          : `${route.upstream.basePath}${ctx.path}?${ctx.query}`,
+      method: ctx.method,
       headers: t.headers,
       body,
     },

@@ -1,5 +1,10 @@
 import type { Logger } from 'pino';
-import type { Config, LimitsConfig, NormalizationConfig, StageEntryConfig } from '../config/schema.js';
+import type {
+  Config,
+  LimitsConfig,
+  NormalizationConfig,
+  StageEntryConfig,
+} from '../config/schema.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
 import type { RouteStage } from './pipeline.js';

@@ -82,7 +82,10 @@ export type ResponseVerdict =
 export interface Stage {
   readonly name: string;
   onRequest(ctx: RequestContext): Verdict | Promise<Verdict>;
-  onResponse?(ctx: RequestContext, res: UpstreamResponse): ResponseVerdict | Promise<ResponseVerdict>;
+  onResponse?(
+    ctx: RequestContext,
+    res: UpstreamResponse,
+  ): ResponseVerdict | Promise<ResponseVerdict>;
 }
 
 /** The one allow verdict: no allocation per request. */

@@ -38,6 +38,7 @@ interface ParsedAddress {
  */
 export class TrustedProxies {
   readonly #trusted = new BlockList();
+  readonly #empty: boolean;
 
   /** @throws Error naming the entry when one of `cidrs` is not an IPv4/IPv6 address or CIDR. */
   constructor(cidrs: readonly string[]) {
@@ -50,6 +51,7 @@ export class TrustedProxies {
       }
       this.#trusted.addSubnet(cidr.address, cidr.prefix, cidr.family);
     }
+    this.#empty = cidrs.length === 0;
   }
 
   /** Whether `ip` (IPv4, IPv6 or IPv4-mapped IPv6) lies in one of the trusted ranges. */
@@ -63,6 +65,10 @@ export class TrustedProxies {
    * @param xForwardedFor the X-Forwarded-For header as Node gives it (repeats joined by ', ')
    */
   resolve(peerIp: string, xForwardedFor: string | undefined): ClientAddress {
+    if (this.#empty && isIP(peerIp) === 4) {
+      // No proxy is trusted: the peer is the client, without parsing an address object.
+      return { clientIp: peerIp, forwardedFor: peerIp, viaTrustedProxy: false };
+    }
     const peer = parsePeer(peerIp);
     if (peer === undefined || !this.#check(peer)) {
       // Spoofing: an untrusted peer's X-Forwarded-For is its own claim, never believed.

@@ -104,7 +104,10 @@ const RESPONSE_HOP_BY_HOP = new Set([
  * The upstream's response headers as sent to the client: hop-by-hop ones, those named in its
  * Connection header and those the gateway sets itself are dropped.
  */
-export function clientResponseHeaders(raw: readonly Buffer[], ownNames: ReadonlySet<string>): string[] {
+export function clientResponseHeaders(
+  raw: readonly Buffer[],
+  ownNames: ReadonlySet<string>,
+): string[] {
   let connectionTokens: string[] | undefined;
   const names = new Array<string>(raw.length >> 1);
   for (let i = 0; i < raw.length; i += 2) {

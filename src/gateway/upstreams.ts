@@ -56,7 +56,10 @@ export function buildUpstreams(
       continue;
     }
     if (!cfg.tls.verify) {
-      log.warn({ upstream: name }, 'TLS verification towards this upstream is OFF: anyone on the path can impersonate it');
+      log.warn(
+        { upstream: name },
+        'TLS verification towards this upstream is OFF: anyone on the path can impersonate it',
+      );
     }
     const opts = poolOptions(cfg);
     const origins = cfg.targets.map((t) => new URL(t).origin);

@@ -1,7 +1,13 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 /** Credential headers that never reach a log line, whatever else is configured. */
-const ALWAYS_REDACTED = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key'];
+const ALWAYS_REDACTED = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+];
 
 export interface LoggerOptions {
   readonly level: string;
@@ -11,7 +17,9 @@ export interface LoggerOptions {
 
 /** Structured JSON logs (pino) with credential headers redacted at the logger itself. */
 export function createLogger(opts: LoggerOptions): Logger {
-  const headers = [...new Set([...ALWAYS_REDACTED, ...opts.redactHeaders.map((h) => h.toLowerCase())])];
+  const headers = [
+    ...new Set([...ALWAYS_REDACTED, ...opts.redactHeaders.map((h) => h.toLowerCase())]),
+  ];
   const paths = headers.flatMap((h) => [
     `headers["${h}"]`,
     `req.headers["${h}"]`,

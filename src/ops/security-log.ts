@@ -9,7 +9,10 @@ import type { DenyEvent, UpstreamErrorEvent } from '../gateway/events.js';
 export function subscribeSecurityLog(log: Logger): () => void {
   const onDeny = (message: unknown): void => {
     const e = message as DenyEvent;
-    log.warn({ event: e.enforced ? 'request.denied' : 'request.denied.shadow', ...e }, 'request refused');
+    log.warn(
+      { event: e.enforced ? 'request.denied' : 'request.denied.shadow', ...e },
+      'request refused',
+    );
   };
   const onUpstream = (message: unknown): void => {
     const e = message as UpstreamErrorEvent;

@@ -6,7 +6,15 @@ import type { Clock, Stage } from '../gateway/stage.js';
  * The documented order of stage phases. A route lists its stages in this order;
  * within one phase, in the order the config gives. See docs/stages.md.
  */
-export const PHASES = ['blocks', 'authn', 'limits', 'authz', 'contract', 'detect', 'transform'] as const;
+export const PHASES = [
+  'blocks',
+  'authn',
+  'limits',
+  'authz',
+  'contract',
+  'detect',
+  'transform',
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** What a stage factory may use: passed explicitly, never global. */

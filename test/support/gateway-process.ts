@@ -14,7 +14,10 @@ export interface GatewayProcess {
   readonly ops?: number;
   /** Every JSON log line the process wrote so far. */
   readonly logs: Record<string, unknown>[];
-  waitForLog(predicate: (line: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
+  waitForLog(
+    predicate: (line: Record<string, unknown>) => boolean,
+    ms?: number,
+  ): Promise<Record<string, unknown>>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -25,12 +28,18 @@ export function writeConfig(yaml: string, dir = mkdtempSync(join(tmpdir(), 'pcl-
 }
 
 /** Starts the real CLI (`portcullis start`) as a child process and waits until it listens. */
-export async function startGateway(configFile: string, args: string[] = []): Promise<GatewayProcess> {
+export async function startGateway(
+  configFile: string,
+  args: string[] = [],
+): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [CLI, 'start', '-c', configFile, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
-  const waiters: { p: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const waiters: {
+    p: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }[] = [];
   let stderr = '';
   let buffered = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -57,13 +66,21 @@ export async function startGateway(configFile: string, args: string[] = []): Pro
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
 
-  const waitForLog = (p: (l: Record<string, unknown>) => boolean, ms = 10_000): Promise<Record<string, unknown>> => {
+  const waitForLog = (
+    p: (l: Record<string, unknown>) => boolean,
+    ms = 10_000,
+  ): Promise<Record<string, unknown>> => {
     const seen = logs.find(p);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`log line not seen in ${ms} ms; stderr: ${stderr}`)), ms);
+      const timer = setTimeout(
+        () => reject(new Error(`log line not seen in ${ms} ms; stderr: ${stderr}`)),
+        ms,
+      );
       waiters.push({
         p,
         resolve: (l) => {
@@ -86,9 +103,15 @@ export async function startGateway(configFile: string, args: string[] = []): Pro
   const result: GatewayProcess = {
     child,
     configFile,
-    http: logs.some((l) => l.msg === 'http listener ready') ? await port('http listener ready') : undefined,
-    https: logs.some((l) => l.msg === 'https listener ready') ? await port('https listener ready') : undefined,
-    ops: logs.some((l) => l.msg === 'ops listener ready') ? await port('ops listener ready') : undefined,
+    http: logs.some((l) => l.msg === 'http listener ready')
+      ? await port('http listener ready')
+      : undefined,
+    https: logs.some((l) => l.msg === 'https listener ready')
+      ? await port('https listener ready')
+      : undefined,
+    ops: logs.some((l) => l.msg === 'ops listener ready')
+      ? await port('ops listener ready')
+      : undefined,
     logs,
     waitForLog,
     stop: async (signal = 'SIGTERM') => {

@@ -3,10 +3,14 @@ import { Type } from '@sinclair/typebox';
 /** The settings shared by the request- and response-header stages. */
 export const HeaderChangeSettings = Type.Object(
   {
-    set: Type.Record(Type.String({ format: 'header-name' }), Type.String({ format: 'header-value' }), {
-      default: {},
-      description: 'Headers to set, replacing any of the same name',
-    }),
+    set: Type.Record(
+      Type.String({ format: 'header-name' }),
+      Type.String({ format: 'header-value' }),
+      {
+        default: {},
+        description: 'Headers to set, replacing any of the same name',
+      },
+    ),
     remove: Type.Array(Type.String({ format: 'header-name' }), {
       default: [],
       description: 'Headers to remove',

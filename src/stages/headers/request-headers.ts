@@ -15,7 +15,10 @@ export const requestHeaders: StageKind<Settings> = {
   description: 'Set or remove headers on the request to the upstream',
   settings: HeaderChangeSettings,
   create(settings): Stage {
-    const verdict: Verdict = Object.freeze({ continue: true, change: compileHeaderChange(settings) });
+    const verdict: Verdict = Object.freeze({
+      continue: true,
+      change: compileHeaderChange(settings),
+    });
     return { name: 'request-headers', onRequest: () => verdict };
   },
 };

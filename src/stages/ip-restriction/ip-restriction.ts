@@ -18,7 +18,11 @@ const Settings = Type.Object(
 );
 type Settings = Static<typeof Settings>;
 
-const DENIED = deny({ kind: 'forbidden', reason: 'blocks.ip.denied', detail: 'Client address is blocked.' });
+const DENIED = deny({
+  kind: 'forbidden',
+  reason: 'blocks.ip.denied',
+  detail: 'Client address is blocked.',
+});
 const NOT_ALLOWED = deny({
   kind: 'forbidden',
   reason: 'blocks.ip.not_allowed',
