@@ -87,40 +87,45 @@ Generated ${report.date}.
 | upstream | ${report.upstream} |
 
 **Read the ratios, not the absolute figures.** The load generator, the upstream and the proxy
-under test all share the same ${machine.cpus} cores, so every request/s figure here is far below what
-the proxy does on a machine of its own, and figures from different runs or machines are not
-comparable. Only ratios between setups measured in the same run mean anything.
+under test all share the same ${machine.cpus} cores, so every request/s figure here is far below
+what the proxy does on a machine of its own (and a second worker process mostly competes for the
+same cores), and figures from different runs or machines are not comparable. Only ratios between
+setups measured in the same run mean anything.
 
 ## Method
 
 One process (bench/run.mjs) starts every setup as a child process on 127.0.0.1, then loads each
-with autocannon: \`GET /catalog\`, which returns exactly 1024 bytes of JSON, over
-${o.connections} keep-alive connections with one request in flight on each (pipelining 1).
+with autocannon: \`GET /catalog\`, which returns exactly 1024 bytes of JSON, over ${o.connections}
+keep-alive connections with one request in flight on each (pipelining 1).
 
-- **direct**: the upstream itself (${report.upstream}).
-- **portcullis-passthrough**: \`portcullis start\` with bench/passthrough.yaml: one route, no stages,
-  access log off, log level warn.
-- **portcullis-all-stages**: the same route with every stage type that exists so far:
-  ${report.allStages.map((s) => `\`${s.type}\``).join(', ')} (\`ALL_STAGES\` in bench/run.mjs).
-- **fastify-http-proxy**: fastify ${tools.fastify} with @fastify/http-proxy ${tools.fastifyHttpProxy},
-  default options, logger off (bench/peers/fastify-proxy.mjs).
-- **nginx**: \`worker_processes 1\`, access log off, an upstream block with \`keepalive 64\`,
-  \`proxy_http_version 1.1\` and \`Connection ""\` (bench/peers/nginx.mjs).
+- **direct**: the upstream itself, no proxy.
+- **portcullis-passthrough**: \`portcullis start\` with bench/passthrough.yaml: one route, no
+  stages, access log off, log level warn, upstream pool defaults.
+- **portcullis-all-stages**: the same route with every stage type that exists so far
+  (\`ALL_STAGES\` in bench/run.mjs): ${report.allStages.map((s) => `\`${s.type}\``).join(', ')}.
+- **fastify-http-proxy**: fastify with @fastify/http-proxy, default options, logger off
+  (bench/peers/fastify-proxy.mjs).
+- **nginx**: \`worker_processes 1\`, access log off, an upstream block with \`keepalive 64\`
+  (idle upstream connections closed after 4 s, before the upstream's own 5 s), \`proxy_http_version
+  1.1\` and \`proxy_set_header Connection ""\`; no connection is closed for its request count
+  (bench/peers/nginx.mjs).
 - **portcullis-workers-2** and **nginx-workers-2**: the passthrough and the nginx setup with two
   worker processes each (\`portcullis start --workers 2\`, \`worker_processes 2\`).
 
-Every setup is checked first: its \`GET /catalog\` must answer 200 with the upstream's exact body.
-The setups are measured in ${o.rounds} interleaved round(s), the order reversed in every other round;
-each measurement is a ${o.warmup} s warm-up followed by ${o.duration} s of measurement, and the table
-shows each setup's best round (noise on a shared machine only ever slows a run down). Latency is
-recorded per response with sub-millisecond resolution. Any connection error, timeout or non-2xx
-response fails the run.
+Every setup is checked before it is loaded: \`GET /catalog\` must answer 200 with the upstream's
+exact body (and the headers the all-stages route sets). The setups are measured in ${o.rounds}
+interleaved round(s), the order reversed in every other round; each measurement is a ${o.warmup} s
+warm-up followed by ${o.duration} s of measurement. The tables show each setup's best round: noise
+on a shared machine only ever slows a run down. Latency is recorded per response with
+sub-millisecond resolution (autocannon's own histogram keeps whole milliseconds). Any connection
+error, timeout or non-2xx response fails the run, and a failed run writes no figures here.
 
 Latency at half load: direct and portcullis-passthrough are loaded at half the request rate
-portcullis-passthrough reached, spread over ${o.connections} connections whose per-second quotas are
-staggered through the second (autocannon's \`overallRate\` alone would send each second's quota in one
-burst, which measures saturation, not half load). Added latency is p99(portcullis-passthrough) −
-p99(direct), each the lowest of ${o.rounds} round(s).
+portcullis-passthrough reached, over ${o.connections} connections. autocannon's \`overallRate\`
+alone sends each connection's quota for the second in one burst at the start of the second, all
+connections together, which measures saturation, not half load; so each connection gets its own
+autocannon instance and their seconds are staggered by 1/${o.connections} s. Added latency is
+p99(portcullis-passthrough) − p99(direct), each the lowest of ${o.rounds} round(s).
 
 ## Throughput
 

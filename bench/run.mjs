@@ -262,8 +262,8 @@ async function main(argv) {
       `${path.relative(ROOT, DEMO_UPSTREAM)} not found: using bench/stand-in-upstream.mjs instead`,
     );
   const upstreamName = useDemo
-    ? 'the demo upstream (dist/demo/serve.js)'
-    : 'the stand-in (bench/stand-in-upstream.mjs)';
+    ? 'demo upstream (dist/demo/serve.js)'
+    : 'stand-in upstream (bench/stand-in-upstream.mjs)';
   const upstream = startChild('upstream', process.execPath, [
     useDemo ? DEMO_UPSTREAM : STAND_IN_UPSTREAM,
     '--host',

@@ -403,7 +403,12 @@ function pathAt(doc: Document.Parsed, offset: number): Seg[] {
   let cur: unknown = doc.contents;
   for (let depth = 0; depth < 10_000; depth++) {
     if (isMap(cur)) {
-      const pair = cur.items.find((p) => within(p.value));
+      // Past the key (a problem on the key itself belongs to the mapping), up to the value's end.
+      const pair = cur.items.find(
+        (p) =>
+          within(p.value) ||
+          (isNode(p.key) && p.key.range != null && offset >= p.key.range[1] && within(p.value)),
+      );
       if (pair === undefined) break;
       path.push(keyText(pair.key));
       cur = pair.value;
@@ -689,6 +694,75 @@ function checkSemantics(
       const here = [...at, 'preflight', 'skipStages', j];
       const has = types.size > 0 ? `; its stages: ${[...types].join(', ')}` : '; it has none';
       r.report(here, `stage ${r.show(here, skip)} is not a stage of this route${has}`);
+    });
+  });
+  checkClaims(r, listOf(config.routes));
+}
+
+/**
+ * Two routes may not claim the same method, path and host: find-my-way would refuse the
+ * second at startup, or one route would silently shadow the other. And one path on one host
+ * must be written one way everywhere (the router keys on the text): `/users/:id` and
+ * `/users/:userId` are the same route to find-my-way, as are `Api.example.com` and
+ * `api.example.com:8443` (the router matches hosts without case and port).
+ */
+function checkClaims(r: Reporter, routes: readonly unknown[]): void {
+  const spellings = new Map<string, { route: number; host: Path | undefined; path: Path }>();
+  const claims = new Map<string, number>();
+  const reported = new Set<string>();
+  const ref = (k: number) =>
+    `route ${r.show(['routes', k, 'name'], stringOf(valueAt(routes, [k, 'name'])) ?? '')} (routes[${k}])`;
+  const text = (at: Path) => r.show(at, stringOf(valueAt(routes, at.slice(1))) ?? '');
+
+  routes.forEach((route, i) => {
+    if (!isRecord(route)) return;
+    const hosts: readonly unknown[] = Array.isArray(route.hosts) ? route.hosts : [undefined];
+    listOf(route.paths).forEach((path, p) => {
+      if (typeof path !== 'string') return;
+      const pathAt: Path = ['routes', i, 'paths', p];
+      const shape = path.replace(/\/:[A-Za-z0-9_]+/g, '/:');
+      hosts.forEach((host, h) => {
+        if (host !== undefined && typeof host !== 'string') return;
+        const hostAt: Path | undefined = host === undefined ? undefined : ['routes', i, 'hosts', h];
+        const hostKey = host?.toLowerCase().replace(/:[0-9]+$/, '') ?? '*';
+        const where = JSON.stringify([hostKey, shape]);
+        const first = spellings.get(where);
+        if (first === undefined) {
+          spellings.set(where, { route: i, host: hostAt, path: pathAt });
+        } else if (valueAt(routes, first.path.slice(1)) !== path) {
+          if (!reported.has(`path ${where} ${i}`)) {
+            reported.add(`path ${where} ${i}`);
+            r.report(
+              pathAt,
+              `${text(pathAt)} is the path ${text(first.path)} of ${ref(first.route)} with ` +
+                'other parameter names: write it the same way',
+            );
+          }
+          return;
+        } else if (first.host !== undefined && valueAt(routes, first.host.slice(1)) !== host) {
+          if (hostAt !== undefined && !reported.has(`host ${where} ${i}`)) {
+            reported.add(`host ${where} ${i}`);
+            r.report(
+              hostAt,
+              `${text(hostAt)} is the host ${text(first.host)} of ${ref(first.route)} ` +
+                '(hosts match without case and port): write it the same way',
+            );
+          }
+          return;
+        }
+        for (const method of listOf(route.methods)) {
+          const key = JSON.stringify([hostKey, shape, method]);
+          const other = claims.get(key);
+          if (other === undefined) claims.set(key, i);
+          if (other === undefined || other === i || reported.has(`${other} ${i}`)) continue;
+          reported.add(`${other} ${i}`);
+          const on = hostAt === undefined ? 'on any host' : `on host ${text(hostAt)}`;
+          r.report(
+            pathAt,
+            `${ref(i)} and ${ref(other)} both claim ${String(method)} ${text(pathAt)} ${on}`,
+          );
+        }
+      });
     });
   });
 }

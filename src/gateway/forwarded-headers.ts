@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { isPort } from './port-number.js';
 
 /** Longest X-Forwarded-Host we believe: a DNS name is at most 253 characters, plus a port. */
 const MAX_HOST_LENGTH = 255;
@@ -116,17 +117,4 @@ function isRegName(s: string, end: number): boolean {
 
 function isAlnum(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-}
-
-/** Digits from `from` to the end of `s` forming a port 1-65535 with no leading zero. */
-function isPort(s: string, from: number): boolean {
-  const length = s.length - from;
-  if (length < 1 || length > 5 || s.charCodeAt(from) === 0x30 /* 0 */) return false;
-  let value = 0;
-  for (let i = from; i < s.length; i++) {
-    const c = s.charCodeAt(i) - 0x30;
-    if (c < 0 || c > 9) return false;
-    value = value * 10 + c;
-  }
-  return value <= 65535;
 }

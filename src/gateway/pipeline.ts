@@ -136,31 +136,67 @@ const RESPONSE_THREW: Denial = Object.freeze({
   detail: 'The response could not be checked.',
 });
 
-/** Runs the response stages in reverse order of the request stages (the onion model). */
-export async function runResponseStages(
+/**
+ * Runs the response stages in reverse order of the request stages (the onion model), staying
+ * synchronous while every stage answers synchronously.
+ */
+export function runResponseStages(
   stages: readonly RouteStage[],
   ctx: RequestContext,
   res: UpstreamResponse,
-): Promise<ResponseResult> {
-  const changes: ResponseChange[] = [];
-  for (let i = stages.length - 1; i >= 0; i--) {
+): ResponseResult | Promise<ResponseResult> {
+  return responseStep(stages, ctx, res, stages.length - 1, []);
+}
+
+function responseStep(
+  stages: readonly RouteStage[],
+  ctx: RequestContext,
+  res: UpstreamResponse,
+  from: number,
+  changes: ResponseChange[],
+): ResponseResult | Promise<ResponseResult> {
+  for (let i = from; i >= 0; i--) {
     const rs = stages[i] as RouteStage;
     if (rs.stage.onResponse === undefined) continue;
     if (ctx.method === 'OPTIONS' && rs.skipForOptions) continue;
-    let verdict: ResponseVerdict;
+    let verdict: ResponseVerdict | Promise<ResponseVerdict>;
     try {
-      verdict = await rs.stage.onResponse(ctx, res);
+      verdict = rs.stage.onResponse(ctx, res);
     } catch (err) {
-      ctx.log.error({ err, requestId: ctx.id, stage: rs.type }, 'response stage failed');
-      recordDenial(ctx, rs, RESPONSE_THREW, true);
-      return { ok: false, denial: RESPONSE_THREW, stage: rs.type };
+      return responseFailed(ctx, rs, err);
     }
-    if (verdict.continue) {
-      if (verdict.change !== undefined) changes.push(verdict.change);
-      continue;
+    if (isPromise(verdict)) {
+      return verdict.then(
+        (v) => {
+          const out = applyResponse(ctx, rs, v, changes);
+          return out ?? responseStep(stages, ctx, res, i - 1, changes);
+        },
+        (err: unknown) => responseFailed(ctx, rs, err),
+      );
     }
-    recordDenial(ctx, rs, verdict.problem, rs.enforce);
-    if (rs.enforce) return { ok: false, denial: verdict.problem, stage: rs.type };
+    const out = applyResponse(ctx, rs, verdict, changes);
+    if (out !== undefined) return out;
   }
   return { ok: true, changes };
+}
+
+/** Records a verdict; returns the refusal when the pipeline must stop. */
+function applyResponse(
+  ctx: RequestContext,
+  rs: RouteStage,
+  verdict: ResponseVerdict,
+  changes: ResponseChange[],
+): ResponseResult | undefined {
+  if (verdict.continue) {
+    if (verdict.change !== undefined) changes.push(verdict.change);
+    return undefined;
+  }
+  recordDenial(ctx, rs, verdict.problem, rs.enforce);
+  return rs.enforce ? { ok: false, denial: verdict.problem, stage: rs.type } : undefined;
+}
+
+function responseFailed(ctx: RequestContext, rs: RouteStage, err: unknown): ResponseResult {
+  ctx.log.error({ err, requestId: ctx.id, stage: rs.type }, 'response stage failed');
+  recordDenial(ctx, rs, RESPONSE_THREW, true);
+  return { ok: false, denial: RESPONSE_THREW, stage: rs.type };
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BodyGuard, BodyRefusedError, isJsonMediaType } from './body-guard.js';
 import { publishUpstreamError } from './events.js';
-import { runResponseStages } from './pipeline.js';
+import { runResponseStages, type ResponseResult } from './pipeline.js';
 import { statusOf, type Denial } from './problems.js';
 import type { RequestHead } from './request-head.js';
 import { sendProblem, type ProblemOptions } from './respond.js';
@@ -114,6 +114,8 @@ export interface ProxyTarget {
 class ProxyHandler implements Dispatcher.DispatchHandler {
   #abort: ((err?: Error) => void) | undefined;
   #resume: (() => void) | undefined;
+  /** Set once the gateway answered the client itself: later upstream errors are moot. */
+  #answered = false;
   readonly #onDrain = (): void => this.#resume?.();
 
   constructor(private readonly t: ProxyTarget) {}
@@ -136,20 +138,32 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     const view: Record<string, string> = {};
     for (let i = 0; i < headers.length; i += 2)
       view[headers[i] as string] = headers[i + 1] as string;
-    runResponseStages(this.t.route.stages, this.t.ctx, { statusCode, headers: view }).then(
-      (result) => {
-        if (this.t.res.destroyed) return;
-        if (!result.ok) {
-          this.#abort?.(new Error('response refused'));
-          sendProblem(this.t.res, result.denial, this.t.ctx.id, this.t.problems);
-          return;
-        }
-        this.t.res.writeHead(statusCode, applyResponseChanges(headers, result.changes));
-        resume();
+    const result = runResponseStages(this.t.route.stages, this.t.ctx, {
+      statusCode,
+      headers: view,
+    });
+    if (!(result instanceof Promise)) return this.#respond(statusCode, headers, result);
+    result.then(
+      (r) => {
+        if (this.#respond(statusCode, headers, r)) resume();
       },
       (err: unknown) => this.onError(err as Error),
     );
     return false;
+  }
+
+  /** Sends the response head, or the refusal a response stage decided; false when refused. */
+  #respond(statusCode: number, headers: string[], result: ResponseResult): boolean {
+    const { res, ctx, problems } = this.t;
+    if (res.destroyed) return false;
+    if (!result.ok) {
+      this.#answered = true;
+      sendProblem(res, result.denial, ctx.id, problems);
+      this.#abort?.(new Error('response refused'));
+      return false;
+    }
+    res.writeHead(statusCode, applyResponseChanges(headers, result.changes));
+    return true;
   }
 
   onData(chunk: Buffer): boolean {
@@ -164,7 +178,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     const { res, ctx } = this.t;
-    if (res.destroyed) return;
+    if (res.destroyed || this.#answered) return;
     const denial = denialFor(err);
     if (!(err instanceof BodyRefusedError)) {
       publishUpstreamError({

@@ -1,4 +1,5 @@
 import { BlockList, SocketAddress, isIP } from 'node:net';
+import { isPort } from './port-number.js';
 
 /** Who sent a request, as far as the trusted proxies in front of the gateway vouch for it. */
 export interface ClientAddress {
@@ -195,19 +196,6 @@ function parseV6(ip: string): ParsedAddress | undefined {
     if (isIP(v4) === 4) return { text: v4, socket };
   }
   return { text, socket };
-}
-
-/** Digits from `from` to the end of `s` forming a port 1-65535 with no leading zero. */
-function isPort(s: string, from: number): boolean {
-  const length = s.length - from;
-  if (length < 1 || length > 5 || s.charCodeAt(from) === 0x30 /* 0 */) return false;
-  let value = 0;
-  for (let i = from; i < s.length; i++) {
-    const c = s.charCodeAt(i) - 0x30;
-    if (c < 0 || c > 9) return false;
-    value = value * 10 + c;
-  }
-  return value <= 65535;
 }
 
 /** RFC 9110 OWS: space or horizontal tab, nothing wider. */

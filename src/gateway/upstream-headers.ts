@@ -1,7 +1,7 @@
 import type { RequestChange } from './stage.js';
 
-/** Hop-by-hop headers (RFC 9110 7.6.1) and those undici refuses to forward. */
-const HOP_BY_HOP = new Set([
+/** Hop-by-hop headers (RFC 9110 7.6.1): they describe one connection, never forwarded. */
+const RESPONSE_HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -9,9 +9,10 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
-  'expect',
-  'host',
 ]);
+
+/** On requests also `expect` (undici refuses it) and `host` (the upstream gets its own). */
+const HOP_BY_HOP = new Set([...RESPONSE_HOP_BY_HOP, 'expect', 'host']);
 
 /**
  * Headers the gateway sets for the upstream. A client's copy is always dropped first, so the
@@ -89,16 +90,6 @@ export function upstreamHeaders(
   if (own.traceparent !== undefined) out.push('traceparent', own.traceparent);
   return out;
 }
-
-const RESPONSE_HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 /**
  * The upstream's response headers as sent to the client: hop-by-hop ones, those named in its

@@ -496,17 +496,68 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
         'portcullis.yaml:6:12 routes[1].name: duplicate route name "users"; routes[0] has it too',
     },
     {
-      what: 'two routes claiming the same method and path, whatever the param names',
+      what: 'two routes claiming the same method and path',
       text: yaml`
         listeners:
           http: {port: 8080}
         upstreams: {api: {targets: [http://a]}}
         routes:
           - {name: read, paths: ["/users/:id"], methods: [GET, PUT], upstream: api}
-          - {name: write, paths: [/admin, "/users/:userId"], methods: [PUT], upstream: api}
+          - {name: write, paths: [/admin, "/users/:id"], methods: [PUT], upstream: api}
       `,
       issue:
-        'portcullis.yaml:6:35 routes[1].paths[1]: route "write" and route "read" (routes[0]) both claim PUT "/users/:userId" on any host',
+        'portcullis.yaml:6:35 routes[1].paths[1]: route "write" (routes[1]) and route "read" (routes[0]) both claim PUT "/users/:id" on any host',
+    },
+    {
+      what: 'two routes claiming the same method, path and host, whatever the case and port',
+      text: yaml`
+        listeners:
+          http: {port: 8080}
+        upstreams: {api: {targets: [http://a]}}
+        routes:
+          - {name: a, hosts: [api.example.com], paths: [/], methods: [GET], upstream: api}
+          - {name: b, hosts: [www.example.com, API.example.com:8443], paths: [/], methods: [GET], upstream: api}
+      `,
+      issue:
+        'portcullis.yaml:6:36 routes[1].hosts[1]: "API.example.com:8443" is the host "api.example.com" of route "a" (routes[0]) (hosts match without case and port): write it the same way',
+    },
+    {
+      what: 'the same path written with other parameter names, which the router cannot tell apart',
+      text: yaml`
+        listeners:
+          http: {port: 8080}
+        upstreams: {api: {targets: [http://a]}}
+        routes:
+          - {name: read, paths: ["/users/:id"], methods: [GET], upstream: api}
+          - {name: write, paths: ["/users/:userId"], methods: [PUT], upstream: api}
+      `,
+      issue:
+        'portcullis.yaml:6:27 routes[1].paths[0]: "/users/:userId" is the path "/users/:id" of route "read" (routes[0]) with other parameter names: write it the same way',
+    },
+    {
+      what: 'upstream targets with different paths',
+      text: yaml`
+        listeners:
+          http: {port: 8080}
+        upstreams:
+          api:
+            targets: [http://a/v1, http://b/v1/, http://c/v2]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+      `,
+      issue:
+        'portcullis.yaml:5:42 upstreams.api.targets[2]: must have the same path as upstreams.api.targets[0] ("/v1"): every request goes to the same path on each target',
+    },
+    {
+      what: 'an unknown YAML tag',
+      text: yaml`
+        listeners:
+          http: {port: 8080}
+        logging:
+          level: !secret info
+        upstreams: {api: {targets: [http://a]}}
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+      `,
+      issue: 'portcullis.yaml:4:10 logging.level: Unresolved tag: !secret',
     },
   ])('$what', ({ text, issue, issues }) => {
     expect(issuesOf(text)).toEqual(issues ?? [issue]);
