@@ -52,8 +52,12 @@ export async function runCluster(file: string, workers: number): Promise<void> {
 
   let ops: Server | undefined;
   if (config.listeners.ops !== undefined) {
-    ops = createOpsServer(() => !stopping && ready.size === workers);
-    ops.listen(config.listeners.ops.port, config.listeners.ops.host);
+    const server = createOpsServer(() => !stopping && ready.size === workers);
+    ops = server;
+    // The address as bound (with `port: 0` the config does not say), as a single gateway logs it.
+    server.listen(config.listeners.ops.port, config.listeners.ops.host, () =>
+      log.info({ address: server.address() }, 'ops listener ready'),
+    );
   }
   const broadcast = (m: Message): void => {
     for (const w of Object.values(cluster.workers ?? {})) w?.send(m);

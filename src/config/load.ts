@@ -35,6 +35,11 @@ const MAX_ALIAS_COUNT = 100;
 /** Keys of a stage entry that are the gateway's; every other key is the stage's settings. */
 const ENTRY_KEYS = new Set(['type', 'enabled', 'enforce']);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * Deeper YAML makes the yaml package recurse until the stack runs out, and V8 can abort the
+ * whole process (not throw) when that happens inside a regex. A real config nests ~10 deep.
+ */
+const MAX_NESTING = 256;
 /** Plain scalars filled from the environment are typed as YAML would: `port: ${PORT}` is a number. */
 const RETYPED_TAGS = new Set([
   'tag:yaml.org,2002:bool',
@@ -259,7 +264,7 @@ const TYPE_NAMES: Readonly<Record<string, string>> = {
 };
 
 function kindOf(v: unknown): string {
-  if (v === null || v === undefined) return 'nothing';
+  if (v === null || v === undefined) return 'empty';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
@@ -288,9 +293,9 @@ function unknownKey(key: string, parentSchema: unknown): string {
     const patterns = Object.keys(parentSchema.patternProperties);
     return `invalid name ${JSON.stringify(key)}: must match ${patterns.join(' or ')}`;
   }
-  const known = isRecord(parentSchema) && isRecord(parentSchema.properties);
-  const keys = known ? Object.keys((parentSchema as { properties: object }).properties) : [];
-  const best = keys
+  const known =
+    isRecord(parentSchema) && isRecord(parentSchema.properties) ? parentSchema.properties : {};
+  const best = Object.keys(known)
     .map((k) => ({ k, d: distance(key.toLowerCase(), k.toLowerCase()) }))
     .sort((a, b) => a.d - b.d)[0];
   const hint = best !== undefined && best.d <= 2 ? `; did you mean "${best.k}"?` : '';
@@ -391,7 +396,9 @@ function reportYamlError(r: Reporter, error: YAMLError, text: string): void {
   const message =
     error.code === 'DUPLICATE_KEY'
       ? `duplicate key ${JSON.stringify(keyAt(r.doc, start) ?? text.slice(start, end))}`
-      : error.message;
+      : // `Unexpected ... token in YAML stream: "<source text>"`: the position says where, and
+        // the text could be a secret written in the file, on its way to a log.
+        error.message.replace(/: ".*"$/s, '');
   r.add(start, path, message);
 }
 
@@ -404,11 +411,11 @@ function pathAt(doc: Document.Parsed, offset: number): Seg[] {
   for (let depth = 0; depth < 10_000; depth++) {
     if (isMap(cur)) {
       // Past the key (a problem on the key itself belongs to the mapping), up to the value's end.
-      const pair = cur.items.find(
-        (p) =>
-          within(p.value) ||
-          (isNode(p.key) && p.key.range != null && offset >= p.key.range[1] && within(p.value)),
-      );
+      const pair = cur.items.find((p) => {
+        const keyEnd = isNode(p.key) && p.key.range ? p.key.range[1] : Infinity;
+        const valueEnd = isNode(p.value) && p.value.range ? p.value.range[2] : -1;
+        return keyEnd <= offset && offset < valueEnd;
+      });
       if (pair === undefined) break;
       path.push(keyText(pair.key));
       cur = pair.value;
@@ -455,16 +462,51 @@ function firstAlias(doc: Document.Parsed): { offset: number; path: Seg[] } {
   return found ?? { offset: 0, path: [] };
 }
 
+/**
+ * A conservative estimate of how deep the YAML nests, from the text alone (before the parser
+ * recurses into it): indentation, compact `- ` / `? ` entries, and open flow brackets outside
+ * quotes and comments. Returns the offset of the first line that goes too deep.
+ */
+function tooDeep(text: string): number | undefined {
+  let flow = 0;
+  let offset = 0;
+  for (const line of text.split('\n')) {
+    let i = 0;
+    while (line[i] === ' ') i++;
+    let depth = i;
+    while ((line[i] === '-' || line[i] === '?') && line[i + 1] === ' ') {
+      depth += 2;
+      i += 2;
+      while (line[i] === ' ') i++;
+    }
+    let quote: string | undefined;
+    for (; i < line.length; i++) {
+      const c = line[i];
+      if (quote !== undefined) {
+        if (c === quote) quote = undefined;
+      } else if (c === '"' || c === "'") quote = c;
+      else if (c === '#' && (i === 0 || line[i - 1] === ' ')) break;
+      else if (c === '[' || c === '{') flow++;
+      else if ((c === ']' || c === '}') && flow > 0) flow--;
+      if (depth + flow > MAX_NESTING) return offset;
+    }
+    if (depth + flow > MAX_NESTING) return offset;
+    offset += line.length + 1;
+  }
+  return undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // ${ENV} interpolation, on the YAML nodes so that every problem keeps its position.
 
 function expand(
   text: string,
   env: LoadOptions['env'],
-): { value: string; problems: string[]; changed: boolean } {
+): { value: string; problems: string[]; changed: boolean; usedEnv: boolean } {
   let value = '';
   const problems: string[] = [];
   let changed = false;
+  let usedEnv = false;
   let i = 0;
   while (i < text.length) {
     const dollar = text.indexOf('$', i);
@@ -497,9 +539,10 @@ function expand(
     if (set === undefined) problems.push(`environment variable ${name} is not set`);
     else value += set;
     changed = true;
+    usedEnv = true;
     i = close + 1;
   }
-  return { value, problems, changed };
+  return { value, problems, changed, usedEnv };
 }
 
 function interpolate(r: Reporter, env: LoadOptions['env']): void {
@@ -517,13 +560,13 @@ function interpolate(r: Reporter, env: LoadOptions['env']): void {
     } else if (isSeq(node)) {
       node.items.forEach((item, i) => walk(item, [...path, i]));
     } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) {
-      const { value, problems, changed } = expand(node.value, env);
+      const { value, problems, changed, usedEnv } = expand(node.value, env);
       for (const problem of problems) r.add(node.range?.[0] ?? 0, path, problem);
       if (problems.length > 0) r.unresolved.add(node);
-      else if (changed) {
+      else if (usedEnv) {
         r.fromEnv.set(node, node.value);
         node.value = node.type === 'PLAIN' ? retype(value) : value;
-      }
+      } else if (changed) node.value = value; // only `$${` escapes: nothing to type or hide
     }
     // Aliases are not followed: the anchored node is interpolated where it is written.
   };
@@ -559,8 +602,9 @@ function checkStageList(
     const settings = Object.fromEntries(Object.entries(entry).filter(([k]) => !ENTRY_KEYS.has(k)));
     const validate = validatorFor(kind.settings);
     if (!validate(settings)) r.reportAjv(validate.errors ?? [], settings, here);
-    // The settings' defaults, filled in by ajv, become part of the entry.
-    Object.assign(entry, settings);
+    // The settings' defaults, filled in by ajv, become part of the entry. Not Object.assign:
+    // an own `__proto__` key (YAML allows it) would replace the entry's prototype.
+    for (const [k, v] of Object.entries(settings)) if (k !== '__proto__') entry[k] = v;
 
     const rank = PHASES.indexOf(kind.phase);
     if (latest !== undefined && rank < latest.rank) {
@@ -780,6 +824,18 @@ function lowercaseHeaderNames(config: Config): void {
  * to resolve relative certificate paths. Throws a ConfigError with every issue found.
  */
 export function parseConfig(text: string, file: string, opts: LoadOptions): Config {
+  const deep = tooDeep(text);
+  if (deep !== undefined) {
+    const line = text.slice(0, deep).split('\n').length;
+    const issue = new ConfigIssue(
+      file,
+      line,
+      1,
+      '(root)',
+      `nests deeper than ${MAX_NESTING} levels`,
+    );
+    throw new ConfigError([issue]);
+  }
   const lines = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter: lines,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { publishDeny } from './events.js';
 import { problemBody, statusOf, type Denial } from './problems.js';
+import { isClosing } from './respond.js';
 
 const BY_CODE: Record<string, Denial> = {
   HPE_HEADER_OVERFLOW: {
@@ -83,6 +84,9 @@ export function onClientError(
     socket.destroy();
     return;
   }
+  // Garbage behind a request already refused with `close`: the refusal stands, and the
+  // connection ends once it is sent.
+  if (isClosing(socket)) return;
   const denial = (err.code !== undefined ? BY_CODE[err.code] : undefined) ?? MALFORMED;
   const status = statusOf(denial.kind);
   const id = randomUUID();

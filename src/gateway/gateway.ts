@@ -12,6 +12,7 @@ import { createOpsServer } from '../ops/ops-server.js';
 import { subscribeSecurityLog } from '../ops/security-log.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import { onClientError } from './client-error.js';
+import { redirectHandler } from './redirect.js';
 import { createRequestHandler, type RuntimeHolder, type Scheme } from './handler.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 import { systemClock, type Clock } from './stage.js';
@@ -107,19 +108,21 @@ export class Gateway {
     if (httpCfg !== undefined) {
       const handler =
         httpCfg.redirectToHttps && httpsCfg !== undefined
-          ? redirectHandler(httpsCfg.port === 443 ? '' : `:${httpsCfg.port}`)
+          ? // The bound port: with `port: 0` the configured one is not where clients can go.
+            redirectHandler(this.#holder, () => this.addresses.https?.port ?? httpsCfg.port)
           : createRequestHandler(this.#holder, 'http');
       const server = http.createServer(this.#serverOptions(config), handler);
-      this.#track('http', server);
+      this.#track('http', server, handler);
       this.addresses.http = await listen(server, httpCfg.host, httpCfg.port);
       this.log.info({ address: this.addresses.http }, 'http listener ready');
     }
     if (httpsCfg !== undefined) {
+      const handler = createRequestHandler(this.#holder, 'https');
       const server = https.createServer(
         { ...this.#serverOptions(config), ...tlsServerOptions(httpsCfg) },
-        createRequestHandler(this.#holder, 'https'),
+        handler,
       );
-      this.#track('https', server);
+      this.#track('https', server, handler);
       this.addresses.https = await listen(server, httpsCfg.host, httpsCfg.port);
       this.log.info({ address: this.addresses.https }, 'https listener ready');
     }
@@ -138,18 +141,33 @@ export class Gateway {
       requestTimeout: t.requestBody,
       keepAliveTimeout: t.keepAlive,
       connectionsCheckingInterval: Math.min(1_000, t.requestHeaders),
-      requireHostHeader: true,
+      // The handler refuses a missing Host itself (request.host_invalid), as problem+json with
+      // an event; Node's own check would answer a bare 400 that no log or event records.
+      requireHostHeader: false,
       joinDuplicateHeaders: false,
       insecureHTTPParser: false,
       noDelay: true,
     };
   }
 
-  #track(scheme: Scheme, server: Server): void {
+  #track(
+    scheme: Scheme,
+    server: Server,
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+  ): void {
     const idHeader = (): string => this.#holder.current.requestIdHeader;
     server.on('clientError', (err: Error & { code?: string }, socket: Socket) =>
       onClientError(err, socket, idHeader()),
     );
+    // Node hands CONNECT to 'connect' listeners and, without one, drops the connection with no
+    // answer and no event: give it to the request handler, which refuses it (405) like TRACE.
+    server.on('connect', (req: IncomingMessage, socket: Socket) => {
+      const res = new http.ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket);
+      res.once('finish', () => socket.end());
+      handler(req, res);
+    });
     this.#servers.push({ scheme, server });
   }
 
@@ -220,6 +238,14 @@ export class Gateway {
     clearTimeout(this.#reloadTimer);
     const closing = this.#servers.map(({ server }) => {
       const closed = closeServer(server);
+      // Keep-alive would hold each connection open after its last response (the drain with it,
+      // until the drain timeout cuts whatever a client sent on it meanwhile): a connection is
+      // let go as soon as its response is done, and a request that still arrives on one is
+      // answered with Connection: close.
+      server.keepAliveTimeout = 1;
+      server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+        res.shouldKeepAlive = false;
+      });
       server.closeIdleConnections();
       return closed;
     });
@@ -247,27 +273,4 @@ export class Gateway {
     this.log.info({ outcome }, 'gateway stopped');
     this.log.flush();
   }
-}
-
-/** An http listener that only sends clients to HTTPS. */
-function redirectHandler(portSuffix: string): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => {
-    const host = (req.headers.host ?? '').replace(/:[0-9]+$/, '');
-    if (!/^[A-Za-z0-9.-]{1,253}$/.test(host) || !(req.url ?? '').startsWith('/')) {
-      res.writeHead(400, { 'content-type': 'application/problem+json', connection: 'close' });
-      res.end(
-        JSON.stringify({
-          type: 'https://portcullis.dev/problems/bad-request',
-          title: 'Malformed request',
-          status: 400,
-        }),
-      );
-      return;
-    }
-    res.writeHead(308, {
-      location: `https://${host}${portSuffix}${req.url ?? '/'}`,
-      'content-length': '0',
-    });
-    res.end();
-  };
 }

@@ -8,7 +8,7 @@ import { runRequestStages, type PipelineResult } from './pipeline.js';
 import { statusOf, type Denial } from './problems.js';
 import { proxyRequest } from './proxy.js';
 import { isDenial, readHead, type RequestHead } from './request-head.js';
-import { sendProblem, type ProblemOptions } from './respond.js';
+import { isClosing, sendProblem, type ProblemOptions } from './respond.js';
 import type { RouteRuntime, Runtime } from './runtime.js';
 import type { Clock, Identity, RequestContext, RouteInfo } from './stage.js';
 import { upstreamHeaders } from './upstream-headers.js';
@@ -107,6 +107,8 @@ export function createRequestHandler(
   scheme: Scheme,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
+    // Pipelined behind a request refused with `close`: untrusted bytes, never handled.
+    if (isClosing(req.socket)) return;
     const rt = holder.current;
     try {
       handle(rt, scheme, req, res);

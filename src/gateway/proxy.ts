@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BodyGuard, BodyRefusedError, isJsonMediaType } from './body-guard.js';
-import { publishUpstreamError } from './events.js';
+import { publishDeny, publishUpstreamError } from './events.js';
 import { runResponseStages, type ResponseResult } from './pipeline.js';
 import { statusOf, type Denial } from './problems.js';
 import type { RequestHead } from './request-head.js';
@@ -180,7 +180,21 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     const { res, ctx } = this.t;
     if (res.destroyed || this.#answered) return;
     const denial = denialFor(err);
-    if (!(err instanceof BodyRefusedError)) {
+    if (err instanceof BodyRefusedError) {
+      // The client's body broke a limit on its way through: a refusal like any other, with
+      // its security event.
+      publishDeny({
+        requestId: ctx.id,
+        reason: denial.reason,
+        status: statusOf(denial.kind),
+        enforced: true,
+        stage: 'limits',
+        route: ctx.route.name,
+        method: ctx.method,
+        path: ctx.path,
+        clientIp: ctx.clientIp,
+      });
+    } else {
       publishUpstreamError({
         requestId: ctx.id,
         route: ctx.route.name,

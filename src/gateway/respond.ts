@@ -1,5 +1,18 @@
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { problemBody, statusOf, type Denial } from './problems.js';
+
+/**
+ * Connections answered with `close`. Node's parser has often already read what followed the
+ * refused request on the wire (TE.TE smuggling: `Transfer-Encoding: gzip, chunked` then a second
+ * request); those bytes are as untrusted as the refused request, so nothing more from these
+ * connections is handled, answered or proxied: they only wait for the close.
+ */
+const closing = new WeakSet<Socket>();
+
+export function isClosing(socket: Socket): boolean {
+  return closing.has(socket);
+}
 
 export interface ProblemOptions {
   readonly requestIdHeader: string;
@@ -43,6 +56,7 @@ export function sendProblem(
   if (opts.close === true) {
     headers.push('connection', 'close');
     res.shouldKeepAlive = false;
+    closing.add(res.req.socket);
   }
   res.writeHead(statusOf(denial.kind), headers);
   res.end(res.req.method === 'HEAD' ? undefined : body);

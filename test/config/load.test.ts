@@ -1,10 +1,12 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Type } from '@sinclair/typebox';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, ConfigFileError, ConfigIssue } from '../../src/config/errors.js';
 import { loadConfigFile, parseConfig, type LoadOptions } from '../../src/config/load.js';
+import { STAGE_KINDS } from '../../src/stages/registry.js';
 import type { StageKind } from '../../src/stages/registry-types.js';
 
 /** Strips the first newline and the common indentation, so configs can be written inline. */
@@ -519,7 +521,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           - {name: b, hosts: [www.example.com, API.example.com:8443], paths: [/], methods: [GET], upstream: api}
       `,
       issue:
-        'portcullis.yaml:6:36 routes[1].hosts[1]: "API.example.com:8443" is the host "api.example.com" of route "a" (routes[0]) (hosts match without case and port): write it the same way',
+        'portcullis.yaml:6:40 routes[1].hosts[1]: "API.example.com:8443" is the host "api.example.com" of route "a" (routes[0]) (hosts match without case and port): write it the same way',
     },
     {
       what: 'the same path written with other parameter names, which the router cannot tell apart',
@@ -711,7 +713,16 @@ describe('parseConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     const config = error as ConfigError;
     // Every check fired, and none printed the value.
-    expect(config.issues).toHaveLength(8);
+    expect(config.issues.map((i) => i.path)).toEqual([
+      'listeners.https.cert',
+      'listeners.https.key',
+      'logging.level',
+      'upstreams.api.targets[0]',
+      'routes[0].upstream',
+      'routes[1].name',
+      'routes[1].paths[0]',
+      'routes[1].stages[0].type',
+    ]);
     const everything = [config.message, String(config.stack), ...config.issues.map(String)];
     for (const text of everything) expect(text).not.toContain(secret);
     // What the file says is shown instead, so the operator knows which variable to look at.
@@ -729,6 +740,17 @@ describe('parseConfig', () => {
     ].join('\n');
     expect(issuesOf(bomb)).toEqual([
       'portcullis.yaml:2:8 b[0]: aliases expand to too much data (more than 100 references): refused as a possible alias bomb',
+    ]);
+  });
+
+  it.each([
+    ['flow collections', `a: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`, 1],
+    ['compact sequences', `a:\n${'- '.repeat(100_000)}x\n`, 2],
+    ['indentation', Array.from({ length: 2000 }, (_, i) => `${' '.repeat(i)}k:`).join('\n'), 258],
+  ])('refuses YAML nested too deep (%s) before the parser recurses into it', (_, text, line) => {
+    // Without the guard the parser runs out of stack, and V8 may abort the process outright.
+    expect(issuesOf(text)).toEqual([
+      `portcullis.yaml:${line}:1 (root): nests deeper than 256 levels`,
     ]);
   });
 
@@ -777,8 +799,83 @@ describe('parseConfig', () => {
 
   it('refuses an empty file', () => {
     expect(issuesOf('')).toEqual([
-      'portcullis.yaml:1:1 (root): must be a mapping (key: value), not nothing',
+      'portcullis.yaml:1:1 (root): must be a mapping (key: value), not empty',
     ]);
+  });
+});
+
+describe('config formats', () => {
+  const config = (field: 'path' | 'host' | 'target' | 'cidr' | 'header', value: string) =>
+    [
+      'listeners: {http: {port: 8080}}',
+      `server: {trustedProxies: [${JSON.stringify(field === 'cidr' ? value : '10.0.0.0/8')}]}`,
+      `logging: {redactHeaders: [${JSON.stringify(field === 'header' ? value : 'x-token')}]}`,
+      `upstreams: {api: {targets: [${JSON.stringify(field === 'target' ? value : 'http://a')}]}}`,
+      'routes:',
+      `  - name: r`,
+      `    hosts: [${JSON.stringify(field === 'host' ? value : 'api.example.com')}]`,
+      `    paths: [${JSON.stringify(field === 'path' ? value : '/')}]`,
+      '    methods: [GET]',
+      '    upstream: api',
+    ].join('\n');
+  const accepted = (field: Parameters<typeof config>[0], value: string) => {
+    try {
+      parseConfig(config(field, value), 'portcullis.yaml', opts());
+      return true;
+    } catch (e) {
+      if (e instanceof ConfigError) return false;
+      throw e;
+    }
+  };
+
+  it.each([
+    ['path', '/', true],
+    ['path', '/users/:id/orders', true],
+    ['path', '/static/*', true],
+    ['path', '/users/', true],
+    ['path', 'users', false],
+    ['path', '/a//b', false],
+    ['path', '/a/../b', false],
+    ['path', '/a/./b', false],
+    ['path', '/a%2fb', false],
+    ['path', '/a?b', false],
+    ['path', '/a#b', false],
+    ['path', '/a\\b', false],
+    ['path', '/a;b', false],
+    ['path', '/*/a', false],
+    ['path', '/a:b', false],
+    ['path', '/:id(^\\d+$)', false],
+    ['host', 'api.example.com', true],
+    ['host', '*.example.com', true],
+    ['host', 'api.example.com:8443', true],
+    ['host', '[::1]:8080', true],
+    ['host', 'a.*.example.com', false],
+    ['host', 'api.example.com.', false],
+    ['host', 'api_1.example.com', false],
+    ['host', 'api.example.com:0', false],
+    ['host', 'api.example.com:65536', false],
+    ['target', 'http://10.0.0.1:8080', true],
+    ['target', 'https://api.example.com/v1', true],
+    ['target', 'HTTPS://api.example.com', true],
+    ['target', 'ws://api.example.com', false],
+    ['target', 'http://user@api.example.com', false],
+    ['target', 'http://@api.example.com', false],
+    ['target', 'http://api.example.com/#frag', false],
+    ['target', 'http://api.example.com/?', false],
+    ['target', 'http://api.example.com/a b', false],
+    ['target', 'http:api.example.com', false],
+    ['target', '//api.example.com', false],
+    ['cidr', '10.0.0.0/8', true],
+    ['cidr', '2001:db8::/32', true],
+    ['cidr', '192.0.2.1', true],
+    ['cidr', '10.0.0.0/08', false],
+    ['cidr', 'fe80::1%eth0', false],
+    ['cidr', '10.0.0.0/', false],
+    ['header', 'X-Api-Key', true],
+    ['header', 'x key', false],
+    ['header', 'x-key:', false],
+  ] as const)('%s %j accepted: %s', (field, value, ok) => {
+    expect(accepted(field, value)).toBe(ok);
   });
 });
 
@@ -838,6 +935,12 @@ describe('loadConfigFile', () => {
     expect(config.listeners.https?.key).toBe(join(dir, 'tls', 'key.pem'));
     expect(config.upstreams.api?.tls.ca).toBe(join(dir, 'tls', 'ca.pem'));
     expect(config.listeners.https?.minVersion).toBe('TLSv1.2');
+  });
+
+  it('accepts the example config with the real stage kinds', () => {
+    const example = fileURLToPath(new URL('../../examples/portcullis.yaml', import.meta.url));
+    const config = loadConfigFile(example, { env: {}, stageKinds: STAGE_KINDS });
+    expect(config.routes.length).toBeGreaterThan(0);
   });
 
   it('reports a file-level issue with the path as given', () => {

@@ -33,7 +33,11 @@ describe('createLogger', () => {
     ['x-custom-token', 'configured-secret-value'],
   ])('redacts the %s header wherever headers are logged', (name, value) => {
     const out = capture();
-    const log = createLogger({ level: 'info', redactHeaders: ['X-Custom-Token'], destination: out.stream });
+    const log = createLogger({
+      level: 'info',
+      redactHeaders: ['X-Custom-Token'],
+      destination: out.stream,
+    });
     log.info({ headers: { [name]: value } }, 'top-level headers');
     log.info({ req: { headers: { [name]: value } } }, 'request headers');
     log.info({ upstream: { headers: { [name]: value } } }, 'nested headers');
@@ -46,6 +50,9 @@ describe('createLogger', () => {
     const out = capture();
     const log = createLogger({ level: 'info', redactHeaders: [], destination: out.stream });
     log.info({ headers: { accept: 'application/json' } }, 'headers');
-    expect(out.lines()[0]).toMatchObject({ headers: { accept: 'application/json' }, level: 'info' });
+    expect(out.lines()[0]).toMatchObject({
+      headers: { accept: 'application/json' },
+      level: 'info',
+    });
   });
 });

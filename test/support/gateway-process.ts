@@ -18,6 +18,10 @@ export interface GatewayProcess {
     predicate: (line: Record<string, unknown>) => boolean,
     ms?: number,
   ): Promise<Record<string, unknown>>;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+  /** Resolves with the exit code once the process has exited. */
+  readonly exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -114,6 +118,8 @@ export async function startGateway(
       : undefined,
     logs,
     waitForLog,
+    stderr: () => stderr,
+    exited,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);
       return exited;

@@ -22,13 +22,18 @@ export function header(res: RawResponse, name: string): string | undefined {
  * Parses one response from the start of `text`; undefined while it is incomplete. Only what the
  * gateway sends is supported: Content-Length framing, or a body up to the end of the connection.
  */
-function parseResponse(text: string, ended: boolean, closedByServer: boolean): RawResponse | undefined {
+function parseResponse(
+  text: string,
+  ended: boolean,
+  closedByServer: boolean,
+): RawResponse | undefined {
   const end = text.indexOf('\r\n\r\n');
   if (end === -1) return undefined;
   const lines = text.slice(0, end).split('\r\n');
   const statusLine = lines[0] ?? '';
   const match = /^HTTP\/1\.[01] ([0-9]{3})\b/.exec(statusLine);
-  if (match === null) throw new Error(`not an HTTP response: ${JSON.stringify(text.slice(0, 200))}`);
+  if (match === null)
+    throw new Error(`not an HTTP response: ${JSON.stringify(text.slice(0, 200))}`);
   const headers = new Map<string, string[]>();
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');

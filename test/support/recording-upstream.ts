@@ -1,5 +1,9 @@
 import { createHash } from 'node:crypto';
-import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import http, {
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
@@ -28,7 +32,11 @@ export interface Echo {
 }
 
 /** Answers a request whose body has been read; the default echoes it back. */
-export type Responder = (req: IncomingMessage, res: ServerResponse, received: ReceivedRequest) => void;
+export type Responder = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  received: ReceivedRequest,
+) => void;
 
 export interface RecordingUpstream {
   readonly port: number;
@@ -76,14 +84,16 @@ export function rawHeader(rawHeaders: readonly string[], name: string): string |
   for (let i = 0; i < rawHeaders.length; i += 2) {
     if ((rawHeaders[i] as string).toLowerCase() === name) values.push(rawHeaders[i + 1] as string);
   }
-  if (values.length > 1) throw new Error(`${name} sent ${values.length} times: ${values.join(' | ')}`);
+  if (values.length > 1)
+    throw new Error(`${name} sent ${values.length} times: ${values.join(' | ')}`);
   return values[0];
 }
 
 /** Every header name in raw headers, lower-cased. */
 export function rawHeaderNames(rawHeaders: readonly string[]): string[] {
   const names: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) names.push((rawHeaders[i] as string).toLowerCase());
+  for (let i = 0; i < rawHeaders.length; i += 2)
+    names.push((rawHeaders[i] as string).toLowerCase());
   return names;
 }
 
@@ -91,7 +101,9 @@ export function rawHeaderNames(rawHeaders: readonly string[]): string[] {
  * An upstream for e2e tests, run in the test process: it records every request it receives
  * (headers, body, whether the body completed) and answers through `respond`.
  */
-export function startRecordingUpstream(opts: RecordingUpstreamOptions = {}): Promise<RecordingUpstream> {
+export function startRecordingUpstream(
+  opts: RecordingUpstreamOptions = {},
+): Promise<RecordingUpstream> {
   const requests: ReceivedRequest[] = [];
   let clientErrors = 0;
   const respond = opts.respond ?? ((_req, res, received) => echo(res, received));

@@ -1,0 +1,163 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDemoUpstream, type DemoUpstream } from '../../src/demo/upstream.js';
+import { CLI, startGateway, writeConfig, type GatewayProcess } from '../support/gateway-process.js';
+import { send } from '../support/http-client.js';
+
+/** The `portcullis` command line, run as a user would run it. */
+
+const EXAMPLE = fileURLToPath(new URL('../../examples/portcullis.yaml', import.meta.url));
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function portcullis(args: readonly string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 15_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+// `targets[0]` is on line 6, its value at column 9: the operator is sent to the exact spot.
+const INVALID = `listeners:
+  http: { host: 127.0.0.1, port: 0 }
+upstreams:
+  api:
+    targets:
+      - ftp://x
+routes:
+  - name: r
+    paths: [/r]
+    methods: [GET]
+    upstream: api
+`;
+
+describe('portcullis check', () => {
+  it('accepts the example configuration', async () => {
+    const run = await portcullis(['check', '-c', EXAMPLE]);
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `^${EXAMPLE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: valid \\(\\d+ routes, 1 upstreams\\)\\n$`,
+      ),
+    );
+    expect(run.stderr).toBe('');
+  });
+
+  it('refuses an invalid configuration with file:line:column path: message', async () => {
+    const file = writeConfig(INVALID);
+
+    const run = await portcullis(['check', '-c', file]);
+
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(
+      `${file}:6:9 upstreams.api.targets[0]: must be an absolute http(s) URL\n` +
+        'PCL_CONFIG_INVALID: 1 problem(s) in the configuration\n',
+    );
+  });
+
+  it('refuses a file that does not exist', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'pcl-')), 'missing.yaml');
+
+    const run = await portcullis(['check', '-c', file]);
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      `PCL_CONFIG_UNREADABLE: cannot read configuration file ${file}: no such file; check the path given with -c\n`,
+    );
+  });
+});
+
+describe('portcullis start', () => {
+  it.each([{ args: [] as string[] }, { args: ['--workers', '2'] }])(
+    'exits 1 on an invalid configuration with the issues on stderr ($args)',
+    async ({ args }) => {
+      const file = writeConfig(INVALID);
+
+      const run = await portcullis(['start', '-c', file, ...args]);
+
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(
+        `${file}:6:9 upstreams.api.targets[0]: must be an absolute http(s) URL\n`,
+      );
+      expect(run.stderr).toContain('PCL_CONFIG_INVALID');
+    },
+  );
+});
+
+describe('portcullis start --workers 2', () => {
+  let demo: DemoUpstream;
+  let gw: GatewayProcess;
+
+  beforeAll(async () => {
+    demo = await startDemoUpstream({ host: '127.0.0.1', port: 0 });
+    gw = await startGateway(
+      writeConfig(`
+listeners:
+  http: { host: 127.0.0.1, port: 0 }
+  ops: { host: 127.0.0.1, port: 0 }
+upstreams:
+  demo:
+    targets: [${demo.url}]
+routes:
+  - { name: catalog, paths: [/catalog], methods: [GET], upstream: demo }
+`),
+      ['--workers', '2'],
+    );
+  });
+
+  afterAll(async () => {
+    await gw?.stop('SIGKILL');
+    await demo?.close();
+  });
+
+  const pidsOf = (msg: string): Set<unknown> =>
+    new Set(gw.logs.filter((l) => l.msg === msg).map((l) => l.pid));
+
+  it('runs two workers that both serve, and stops them all on SIGTERM', async () => {
+    await gw.waitForLog(() => pidsOf('gateway ready').size === 2);
+    const primary = gw.child.pid;
+    const workers = [...pidsOf('gateway ready')] as number[];
+    expect(workers).not.toContain(primary);
+    const opsLine = await gw.waitForLog((l) => l.msg === 'ops listener ready');
+    expect(opsLine.pid).toBe(primary);
+    const ops = (opsLine.address as { port: number }).port;
+    // Ready once every worker has said so.
+    let ready = await send(ops, { path: '/readyz' });
+    for (let i = 0; i < 100 && ready.status !== 200; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      ready = await send(ops, { path: '/readyz' });
+    }
+    expect(ready.status).toBe(200);
+
+    // The kernel hands each new connection to whichever worker accepts first: concurrent
+    // connections, in rounds, until both have served (bounded, so a lone worker fails).
+    for (let round = 0; round < 10 && pidsOf('access').size < 2; round++) {
+      const replies = await Promise.all(
+        Array.from({ length: 10 }, () => send(gw.http as number, { path: '/catalog' })),
+      );
+      expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect([...pidsOf('access')].sort()).toEqual([...workers].sort());
+
+    expect(await gw.stop('SIGTERM')).toBe(0);
+    for (const pid of workers) {
+      expect(() => process.kill(pid, 0)).toThrow(
+        expect.objectContaining({ code: 'ESRCH' }) as Error,
+      );
+    }
+    expect(pidsOf('gateway stopped')).toEqual(new Set(workers));
+  });
+});
