@@ -248,6 +248,112 @@ const Defaults = Section(
   'What every route inherits',
 );
 
+const SqliteStore = Section(
+  {
+    path: Type.String({
+      minLength: 1,
+      default: './data/portcullis.db',
+      description: 'Database file, relative to the config file',
+    }),
+  },
+  'The embedded SQLite store (one node)',
+);
+
+const PostgresStore = Section(
+  {
+    url: Type.Optional(
+      Type.String({ minLength: 1, description: 'postgres:// URL; usually ${DATABASE_URL}' }),
+    ),
+    poolSize: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  },
+  'The PostgreSQL store (several nodes sharing one state)',
+);
+
+const Store = Section(
+  {
+    backend: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')], { default: 'sqlite' }),
+    sqlite: SqliteStore,
+    postgres: PostgresStore,
+  },
+  'Where consumers, keys, events and the audit trail are kept',
+);
+
+const Cluster = Section(
+  {
+    redisUrl: Type.Optional(
+      Type.String({ minLength: 1, description: 'redis:// URL; usually ${REDIS_URL}' }),
+    ),
+    keyPrefix: Type.String({ minLength: 1, maxLength: 64, default: 'pcl:' }),
+  },
+  'Shared fast state across nodes (Redis); in process when no URL is set',
+);
+
+const Encryption = Section(
+  {
+    masterKeyFile: Type.Optional(
+      Type.String({ minLength: 1, description: 'File holding the base64 master key' }),
+    ),
+    devMode: Type.Boolean({
+      default: false,
+      description: 'Generate a throwaway master key when none is set (never in production)',
+    }),
+  },
+  'Envelope encryption of secrets at rest; the master key comes from PORTCULLIS_MASTER_KEY or a file',
+);
+
+const Audit = Section(
+  {
+    checkpointEvery: Type.Integer({
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 1000,
+      description: 'Write a signed checkpoint after this many audit entries',
+    }),
+    checkpointKeyFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Ed25519 private key (PEM) that signs checkpoints; kept apart from the database',
+      }),
+    ),
+  },
+  'The hash-chained audit log of admin actions and security decisions',
+);
+
+const Retention = Section(
+  {
+    requestDays: Type.Integer({ minimum: 0, default: 7, description: '0 keeps forever' }),
+    securityDays: Type.Integer({ minimum: 0, default: 365, description: '0 keeps forever' }),
+    adminDays: Type.Integer({ minimum: 0, default: 0, description: '0 keeps forever' }),
+  },
+  'How long each kind of event is kept',
+);
+
+const Events = Section(
+  {
+    queueSize: Type.Integer({ minimum: 100, maximum: 10_000_000, default: 10_000 }),
+    batchSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 500 }),
+    flushIntervalMs: Type.Integer({ minimum: 1, maximum: 60_000, default: 200 }),
+    onWriteFailure: Type.Union([Type.Literal('alarm'), Type.Literal('fail-closed')], {
+      default: 'alarm',
+      description: 'When security events cannot be written: keep serving and alarm, or refuse',
+    }),
+    retention: Retention,
+  },
+  'Recording of request and security events, off the hot path',
+);
+
+const State = Section(
+  {
+    store: Store,
+    cluster: Cluster,
+    encryption: Encryption,
+    audit: Audit,
+    events: Events,
+  },
+  'State: the store, cluster state and encryption at rest',
+);
+
 export const ConfigSchema = Closed(
   {
     listeners: Listeners,
@@ -260,6 +366,7 @@ export const ConfigSchema = Closed(
     }),
     defaults: Defaults,
     routes: Type.Array(Route, { minItems: 1 }),
+    state: State,
   },
   'portcullis.yaml',
 );
@@ -273,4 +380,5 @@ export type NormalizationConfig = Static<typeof Normalization>;
 export type ServerConfig = Static<typeof Server>;
 export type LoggingConfig = Static<typeof Logging>;
 export type HttpsListenerConfig = Static<typeof HttpsListener>;
+export type StateConfig = Static<typeof State>;
 export type SchemaOf<T extends TSchema> = Static<T>;

@@ -1,0 +1,15 @@
+import type { SqlValue } from '../db.js';
+
+/** Messages between the main thread and the SQLite worker. */
+export type SqliteRequest =
+  | { id: number; op: 'query' | 'run'; sql: string; params: SqlValue[] }
+  | { id: number; op: 'exec'; sql: string }
+  | { id: number; op: 'begin' | 'commit' | 'rollback' | 'close' };
+
+export type SqliteResponse =
+  | { id: number; ok: true; rows?: Record<string, unknown>[]; changes?: number }
+  | { id: number; ok: false; message: string; code?: string };
+
+export interface SqliteWorkerData {
+  readonly path: string;
+}
