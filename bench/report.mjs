@@ -64,6 +64,41 @@ export function formatConsole(report) {
   return parts.join('\n');
 }
 
+/** The event-recording setups, when the run had them. */
+function eventsMethod(report) {
+  if (!report.events?.length) return '';
+  const c = report.eventsConfig;
+  return `- **portcullis-events-sqlite** and **portcullis-events-postgres**: the all-stages route with
+  event recording on (\`state.events\`: queueSize ${c.queueSize}, batchSize ${c.batchSize},
+  flushIntervalMs ${c.flushIntervalMs}), to a fresh SQLite file and to a schema of its own on the
+  PostgreSQL server at \`DATABASE_URL\`. Recording costs
+  (rps(portcullis-all-stages) − rps(events setup)) ÷ rps(portcullis-passthrough); a setup whose
+  store received no request event after its check request is reported as not measured.
+`;
+}
+
+function eventsSection(report) {
+  if (!report.events?.length) return '';
+  const rows = report.events.map((e) => [
+    e.name,
+    e.recording ? 'yes' : 'no',
+    e.counts ? String(e.counts.rows) : 'n/a',
+    e.counts ? String(e.counts.requests) : 'n/a',
+    e.counts ? String(e.counts.folded) : 'n/a',
+    e.counts ? String(e.counts.priority) : 'n/a',
+  ]);
+  const header = ['setup', 'recording', 'rows', 'request events', 'folded', 'security/admin'];
+  return `## Event recording
+
+What each event-recording setup wrote over the whole run (warm-ups included): request events
+stored one by one, request events folded into per-minute counts under pressure, and security and
+admin events (never sampled).
+
+${markdownTable(header, rows, ['l', 'l', 'r', 'r', 'r', 'r'])}
+
+`;
+}
+
 export function formatMarkdown(report) {
   const { machine, options, tools } = report;
   const o = options;
@@ -103,7 +138,7 @@ keep-alive connections with one request in flight on each (pipelining 1).
   stages, access log off, log level warn, upstream pool defaults.
 - **portcullis-all-stages**: the same route with every stage type that exists so far
   (\`ALL_STAGES\` in bench/run.mjs): ${report.allStages.map((s) => `\`${s.type}\``).join(', ')}.
-- **fastify-http-proxy**: fastify with @fastify/http-proxy, default options, logger off
+${eventsMethod(report)}- **fastify-http-proxy**: fastify with @fastify/http-proxy, default options, logger off
   (bench/peers/fastify-proxy.mjs).
 - **nginx**: \`worker_processes 1\`, access log off, an upstream block with \`keepalive 64\`
   (idle upstream connections closed after 4 s, before the upstream's own 5 s), \`proxy_http_version
@@ -139,7 +174,7 @@ ${markdownTable(HALF_LOAD_HEADER, halfLoadCells(report), ['l', 'r', 'r', 'r', 'r
 `
     : ''
 }
-## Targets
+${eventsSection(report)}## Targets
 
 ${report.targets.map((t) => `- ${targetLine(t)}`).join('\n')}
 

@@ -3,6 +3,7 @@
 //
 //   node bench/run.mjs [--duration S] [--warmup S] [--connections C] [--rounds N] [--quick]
 //                      [--only setup,setup,...]
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import {
   stopAll,
   waitForOk,
 } from './children.mjs';
+import { countEvents, createBenchSchema, waitForRecording } from './event-store.mjs';
 import { closedLoop, paced, stopActiveLoad } from './load.mjs';
 import { ensureNginx, prepareNginx } from './peers/nginx.mjs';
 import { formatConsole, formatMarkdown } from './report.mjs';
@@ -44,6 +46,20 @@ const TARGETS = {
   passthroughOverFastify: 1.5,
   passthroughOverNginx: 0.6,
   addedP99AtHalfLoadMs: 1,
+  /** (all-stages − events) ÷ passthrough, in req/s: what recording every event costs. */
+  eventRecordingCost: 0.1,
+};
+
+/**
+ * The `state.events` section of the event-recording setups: the defaults, spelled out so that a
+ * change of default shows up here. Request events of every allowed request, security events of
+ * every refusal, written in batches off the hot path (docs/events.md).
+ */
+const EVENTS_CONFIG = {
+  queueSize: 10_000,
+  batchSize: 500,
+  flushIntervalMs: 200,
+  onWriteFailure: 'alarm',
 };
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -60,6 +76,21 @@ const SETUPS = [
   { name: 'direct', kind: 'direct' },
   { name: 'portcullis-passthrough', kind: 'portcullis', stages: [], workers: 1 },
   { name: 'portcullis-all-stages', kind: 'portcullis', stages: ALL_STAGES, workers: 1 },
+  // The full pipeline with event recording on, to each store backend.
+  {
+    name: 'portcullis-events-sqlite',
+    kind: 'portcullis',
+    stages: ALL_STAGES,
+    workers: 1,
+    events: 'sqlite',
+  },
+  {
+    name: 'portcullis-events-postgres',
+    kind: 'portcullis',
+    stages: ALL_STAGES,
+    workers: 1,
+    events: 'postgres',
+  },
   { name: 'fastify-http-proxy', kind: 'fastify' },
   { name: 'nginx', kind: 'nginx', workers: 1 },
   { name: 'portcullis-workers-2', kind: 'portcullis', stages: [], workers: 2 },
@@ -78,6 +109,8 @@ const USAGE = `usage: npm run bench -- [options]
 
 /** Temp dirs of this run, removed on every way out. */
 const cleanupDirs = [];
+/** Other things to undo on every way out (the PostgreSQL schema). */
+const cleanupTasks = [];
 
 const say = (line) => console.log(`bench: ${line}`);
 
@@ -167,17 +200,46 @@ function packageVersion(name) {
   }
 }
 
-/** The Portcullis config of one setup: bench/passthrough.yaml with this run's ports and stages. */
-function writePortcullisConfig(dir, setup, { port, opsPort, upstreamUrl }) {
+/**
+ * The Portcullis config of one setup: bench/passthrough.yaml with this run's ports and stages,
+ * and for an event-recording setup its `state` section. Each setup has a folder of its own, so
+ * that the store a config names relative to itself is never shared between setups.
+ */
+function writePortcullisConfig(dir, setup, { port, opsPort, upstreamUrl, store }) {
   const config = YAML.parse(readFileSync(BASE_CONFIG, 'utf8'));
   config.listeners.http.port = port;
   config.listeners.ops.port = opsPort;
   config.upstreams.demo.targets = [upstreamUrl];
   config.defaults = { ...config.defaults, stages: [] };
   config.routes[0].stages = structuredClone(setup.stages);
-  const file = path.join(dir, `${setup.name}.yaml`);
+  if (store !== undefined) {
+    const state = config.state ?? {};
+    config.state = {
+      ...state,
+      store:
+        store.backend === 'sqlite'
+          ? { backend: 'sqlite', sqlite: { path: store.path } }
+          : { backend: 'postgres', postgres: { url: store.url } },
+      events: { ...state.events, ...EVENTS_CONFIG },
+    };
+  }
+  const folder = path.join(dir, setup.name);
+  mkdirSync(folder, { recursive: true });
+  const file = path.join(folder, 'portcullis.yaml');
   writeFileSync(file, YAML.stringify(config));
   return file;
+}
+
+/**
+ * Where a setup without a `state` section of its own keeps its events: the SQLite store that
+ * bench/passthrough.yaml names (the default, ./data/portcullis.db), beside the setup's config.
+ * undefined when that is PostgreSQL (no file to look at).
+ */
+function baselineStore(dir, name) {
+  const store = YAML.parse(readFileSync(BASE_CONFIG, 'utf8')).state?.store ?? {};
+  if ((store.backend ?? 'sqlite') !== 'sqlite') return undefined;
+  const file = store.sqlite?.path ?? './data/portcullis.db';
+  return { backend: 'sqlite', path: path.resolve(dir, name, file) };
 }
 
 /** GET /catalog once: 200 with the upstream's exact body, and whatever the stages promise. */
@@ -278,6 +340,24 @@ async function main(argv) {
   say(`upstream: ${upstreamName} on ${upstreamUrl}`);
 
   const headersOf = (setup) => (setup.stages === ALL_STAGES ? ALL_STAGES_HEADERS : {});
+  // The gateway opens its store with a master key: one throwaway key for the whole run.
+  const portcullisEnv = {
+    ...process.env,
+    PORTCULLIS_MASTER_KEY: process.env.PORTCULLIS_MASTER_KEY ?? randomBytes(32).toString('base64'),
+  };
+  // Where each event-recording setup writes, and whether it was seen recording.
+  const stores = new Map();
+  const recording = new Map();
+  if (setups.some((s) => s.events === 'postgres')) {
+    const schema = await createBenchSchema();
+    cleanupTasks.push(schema.drop);
+    for (const s of setups.filter((x) => x.events === 'postgres')) {
+      stores.set(s.name, { backend: 'postgres', url: schema.url });
+    }
+  }
+  for (const s of setups.filter((x) => x.events === 'sqlite')) {
+    stores.set(s.name, { backend: 'sqlite', path: path.join(tmp, s.name, 'events.db') });
+  }
   // Start every setup before measuring any: idle, they cost nothing, and the rounds interleave.
   const targets = new Map();
   for (const [i, setup] of setups.entries()) {
@@ -290,10 +370,15 @@ async function main(argv) {
     let child;
     if (setup.kind === 'portcullis') {
       const opsPort = ports[2 * i + 1];
-      const config = writePortcullisConfig(tmp, setup, { port, opsPort, upstreamUrl });
+      const config = writePortcullisConfig(tmp, setup, {
+        port,
+        opsPort,
+        upstreamUrl,
+        store: stores.get(setup.name),
+      });
       const args = [CLI, 'start', '-c', config];
       if (setup.workers > 1) args.push('--workers', String(setup.workers));
-      child = startChild(setup.name, process.execPath, args, { cwd: ROOT });
+      child = startChild(setup.name, process.execPath, args, { cwd: ROOT, env: portcullisEnv });
       await waitForOk(child, `http://127.0.0.1:${opsPort}/readyz`);
     } else if (setup.kind === 'fastify') {
       const script = path.join(BENCH_DIR, 'peers/fastify-proxy.mjs');
@@ -315,6 +400,16 @@ async function main(argv) {
       await waitForOk(child, url);
     }
     await checkSetup(setup, url, body, headersOf(setup));
+    if (stores.has(setup.name)) {
+      // The check request above must reach the store: otherwise this setup measures nothing.
+      const recorded = await waitForRecording(stores.get(setup.name));
+      recording.set(setup.name, recorded);
+      if (!recorded) {
+        say(
+          `${setup.name}: WARNING: no request event reached the store: the gateway does not record events, so this setup measures no recording`,
+        );
+      }
+    }
     targets.set(setup.name, url);
     say(`${setup.name}: ready on ${url}`);
   }
@@ -392,6 +487,30 @@ async function main(argv) {
     };
   }
 
+  // What each event-recording setup wrote over the whole run (warm-ups and checks included).
+  const events = [];
+  // The baselines must not record: otherwise the cost compares recording with recording.
+  const baselineRecords = [];
+  for (const name of ['portcullis-passthrough', 'portcullis-all-stages']) {
+    const store = baselineStore(tmp, name);
+    const counts = store && setups.some((s) => s.name === name) ? await countEvents(store) : null;
+    if (counts !== null && counts.rows > 0) {
+      baselineRecords.push(name);
+      say(
+        `${name}: WARNING: it recorded ${counts.rows} events to ${store.path}: the recording cost is not measured (the baseline needs event recording off)`,
+      );
+    }
+  }
+  for (const [name, store] of stores) {
+    const counts = await countEvents(store);
+    events.push({ name, backend: store.backend, recording: recording.get(name) === true, counts });
+    if (counts !== null) {
+      say(
+        `${name}: ${counts.rows} rows: ${counts.requests} request events stored one by one, ${counts.folded} folded into counts, ${counts.priority} security/admin events`,
+      );
+    }
+  }
+
   const report = {
     date: new Date().toISOString(),
     machine: machine(nginx),
@@ -405,7 +524,9 @@ async function main(argv) {
     options: { duration, warmup, connections, rounds },
     rows,
     halfLoad,
-    targets: evaluateTargets(row, halfLoad),
+    events,
+    eventsConfig: EVENTS_CONFIG,
+    targets: evaluateTargets(row, halfLoad, recording, baselineRecords),
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
   };
 
@@ -431,7 +552,7 @@ async function main(argv) {
   return 0;
 }
 
-function evaluateTargets(row, halfLoad) {
+function evaluateTargets(row, halfLoad, recording, baselineRecords) {
   const quotient = (a, b) => (row(a) && row(b) ? row(a).best.rps / row(b).best.rps : Number.NaN);
   const atLeast = (label, value, target) => ({
     label,
@@ -462,6 +583,40 @@ function evaluateTargets(row, halfLoad) {
       undefined,
     ),
   ];
+  for (const [name, label] of [
+    ['portcullis-events-sqlite', 'SQLite'],
+    ['portcullis-events-postgres', 'PostgreSQL'],
+  ]) {
+    if (!row(name)) continue;
+    targets.push(
+      atLeast(
+        `${name} ÷ portcullis-passthrough`,
+        quotient(name, 'portcullis-passthrough'),
+        undefined,
+      ),
+    );
+    const cost =
+      row('portcullis-all-stages') &&
+      row('portcullis-passthrough') &&
+      recording.get(name) === true &&
+      baselineRecords.length === 0
+        ? (row('portcullis-all-stages').best.rps - row(name).best.rps) /
+          row('portcullis-passthrough').best.rps
+        : Number.NaN;
+    const limit = TARGETS.eventRecordingCost;
+    const silent =
+      recording.get(name) === false
+        ? ' (the gateway recorded no event)'
+        : baselineRecords.length > 0
+          ? ` (${baselineRecords.join(' and ')} recorded events too)`
+          : '';
+    targets.push({
+      label: `event recording on ${label}${silent}: (portcullis-all-stages − ${name}) ÷ portcullis-passthrough`,
+      display: Number.isFinite(cost) ? `${(cost * 100).toFixed(1)} %` : 'not measured',
+      target: `< ${limit * 100} %`,
+      status: !Number.isFinite(cost) ? 'not measured' : cost < limit ? 'met' : 'missed',
+    });
+  }
   const p99 = (name) => halfLoad?.rows.find((r) => r.name === name)?.best.p99 ?? Number.NaN;
   const added = p99('portcullis-passthrough') - p99('direct');
   const limit = TARGETS.addedP99AtHalfLoadMs;
@@ -482,6 +637,9 @@ async function finish(code) {
   stopActiveLoad();
   try {
     await stopAll();
+    for (const task of cleanupTasks) {
+      await task().catch((err) => say(`cleanup: ${err.message}`));
+    }
   } finally {
     for (const dir of cleanupDirs) rmSync(dir, { recursive: true, force: true });
     process.exit(code);

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
+import { runAuditVerify } from './audit-verify.js';
 import { runCheck } from './check.js';
+import { runDbMigrate } from './db-migrate.js';
+import { runEventsExport } from './events-export.js';
+import { runRotateMaster } from './keys-rotate-master.js';
 import { runDemo } from './demo.js';
 import { runStart } from './start.js';
 
@@ -31,5 +35,49 @@ program
   .command('demo')
   .description('run the demo upstream with the gateway in front of it')
   .action(() => runDemo());
+
+const CONFIG = ['-c, --config <file>', 'configuration file', 'portcullis.yaml'] as const;
+
+program
+  .command('db')
+  .description('the store')
+  .command('migrate')
+  .description('apply the schema migrations this store has not seen, then exit')
+  .option(...CONFIG)
+  .action((opts: { config: string }) => runDbMigrate(opts.config));
+
+program
+  .command('keys')
+  .description('encryption keys')
+  .command('rotate-master')
+  .description('re-wrap every data key under a new master key (the gateway may keep running)')
+  .option(...CONFIG)
+  .requiredOption('--new-key-file <file>', 'file holding the new base64 master key')
+  .action((opts: { config: string; newKeyFile: string }) =>
+    runRotateMaster(opts.config, opts.newKeyFile),
+  );
+
+program
+  .command('audit-log')
+  .description('the hash-chained audit log')
+  .command('verify')
+  .description('check the chain and its signed checkpoints; exit 1 at the first broken entry')
+  .option(...CONFIG)
+  .action((opts: { config: string }) => runAuditVerify(opts.config));
+
+program
+  .command('events')
+  .description('recorded events')
+  .command('export')
+  .description('write events as JSON lines, for a SIEM')
+  .option(...CONFIG)
+  .requiredOption('--since <time>', 'ISO 8601 time or duration ago (24h, 7d)')
+  .option('--until <time>', 'ISO 8601 time (default now)')
+  .option('--format <format>', 'jsonl', 'jsonl')
+  .option('--kind <kind>', 'request, security or admin (default all)')
+  .action(
+    (opts: { config: string; since: string; until?: string; format: string; kind?: string }) =>
+      runEventsExport(opts),
+  );
 
 await program.parseAsync();

@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors.js';
 import { loadConfigFile } from '../config/load.js';
@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.js';
 import { createLogger } from '../ops/logger.js';
 import { createOpsServer } from '../ops/ops-server.js';
 import { subscribeSecurityLog } from '../ops/security-log.js';
+import { openGatewayState, type GatewayState } from '../state/gateway-state.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import { onClientError } from './client-error.js';
 import { redirectHandler } from './redirect.js';
@@ -70,8 +71,10 @@ export class Gateway {
     private readonly opts: GatewayOptions,
     runtime: Runtime,
     readonly log: Logger,
+    readonly state: GatewayState,
   ) {
-    this.#holder = { current: runtime };
+    const recorder = state.events.recorder;
+    this.#holder = { current: runtime, refuse: () => recorder.shouldRefuse() };
     this.#unsubscribe = subscribeSecurityLog(log);
   }
 
@@ -89,14 +92,32 @@ export class Gateway {
     const log =
       opts.log ??
       createLogger({ level: config.logging.level, redactHeaders: config.logging.redactHeaders });
-    const { runtime } = buildRuntime(config, undefined, { log, clock: opts.clock ?? systemClock });
-    const gw = new Gateway(opts, runtime, log);
+    const clock = opts.clock ?? systemClock;
+    const state = await openGatewayState(config, dirname(resolve(opts.configFile)), {
+      env: opts.env,
+      log,
+      clock,
+    });
+    let runtime: Runtime;
+    try {
+      ({ runtime } = buildRuntime(config, undefined, { log, clock }));
+    } catch (err) {
+      await state.close();
+      throw err;
+    }
+    const gw = new Gateway(opts, runtime, log, state);
     try {
       await gw.#listen(config);
     } catch (err) {
       await gw.stop(0);
       throw err;
     }
+    state.events.recorder.recordAdmin({
+      action: 'gateway.start',
+      decision: 'ok',
+      actor: 'system',
+      details: { routes: config.routes.length, pid: process.pid },
+    });
     if (opts.watch === true && config.server.watchConfig) gw.#watch();
     gw.#ready = true;
     log.info({ routes: config.routes.length }, 'gateway ready');
@@ -221,11 +242,24 @@ export class Gateway {
         { cause, issues, err: issues === undefined ? err : undefined },
         'reload refused; the running config stays',
       );
+      this.state.events.recorder.recordAdmin({
+        action: 'config.reload',
+        decision: 'refused',
+        actor: actorOf(cause),
+        reason: issues === undefined ? 'build_failed' : 'config_invalid',
+        details: { issues: issues?.length ?? 0 },
+      });
       return false;
     }
     this.#holder.current = next;
     this.log.level = next.config.logging.level;
     this.log.info({ cause, routes: next.config.routes.length }, 'config reloaded');
+    this.state.events.recorder.recordAdmin({
+      action: 'config.reload',
+      decision: 'ok',
+      actor: actorOf(cause),
+      details: { routes: next.config.routes.length },
+    });
     // close() lets requests already on these pools finish before the connections go.
     for (const upstream of retired) void upstream.dispatcher.close();
     return true;
@@ -269,8 +303,20 @@ export class Gateway {
     await Promise.all(
       [...this.#holder.current.upstreams.values()].map((u) => u.dispatcher.close()),
     );
+    this.state.events.recorder.recordAdmin({
+      action: 'gateway.stop',
+      decision: 'ok',
+      actor: 'system',
+      details: { outcome },
+    });
+    await this.state.close();
     this.#unsubscribe();
     this.log.info({ outcome }, 'gateway stopped');
     this.log.flush();
   }
+}
+
+/** Who asked for a reload, as the audit trail records it. */
+function actorOf(cause: string): string {
+  return cause === 'SIGHUP' ? 'signal:SIGHUP' : `system:${cause.replace(/[^a-z]+/g, '-')}`;
 }

@@ -12,10 +12,13 @@ import { isClosing, sendProblem, type ProblemOptions } from './respond.js';
 import type { RouteRuntime, Runtime } from './runtime.js';
 import type { Clock, Identity, RequestContext, RouteInfo } from './stage.js';
 import { upstreamHeaders } from './upstream-headers.js';
+import { requestDoneChannel, type RequestDoneEvent } from '../state/events/request-done.js';
 
 /** The current runtime generation; a reload replaces it in one assignment. */
 export interface RuntimeHolder {
   current: Runtime;
+  /** True while the gateway must refuse everything (events cannot be recorded, fail-closed). */
+  readonly refuse: () => boolean;
 }
 
 export type Scheme = 'http' | 'https';
@@ -58,6 +61,11 @@ const HOST_INVALID: Denial = Object.freeze({
   kind: 'bad-request',
   reason: 'request.host_invalid',
   detail: 'The Host header is missing or invalid.',
+});
+const UNRECORDED: Denial = Object.freeze({
+  kind: 'service-unavailable',
+  reason: 'events.unrecorded',
+  detail: 'The gateway cannot record security events and refuses to serve without them.',
 });
 const INTERNAL: Denial = Object.freeze({
   kind: 'internal-error',
@@ -110,6 +118,16 @@ export function createRequestHandler(
     // Pipelined behind a request refused with `close`: untrusted bytes, never handled.
     if (isClosing(req.socket)) return;
     const rt = holder.current;
+    if (holder.refuse()) {
+      refuse(rt, scheme, res, UNRECORDED, randomUUID(), {
+        stage: 'events',
+        route: undefined,
+        method: req.method ?? '',
+        path: '',
+        clientIp: req.socket.remoteAddress ?? '',
+      });
+      return;
+    }
     try {
       handle(rt, scheme, req, res);
     } catch (err) {
@@ -264,6 +282,20 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
             : undefined,
       },
     );
+    if (requestDoneChannel.hasSubscribers) {
+      res.once('finish', () =>
+        requestDoneChannel.publish({
+          requestId: id,
+          route: route.name,
+          method,
+          path: norm.path,
+          status: res.statusCode,
+          clientIp: address.clientIp,
+          durationMs: rt.clock.monotonic() - started,
+          ...(ctx.identity === undefined ? {} : { consumer: ctx.identity.consumerId }),
+        } satisfies RequestDoneEvent),
+      );
+    }
     const extra = [rt.requestIdHeader, id];
     if (scheme === 'https' && rt.hsts !== undefined)
       extra.push('strict-transport-security', rt.hsts);

@@ -23,7 +23,7 @@ const files = sources(join(ROOT, 'src')).map((path) => ({
 function codeReasons(): Map<string, string[]> {
   const sites = new Map<string, string[]>();
   for (const { path, text } of files) {
-    for (const m of text.matchAll(/reason: '([a-z0-9_.]+)'/g)) {
+    for (const m of text.matchAll(/reason: '([a-z0-9_]+\.[a-z0-9_.]+)'/g)) {
       sites.set(m[1] as string, [...(sites.get(m[1] as string) ?? []), path]);
     }
   }

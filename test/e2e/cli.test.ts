@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoUpstream, type DemoUpstream } from '../../src/demo/upstream.js';
-import { CLI, startGateway, writeConfig, type GatewayProcess } from '../support/gateway-process.js';
+import {
+  CLI,
+  gatewayEnv,
+  startGateway,
+  writeConfig,
+  type GatewayProcess,
+} from '../support/gateway-process.js';
 import { send } from '../support/http-client.js';
 
 /** The `portcullis` command line, run as a user would run it. */
@@ -20,10 +26,15 @@ interface Run {
 
 function portcullis(args: readonly string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 15_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { timeout: 15_000, env: gatewayEnv() },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 

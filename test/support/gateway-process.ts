@@ -6,6 +6,14 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
+/** A fixed master key for gateways started by tests (32 bytes, base64); never a real one. */
+export const TEST_MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
+
+/** The environment of a gateway started by a test: the test master key unless one is given. */
+export function gatewayEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, PORTCULLIS_MASTER_KEY: TEST_MASTER_KEY, ...extra };
+}
+
 export interface GatewayProcess {
   readonly child: ChildProcess;
   readonly configFile: string;
@@ -38,6 +46,7 @@ export async function startGateway(
 ): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [CLI, 'start', '-c', configFile, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: gatewayEnv(),
   });
   const logs: Record<string, unknown>[] = [];
   const waiters: {

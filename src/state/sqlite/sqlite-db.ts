@@ -1,11 +1,17 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Db, SqlValue } from '../db.js';
-import { StoreError } from '../store-error.js';
+import { StoreError, redactParams } from '../store-error.js';
 import type { SqliteRequest, SqliteResponse, SqliteWorkerData } from './sqlite-protocol.js';
 
-type Pending = { resolve: (r: SqliteResponse & { ok: true }) => void; reject: (e: Error) => void };
+type Ok = SqliteResponse & { ok: true };
+type Pending = {
+  resolve: (r: Ok) => void;
+  reject: (e: Error) => void;
+  params: readonly SqlValue[];
+};
 type Op = SqliteRequest extends infer R
   ? R extends { id: number }
     ? Omit<R, 'id'>
@@ -19,55 +25,113 @@ function workerFile(): URL {
   return new URL('../../../dist/state/sqlite/sqlite-worker.js', import.meta.url);
 }
 
+// The file cannot be used (missing folder rights, read-only, disk full, locked by another
+// process past busy_timeout): the operator fixes the environment, the statement is not at fault.
+const UNAVAILABLE = /^SQLITE_(CANTOPEN|READONLY|IOERR|FULL|BUSY|LOCKED|PERM|AUTH)/;
+
+/** Structured clone hands a Buffer over as a Uint8Array: give callers the Buffer they stored. */
+function revive(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  for (const row of rows) {
+    for (const [key, value] of Object.entries(row)) {
+      if (value instanceof Uint8Array && !Buffer.isBuffer(value)) {
+        row[key] = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      }
+    }
+  }
+  return rows;
+}
+
+/**
+ * A Buffer sliced from Node's shared pool would cross the thread with the whole 8 KiB pool (and
+ * whatever else lives there): send a copy of just its bytes.
+ */
+function sendable(params: readonly SqlValue[]): SqlValue[] {
+  return params.map((p) =>
+    Buffer.isBuffer(p) && p.byteLength !== p.buffer.byteLength ? Buffer.from(p) : p,
+  );
+}
+
 /**
  * SQLite through a worker thread. Calls are serialized, as the one connection requires; a
  * transaction holds the connection until its function settles.
  */
 export class SqliteDb implements Db {
   readonly dialect = 'sqlite' as const;
+  readonly #path: string;
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
+  /** Set inside a transaction's function, to catch calls on this Db that would wait for itself. */
+  readonly #inTransaction = new AsyncLocalStorage<{ active: boolean }>();
   #nextId = 1;
   #queue: Promise<unknown> = Promise.resolve();
-  #closed = false;
+  /** Why the worker cannot answer any more (it failed or exited), once it cannot. */
+  #dead: string | undefined;
+  #closing: Promise<void> | undefined;
 
   constructor(path: string) {
+    this.#path = path;
     this.#worker = new Worker(workerFile(), { workerData: { path } satisfies SqliteWorkerData });
     this.#worker.on('message', (res: SqliteResponse) => {
       const p = this.#pending.get(res.id);
       if (p === undefined) return;
       this.#pending.delete(res.id);
-      if (res.ok) p.resolve(res);
-      else p.reject(new StoreError('PCL_STORE_QUERY_FAILED', `sqlite: ${res.message}`));
+      if (res.ok) {
+        if (res.rows !== undefined) revive(res.rows);
+        p.resolve(res);
+        return;
+      }
+      const code =
+        res.code !== undefined && UNAVAILABLE.test(res.code)
+          ? 'PCL_STORE_UNAVAILABLE'
+          : 'PCL_STORE_QUERY_FAILED';
+      p.reject(new StoreError(code, `sqlite: ${redactParams(res.message, p.params)}`));
     });
-    this.#worker.on('error', (err) => this.#failAll(err));
-    this.#worker.on('exit', () => this.#failAll(new Error('sqlite worker exited')));
+    // The worker failed to start (the file cannot be opened) or died: nothing will answer.
+    this.#worker.on('error', (err) => this.#fail(`cannot use ${this.#path}: ${err.message}`));
+    this.#worker.on('exit', () => this.#fail('the sqlite worker exited'));
     this.#worker.unref();
   }
 
-  #failAll(err: Error): void {
+  #fail(reason: string): void {
+    this.#dead ??= reason;
     for (const p of this.#pending.values()) {
-      p.reject(new StoreError('PCL_STORE_UNAVAILABLE', `sqlite: ${err.message}`));
+      p.reject(new StoreError('PCL_STORE_UNAVAILABLE', `sqlite: ${reason}`));
     }
     this.#pending.clear();
   }
 
-  #send(op: Op): Promise<SqliteResponse & { ok: true }> {
-    if (this.#closed)
-      return Promise.reject(new StoreError('PCL_STORE_UNAVAILABLE', 'store closed'));
+  #send(op: Op): Promise<Ok> {
+    if (this.#dead !== undefined) {
+      return Promise.reject(new StoreError('PCL_STORE_UNAVAILABLE', `sqlite: ${this.#dead}`));
+    }
     const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+    const params = 'params' in op ? op.params : [];
+    return new Promise<Ok>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, params });
       this.#worker.ref();
-      const request: SqliteRequest = { ...op, id };
+      const request: SqliteRequest =
+        'params' in op ? { ...op, params: sendable(op.params), id } : { ...op, id };
       this.#worker.postMessage(request);
     }).finally(() => {
+      // Unreferenced while idle: an open store does not keep the process alive.
       if (this.#pending.size === 0) this.#worker.unref();
-    }) as Promise<SqliteResponse & { ok: true }>;
+    });
   }
 
   /** Runs `fn` after every call queued before it; a failure does not block the next. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#closing !== undefined) {
+      return Promise.reject(new StoreError('PCL_STORE_UNAVAILABLE', 'sqlite: store closed'));
+    }
+    if (this.#inTransaction.getStore()?.active === true) {
+      // It would wait for the transaction, which waits for it: a deadlock, refused instead.
+      return Promise.reject(
+        new StoreError(
+          'PCL_STORE_QUERY_FAILED',
+          'sqlite: a call on the Db inside its own transaction: use the tx the function was given',
+        ),
+      );
+    }
     const next = this.#queue.then(fn, fn);
     this.#queue = next.catch(() => undefined);
     return next;
@@ -77,52 +141,83 @@ export class SqliteDb implements Db {
     sql: string,
     params: readonly SqlValue[] = [],
   ): Promise<T[]> {
-    return this.#serial(() => this.#direct.query<T>(sql, params));
+    return this.#serial(() => this.#query<T>(sql, params));
   }
 
   run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-    return this.#serial(() => this.#direct.run(sql, params));
+    return this.#serial(() => this.#run(sql, params));
   }
 
   exec(sql: string): Promise<void> {
-    return this.#serial(() => this.#direct.exec(sql));
+    return this.#serial(() => this.#exec(sql));
+  }
+
+  async #query<T>(sql: string, params: readonly SqlValue[]): Promise<T[]> {
+    return ((await this.#send({ op: 'query', sql, params: [...params] })).rows ?? []) as T[];
+  }
+
+  async #run(sql: string, params: readonly SqlValue[]): Promise<number> {
+    return (await this.#send({ op: 'run', sql, params: [...params] })).changes ?? 0;
+  }
+
+  async #exec(sql: string): Promise<void> {
+    await this.#send({ op: 'exec', sql });
   }
 
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     return this.#serial(async () => {
       await this.#send({ op: 'begin' });
+      const state = { active: true };
       try {
-        const result = await fn(this.#direct);
+        const result = await this.#inTransaction.run(state, () => fn(this.#tx(state)));
+        state.active = false;
         await this.#send({ op: 'commit' });
         return result;
       } catch (err) {
-        await this.#send({ op: 'rollback' });
+        state.active = false;
+        // The original error is the one worth reporting; a dead worker has no transaction left.
+        await this.#send({ op: 'rollback' }).catch(() => undefined);
         throw err;
       }
     });
   }
 
-  /** The same calls, without queueing: only for use inside a transaction already holding the queue. */
-  readonly #direct: Db = {
-    dialect: 'sqlite',
-    query: async <T extends Record<string, unknown>>(
-      sql: string,
-      params: readonly SqlValue[] = [],
-    ) => ((await this.#send({ op: 'query', sql, params: [...params] })).rows ?? []) as T[],
-    run: async (sql: string, params: readonly SqlValue[] = []) =>
-      (await this.#send({ op: 'run', sql, params: [...params] })).changes ?? 0,
-    exec: async (sql: string) => {
-      await this.#send({ op: 'exec', sql });
-    },
-    transaction: () =>
-      Promise.reject(new StoreError('PCL_STORE_QUERY_FAILED', 'nested transaction')),
-    close: () => Promise.resolve(),
-  };
+  /**
+   * The connection, for one transaction's function, bypassing the queue the transaction holds.
+   * Once the transaction has ended it refuses every call: a late call would otherwise run
+   * outside any transaction, or inside the next one.
+   */
+  #tx(state: { active: boolean }): Db {
+    const ended = (): Promise<never> =>
+      Promise.reject(
+        new StoreError('PCL_STORE_QUERY_FAILED', 'sqlite: the transaction has already ended'),
+      );
+    return {
+      dialect: 'sqlite',
+      query: <T extends Record<string, unknown>>(sql: string, params: readonly SqlValue[] = []) =>
+        state.active ? this.#query<T>(sql, params) : ended(),
+      run: (sql: string, params: readonly SqlValue[] = []) =>
+        state.active ? this.#run(sql, params) : ended(),
+      exec: (sql: string) => (state.active ? this.#exec(sql) : ended()),
+      transaction: () =>
+        Promise.reject(
+          new StoreError('PCL_STORE_QUERY_FAILED', 'sqlite: nested transactions are not supported'),
+        ),
+      close: () => Promise.resolve(),
+    };
+  }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    await this.#serial(() => this.#send({ op: 'close' }));
-    this.#closed = true;
-    await this.#worker.terminate();
+  /** Waits for the calls already queued (a running transaction ends first), then closes. */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    const last = this.#queue;
+    this.#closing = last
+      .then(() => this.#send({ op: 'close' }))
+      .catch(() => undefined)
+      .then(async () => {
+        this.#dead ??= 'store closed';
+        await this.#worker.terminate();
+      });
+    return this.#closing;
   }
 }

@@ -6,6 +6,10 @@ export type SqliteRequest =
   | { id: number; op: 'exec'; sql: string }
   | { id: number; op: 'begin' | 'commit' | 'rollback' | 'close' };
 
+/**
+ * A Buffer crosses the thread boundary as a plain Uint8Array (structured clone): the receiving
+ * side turns it back into a Buffer.
+ */
 export type SqliteResponse =
   | { id: number; ok: true; rows?: Record<string, unknown>[]; changes?: number }
   | { id: number; ok: false; message: string; code?: string };

@@ -8,15 +8,19 @@ import type { SqliteRequest, SqliteResponse, SqliteWorkerData } from './sqlite-p
 
 /**
  * Owns the SQLite connection in its own thread: writes (event batches, audit entries) never
- * block the event loop that serves requests.
+ * block the event loop that serves requests. A failure to open the file throws here, at the top
+ * level: the main thread sees the worker's `error` event and reports the store unavailable.
  */
 const { path } = workerData as SqliteWorkerData;
 if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
 const db = new Database(path);
 // WAL: readers never block the writer, and a kill -9 loses at most the uncommitted transaction.
+// synchronous=NORMAL: a commit is durable against a crash of the process, not of the machine
+// (power loss may lose the last transactions, never corrupt the file). See docs/storage.md.
+// busy_timeout first: switching to WAL takes a lock another process opening the file may hold.
+db.pragma('busy_timeout = 5000');
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
-db.pragma('busy_timeout = 5000');
 db.pragma('foreign_keys = ON');
 
 const statements = new Map<string, Database.Statement>();
@@ -40,7 +44,14 @@ function handle(req: SqliteRequest): SqliteResponse {
   switch (req.op) {
     case 'query': {
       const q = toPositional(req.sql, req.params);
-      const rows = prepare(q.sql).all(...bindable(q.params)) as Record<string, unknown>[];
+      const stmt = prepare(q.sql);
+      // PostgreSQL answers a query that returns no rows (an INSERT without RETURNING) with
+      // none; better-sqlite3 refuses all() on it. Same behaviour on both backends.
+      if (!stmt.reader) {
+        stmt.run(...bindable(q.params));
+        return { id: req.id, ok: true, rows: [] };
+      }
+      const rows = stmt.all(...bindable(q.params)) as Record<string, unknown>[];
       return { id: req.id, ok: true, rows };
     }
     case 'run': {
@@ -52,6 +63,8 @@ function handle(req: SqliteRequest): SqliteResponse {
       db.exec(req.sql);
       return { id: req.id, ok: true };
     case 'begin':
+      // IMMEDIATE takes the write lock now: another process on the same file waits
+      // (busy_timeout) at BEGIN instead of failing at its first write.
       db.exec('BEGIN IMMEDIATE');
       return { id: req.id, ok: true };
     case 'commit':
@@ -61,7 +74,8 @@ function handle(req: SqliteRequest): SqliteResponse {
       if (db.inTransaction) db.exec('ROLLBACK');
       return { id: req.id, ok: true };
     case 'close':
-      db.close();
+      statements.clear();
+      if (db.open) db.close();
       return { id: req.id, ok: true };
   }
 }
