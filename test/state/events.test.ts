@@ -7,9 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/gateway/stage.js';
+import { AuditLog } from '../../src/state/audit/audit-log.js';
 import type { Db, SqlValue } from '../../src/state/db.js';
 import type { EventKind, EventRecord } from '../../src/state/events/event.js';
-import type { EventsConfig } from '../../src/state/events/event-writer.js';
+import type { AuditSink, EventsConfig } from '../../src/state/events/event-writer.js';
 import { insertEvents } from '../../src/state/events/events-table.js';
 import { startEventRecording, type EventRecording } from '../../src/state/events/recorder.js';
 import { REQUEST_DONE_CHANNEL } from '../../src/state/events/request-done.js';
@@ -147,6 +148,7 @@ describe.each(BACKENDS)('event pipeline on %s', (backend) => {
     overrides: Partial<EventsConfig> = {},
     db: Db = t.db,
     clock: Clock = systemClock,
+    audit?: AuditSink,
   ): EventRecording => {
     const r = startEventRecording({
       db,
@@ -155,6 +157,7 @@ describe.each(BACKENDS)('event pipeline on %s', (backend) => {
       log: quietLog(),
       spillDir,
       retention: false,
+      ...(audit === undefined ? {} : { audit }),
     });
     recordings.push(r);
     return r;
@@ -189,7 +192,8 @@ describe.each(BACKENDS)('event pipeline on %s', (backend) => {
 
   it('writes a partial batch when flushIntervalMs has passed, not before', async () => {
     const c = counting(t.db);
-    const r = start({ batchSize: 500, flushIntervalMs: 400 }, c.db);
+    // Long against a busy machine's timer jitter: nothing may be written for most of a second.
+    const r = start({ batchSize: 500, flushIntervalMs: 1000 }, c.db);
     const started = Date.now();
 
     for (let i = 0; i < 3; i++) r.recorder.record(event('request', `i-${i}`));
@@ -197,7 +201,7 @@ describe.each(BACKENDS)('event pipeline on %s', (backend) => {
     expect(await rows(t.db)).toHaveLength(0);
 
     await eventually(async () => (await rows(t.db)).length === 3);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
     expect(c.transactions()).toBe(1);
   });
 
@@ -370,6 +374,48 @@ describe.each(BACKENDS)('event pipeline on %s', (backend) => {
         count: 250,
         details: '{"folded":true}',
       },
+    ]);
+  });
+
+  it('appends each batch of security and admin events to the audit log, once, even when the log fails once', async () => {
+    const log = new AuditLog(t.db);
+    // The audit log is append-only: this test reads what it appended past the current end.
+    const [end] = await t.db.query<{ seq: number | null }>('SELECT MAX(seq) AS seq FROM audit_log');
+    let calls = 0;
+    // The real audit log, whose first append fails as a store outage would make it.
+    const flaky: AuditSink = {
+      appendMany: async (entries) => {
+        calls++;
+        if (calls === 1) throw new Error('audit log unavailable');
+        await log.appendMany(entries);
+      },
+    };
+    const r = start({ batchSize: 100 }, t.db, systemClock, flaky);
+
+    for (let i = 0; i < 3; i++) r.recorder.record(event('security', `a-${i}`));
+    r.recorder.record(event('request', 'not-audited'));
+    r.recorder.recordAdmin({ action: 'key.create', decision: 'ok', actor: 'admin-1' });
+    await r.flush();
+    expect(r.stats().failedWrites).toBe(1);
+    await r.flush();
+
+    const audited = await t.db.query<{ action: string; request_id: string | null; actor: string }>(
+      'SELECT action, request_id, actor FROM audit_log WHERE seq > $1 ORDER BY seq',
+      [Number(end?.seq ?? 0)],
+    );
+    expect(audited).toEqual([
+      { action: 'request.denied', request_id: 'a-0', actor: 'gateway:ip-restriction' },
+      { action: 'request.denied', request_id: 'a-1', actor: 'gateway:ip-restriction' },
+      { action: 'request.denied', request_id: 'a-2', actor: 'gateway:ip-restriction' },
+      { action: 'key.create', request_id: null, actor: 'admin-1' },
+    ]);
+    // The events table got the batch once, though the audit log needed a second try.
+    expect((await rows(t.db)).map((row) => row.request_id)).toEqual([
+      'a-0',
+      'a-1',
+      'a-2',
+      null,
+      'not-audited',
     ]);
   });
 
