@@ -334,6 +334,10 @@ const Events = Section(
     queueSize: Type.Integer({ minimum: 100, maximum: 10_000_000, default: 10_000 }),
     batchSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 500 }),
     flushIntervalMs: Type.Integer({ minimum: 1, maximum: 60_000, default: 200 }),
+    recordRequests: Type.Boolean({
+      default: true,
+      description: 'Record an event for every allowed request; refusals are always recorded',
+    }),
     onWriteFailure: Type.Union([Type.Literal('alarm'), Type.Literal('fail-closed')], {
       default: 'alarm',
       description: 'When security events cannot be written: keep serving and alarm, or refuse',

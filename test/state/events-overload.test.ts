@@ -36,6 +36,7 @@ function eventsConfig(overrides: Partial<EventsConfig> = {}): EventsConfig {
     batchSize: 500,
     flushIntervalMs: 50,
     onWriteFailure: 'alarm',
+    recordRequests: true,
     retention: { requestDays: 7, securityDays: 365, adminDays: 0 },
     ...overrides,
   };

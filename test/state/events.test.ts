@@ -13,6 +13,8 @@ import type { EventKind, EventRecord } from '../../src/state/events/event.js';
 import type { AuditSink, EventsConfig } from '../../src/state/events/event-writer.js';
 import { insertEvents } from '../../src/state/events/events-table.js';
 import { startEventRecording, type EventRecording } from '../../src/state/events/recorder.js';
+import { publishDeny } from '../../src/gateway/events.js';
+import { publishRequestDone } from '../../src/state/events/request-done.js';
 import { REQUEST_DONE_CHANNEL } from '../../src/state/events/request-done.js';
 import { purgeExpiredEvents } from '../../src/state/events/retention.js';
 import { migrate } from '../../src/state/migrate.js';
@@ -33,6 +35,7 @@ function eventsConfig(overrides: Partial<EventsConfig> = {}): EventsConfig {
     // Long unless a test is about the interval: writes then happen only when a test says so.
     flushIntervalMs: 60_000,
     onWriteFailure: 'alarm',
+    recordRequests: true,
     retention: { requestDays: 7, securityDays: 365, adminDays: 0 },
     ...overrides,
   };
@@ -174,6 +177,39 @@ describe.each(BACKENDS)('event pipeline on %s', (backend) => {
     await Promise.all(recordings.splice(0).map((r) => r.stop()));
     rmSync(spillDir, { recursive: true, force: true });
   });
+
+  it.each([
+    [true, ['request', 'security']],
+    [false, ['security']],
+  ])(
+    'with recordRequests %s records allowed requests only when asked, refusals always',
+    async (recordRequests, kinds) => {
+      const r = start({ recordRequests });
+      publishRequestDone({
+        requestId: 'done-1',
+        route: 'api',
+        method: 'GET',
+        path: '/a',
+        status: 200,
+        clientIp: '192.0.2.1',
+        durationMs: 1,
+      });
+      publishDeny({
+        requestId: 'deny-1',
+        reason: 'blocks.ip.denied',
+        status: 403,
+        enforced: true,
+        stage: 'ip-restriction',
+        route: 'api',
+        method: 'GET',
+        path: '/a',
+        clientIp: '192.0.2.1',
+      });
+      await r.flush();
+      const stored = await rows(t.db);
+      expect(stored.map((e) => e.kind).sort()).toEqual(kinds);
+    },
+  );
 
   it('writes N queued events in ceil(N / batchSize) transactions', async () => {
     const c = counting(t.db);

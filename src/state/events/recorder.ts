@@ -99,8 +99,10 @@ export function startEventRecording(opts: EventRecordingOptions): EventRecording
   const subscriptions: [string | symbol, (m: unknown) => void][] = [
     [denyChannel.name, onDeny],
     [upstreamErrorChannel.name, onUpstream],
-    [REQUEST_DONE_CHANNEL, onDone],
   ];
+  // Refusals and upstream failures are always recorded; allowed requests only when asked for
+  // (without a subscriber the data plane does not even build their events).
+  if (opts.config.recordRequests) subscriptions.push([REQUEST_DONE_CHANNEL, onDone]);
   for (const [name, fn] of subscriptions) diagnostics.subscribe(name, fn);
 
   writer.replaySpilled();
