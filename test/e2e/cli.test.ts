@@ -1,42 +1,16 @@
-import { execFile } from 'node:child_process';
+import { portcullis } from '../support/cli.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoUpstream, type DemoUpstream } from '../../src/demo/upstream.js';
-import {
-  CLI,
-  gatewayEnv,
-  startGateway,
-  writeConfig,
-  type GatewayProcess,
-} from '../support/gateway-process.js';
+import { startGateway, writeConfig, type GatewayProcess } from '../support/gateway-process.js';
 import { send } from '../support/http-client.js';
 
 /** The `portcullis` command line, run as a user would run it. */
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/portcullis.yaml', import.meta.url));
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function portcullis(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { timeout: 15_000, env: gatewayEnv() },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 // `targets[0]` is on line 6, its value at column 9: the operator is sent to the exact spot.
 const INVALID = `listeners:

@@ -1,9 +1,8 @@
-import { execFile } from 'node:child_process';
+import { portcullis } from '../support/cli.js';
 import diagnostics from 'node:diagnostics_channel';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/gateway/stage.js';
@@ -23,7 +22,6 @@ import { BACKENDS, useTestDatabase, type TestDatabase } from '../support/databas
 
 /** The event pipeline on both store backends: batching, ordering, retention and the export. */
 
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
 const NOW = Date.parse('2026-11-26T12:00:00Z');
@@ -101,26 +99,6 @@ async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<v
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function portcullis(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { timeout: 20_000, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
 }
 
 function configFor(database: TestDatabase, dir: string): string {
