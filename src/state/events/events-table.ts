@@ -65,8 +65,12 @@ const ROWS_PER_STATEMENT = 1000;
 // eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
+// eslint-disable-next-line no-control-regex -- the cheap test first: almost no value has either
+const RISKY = /[\u0000\ud800-\udfff]/;
+
 function storable(value: string | null): string | null {
-  return value === null ? null : value.replace(UNSTORABLE, '\ufffd');
+  if (value === null || !RISKY.test(value)) return value;
+  return value.replace(UNSTORABLE, '\ufffd');
 }
 
 function integerOrNull(value: number | null): number | null {
