@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { portcullis } from '../support/cli.js';
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,6 @@ import {
   type Backend,
   type TestDatabase,
 } from '../support/databases.js';
-import { CLI } from '../support/gateway-process.js';
 
 /** The hash-chained audit log: appending, tamper detection, checkpoints, the verify command. */
 
@@ -422,21 +421,6 @@ const TAMPERS: readonly Tamper[] = [
     problem: 'truncated',
   },
 ];
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function portcullis(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 function pem(key: KeyObject): string {
   return key.export({ type: 'pkcs8', format: 'pem' }).toString();

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { portcullis } from '../support/cli.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/state/db.js';
 import { migrate, type Migration } from '../../src/state/migrate.js';
@@ -10,7 +10,7 @@ import {
   type Backend,
   type TestDatabase,
 } from '../support/databases.js';
-import { CLI, writeConfig } from '../support/gateway-process.js';
+import { writeConfig } from '../support/gateway-process.js';
 
 /** Versioned migrations on both backends, and `portcullis db migrate`. */
 
@@ -174,21 +174,6 @@ describe.each(BACKENDS)('migrate on %s', (backend) => {
     expect(await appliedIds(first)).toEqual([M1.id, M2.id, M3.id]);
   });
 });
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function portcullis(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** A valid config whose only point is its `state.store` section. */
 function configWith(store: unknown): string {
