@@ -15,6 +15,11 @@ export interface Db {
   ): Promise<T[]>;
   /** For INSERT/UPDATE/DELETE: how many rows changed. */
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+  /**
+   * One statement run once per row of parameters, in order: for many rows at once (event
+   * batches). Call it inside a transaction to make the rows one unit.
+   */
+  runBatch(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<number>;
   /** Several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
   /**

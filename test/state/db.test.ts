@@ -72,6 +72,29 @@ describe.each(BACKENDS)('the %s store', (backend) => {
       expect(await t.db.run('DELETE FROM kv WHERE k = $1', ['nothing'])).toBe(0);
     });
 
+    it('runBatch runs one statement per row in order and counts the changes', async () => {
+      await t.db.exec('CREATE TABLE batch (n INTEGER, label TEXT)');
+      const rows = Array.from({ length: 250 }, (_, i) => [i, `row-${i}`]);
+
+      expect(await t.db.runBatch('INSERT INTO batch (label, n) VALUES ($2, $1)', rows)).toBe(250);
+
+      const stored = await t.db.query<{ n: number; label: string }>(
+        'SELECT n, label FROM batch ORDER BY n',
+      );
+      expect(stored).toHaveLength(250);
+      expect(stored[249]).toEqual({ n: 249, label: 'row-249' });
+    });
+
+    it('runBatch inside a transaction rolls back with it when a row fails', async () => {
+      await t.db.exec('CREATE TABLE batch_tx (n INTEGER NOT NULL)');
+      const failing = t.db.transaction((tx) =>
+        tx.runBatch('INSERT INTO batch_tx (n) VALUES ($1)', [[1], [2], [null], [4]]),
+      );
+
+      await expect(failing).rejects.toMatchObject({ code: 'PCL_STORE_QUERY_FAILED' });
+      expect(await t.db.query('SELECT n FROM batch_tx')).toEqual([]);
+    });
+
     it('query returns plain objects keyed by column name', async () => {
       const rows = await t.db.query<{ k: string; v: string }>(
         'SELECT k, v FROM kv WHERE k IN ($1, $2) ORDER BY k',

@@ -77,6 +77,7 @@ function counting(db: Db): { db: Db; transactions: () => number } {
     query: <T extends Record<string, unknown>>(sql: string, params?: readonly SqlValue[]) =>
       db.query<T>(sql, params),
     run: (sql, params) => db.run(sql, params),
+    runBatch: (sql, rows) => db.runBatch(sql, rows),
     exec: (sql) => db.exec(sql),
     transaction: (fn) => {
       transactions++;

@@ -124,6 +124,11 @@ export class PostgresDb implements Db {
     return send(this.#pool, sql, params, (r) => r.rows as T[]);
   }
 
+  /** Each row a round trip, in one transaction: bulk paths on PostgreSQL use set-based SQL. */
+  runBatch(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<number> {
+    return this.transaction((tx) => tx.runBatch(sql, rows));
+  }
+
   run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
     const refused = this.#check();
     if (refused !== undefined) return Promise.reject(refused);
@@ -188,6 +193,14 @@ function transactionDb(client: pg.PoolClient, state: { active: boolean }): Db {
       state.active ? send(client, sql, params, (r) => r.rows as T[]) : ended(),
     run: (sql: string, params: readonly SqlValue[] = []) =>
       state.active ? send(client, sql, params, (r) => r.rowCount ?? 0) : ended(),
+    runBatch: async (sql: string, rows: readonly (readonly SqlValue[])[]) => {
+      let changes = 0;
+      for (const row of rows) {
+        if (!state.active) return ended();
+        changes += await send(client, sql, row, (r) => r.rowCount ?? 0);
+      }
+      return changes;
+    },
     exec: (sql: string) => (state.active ? send(client, sql, undefined, () => undefined) : ended()),
     transaction: () =>
       Promise.reject(

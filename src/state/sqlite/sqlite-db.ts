@@ -148,6 +148,10 @@ export class SqliteDb implements Db {
     return this.#serial(() => this.#run(sql, params));
   }
 
+  runBatch(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<number> {
+    return this.#serial(() => this.#runBatch(sql, rows));
+  }
+
   exec(sql: string): Promise<void> {
     return this.#serial(() => this.#exec(sql));
   }
@@ -158,6 +162,11 @@ export class SqliteDb implements Db {
 
   async #run(sql: string, params: readonly SqlValue[]): Promise<number> {
     return (await this.#send({ op: 'run', sql, params: [...params] })).changes ?? 0;
+  }
+
+  async #runBatch(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<number> {
+    const copy = rows.map((r) => [...r]);
+    return (await this.#send({ op: 'batch', sql, rows: copy })).changes ?? 0;
   }
 
   async #exec(sql: string): Promise<void> {
@@ -198,6 +207,8 @@ export class SqliteDb implements Db {
         state.active ? this.#query<T>(sql, params) : ended(),
       run: (sql: string, params: readonly SqlValue[] = []) =>
         state.active ? this.#run(sql, params) : ended(),
+      runBatch: (sql: string, rows: readonly (readonly SqlValue[])[]) =>
+        state.active ? this.#runBatch(sql, rows) : ended(),
       exec: (sql: string) => (state.active ? this.#exec(sql) : ended()),
       transaction: () =>
         Promise.reject(

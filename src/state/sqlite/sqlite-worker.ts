@@ -59,6 +59,14 @@ function handle(req: SqliteRequest): SqliteResponse {
       const info = prepare(q.sql).run(...bindable(q.params));
       return { id: req.id, ok: true, changes: info.changes };
     }
+    case 'batch': {
+      let changes = 0;
+      for (const row of req.rows) {
+        const q = toPositional(req.sql, row);
+        changes += prepare(q.sql).run(...bindable(q.params)).changes;
+      }
+      return { id: req.id, ok: true, changes };
+    }
     case 'exec':
       db.exec(req.sql);
       return { id: req.id, ok: true };
