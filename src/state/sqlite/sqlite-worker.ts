@@ -40,6 +40,19 @@ function bindable(params: SqlValue[]): unknown[] {
   return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
 }
 
+const orders = new Map<string, number[]>();
+
+/** The parameter index of each placeholder, in the order they appear in the statement. */
+function placeholderOrder(sql: string): number[] {
+  let order = orders.get(sql);
+  if (order === undefined) {
+    order = [...sql.matchAll(/\$([0-9]+)/g)].map((m) => Number(m[1]) - 1);
+    if (orders.size > 100) orders.clear();
+    orders.set(sql, order);
+  }
+  return order;
+}
+
 function handle(req: SqliteRequest): SqliteResponse {
   switch (req.op) {
     case 'query': {
@@ -60,10 +73,17 @@ function handle(req: SqliteRequest): SqliteResponse {
       return { id: req.id, ok: true, changes: info.changes };
     }
     case 'batch': {
+      const first = req.rows[0];
+      if (first === undefined) return { id: req.id, ok: true, changes: 0 };
+      // The placeholders are rewritten once (the first row checks the parameter count); every
+      // row then binds its values in the same order.
+      const order = placeholderOrder(req.sql);
+      const stmt = prepare(toPositional(req.sql, first).sql);
       let changes = 0;
       for (const row of req.rows) {
-        const q = toPositional(req.sql, row);
-        changes += prepare(q.sql).run(...bindable(q.params)).changes;
+        if (row.length !== first.length)
+          throw new Error('every row of a batch needs the same parameters');
+        changes += stmt.run(...bindable(order.map((i) => row[i] as SqlValue))).changes;
       }
       return { id: req.id, ok: true, changes };
     }
