@@ -1,11 +1,12 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { portcullis } from '../support/cli.js';
+import { eventsConfig, eventually, storeConfigFile } from '../support/events.js';
 import diagnostics from 'node:diagnostics_channel';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/gateway/stage.js';
@@ -26,21 +27,8 @@ import { createTestDatabase, type TestDatabase } from '../support/databases.js';
  * writes holds a secret.
  */
 
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const DIST_URL = new URL('../../dist/', import.meta.url);
 const systemClock: Clock = { now: () => Date.now(), monotonic: () => performance.now() };
-
-function eventsConfig(overrides: Partial<EventsConfig> = {}): EventsConfig {
-  return {
-    queueSize: 10_000,
-    batchSize: 500,
-    flushIntervalMs: 50,
-    onWriteFailure: 'alarm',
-    recordRequests: true,
-    retention: { requestDays: 7, securityDays: 365, adminDays: 0 },
-    ...overrides,
-  };
-}
 
 /** A logger whose every line the test can read (and grep). */
 function capturedLog(): { log: Logger; lines: Record<string, unknown>[]; text: () => string } {
@@ -78,14 +66,6 @@ function event(kind: 'request' | 'security', id: string): EventRecord {
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually(check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
 
 async function securityIds(db: Db): Promise<Set<string>> {
   const rows = await db.query<{ request_id: string }>(
@@ -393,25 +373,6 @@ describe('secrets', () => {
     });
   }
 
-  function portcullis(
-    args: readonly string[],
-  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [CLI, ...args],
-        { timeout: 20_000, maxBuffer: 64 * 1024 * 1024 },
-        (err, stdout, stderr) => {
-          resolve({
-            code: err === null ? 0 : typeof err.code === 'number' ? err.code : null,
-            stdout,
-            stderr,
-          });
-        },
-      );
-    });
-  }
-
   function found(haystack: Buffer | string, needle: string): boolean {
     return (typeof haystack === 'string' ? Buffer.from(haystack) : haystack).includes(needle);
   }
@@ -451,16 +412,7 @@ describe('secrets', () => {
     expect(r.stats().lost).toBe(0);
     expect(r.stats().spilled).toBeGreaterThan(0);
 
-    const config = join(dir, 'portcullis.yaml');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        listeners: { http: { host: '127.0.0.1', port: 0 } },
-        upstreams: { api: { targets: ['http://127.0.0.1:9'] } },
-        routes: [{ name: 'r', paths: ['/r'], methods: ['GET'], upstream: 'api' }],
-        state: { store: database.storeConfig },
-      }),
-    );
+    const config = storeConfigFile(database, dir);
     const exported = await portcullis(['events', 'export', '-c', config, '--since', '1h']);
     expect(exported.code).toBe(0);
 

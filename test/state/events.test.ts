@@ -1,4 +1,5 @@
 import { portcullis } from '../support/cli.js';
+import { eventsConfig, eventually, storeConfigFile } from '../support/events.js';
 import diagnostics from 'node:diagnostics_channel';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,26 +19,13 @@ import { REQUEST_DONE_CHANNEL } from '../../src/state/events/request-done.js';
 import { purgeExpiredEvents } from '../../src/state/events/retention.js';
 import { migrate } from '../../src/state/migrate.js';
 import { MIGRATIONS } from '../../src/state/migrations/index.js';
-import { BACKENDS, useTestDatabase, type TestDatabase } from '../support/databases.js';
+import { BACKENDS, useTestDatabase } from '../support/databases.js';
 
 /** The event pipeline on both store backends: batching, ordering, retention and the export. */
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
 const NOW = Date.parse('2026-11-26T12:00:00Z');
-
-function eventsConfig(overrides: Partial<EventsConfig> = {}): EventsConfig {
-  return {
-    queueSize: 10_000,
-    batchSize: 500,
-    // Long unless a test is about the interval: writes then happen only when a test says so.
-    flushIntervalMs: 60_000,
-    onWriteFailure: 'alarm',
-    recordRequests: true,
-    retention: { requestDays: 7, securityDays: 365, adminDays: 0 },
-    ...overrides,
-  };
-}
 
 function quietLog(): Logger {
   return pino({ level: 'silent' });
@@ -94,33 +82,6 @@ async function rows(
   return db.query('SELECT id, kind, request_id, action FROM events ORDER BY id');
 }
 
-async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function configFor(database: TestDatabase, dir: string): string {
-  const store =
-    database.storeConfig.backend === 'sqlite'
-      ? { backend: 'sqlite', sqlite: { path: database.storeConfig.sqlite.path } }
-      : { backend: 'postgres', postgres: { url: database.storeConfig.postgres.url } };
-  const file = join(dir, 'portcullis.yaml');
-  // JSON is YAML: no quoting rules to get wrong for the URL.
-  writeFileSync(
-    file,
-    JSON.stringify({
-      listeners: { http: { host: '127.0.0.1', port: 0 } },
-      upstreams: { api: { targets: ['http://127.0.0.1:9'] } },
-      routes: [{ name: 'r', paths: ['/r'], methods: ['GET'], upstream: 'api' }],
-      state: { store },
-    }),
-  );
-  return file;
-}
-
 describe.each(BACKENDS)('event pipeline on %s', (backend) => {
   const t = useTestDatabase(backend);
   const recordings: EventRecording[] = [];
@@ -134,7 +95,8 @@ describe.each(BACKENDS)('event pipeline on %s', (backend) => {
   ): EventRecording => {
     const r = startEventRecording({
       db,
-      config: eventsConfig(overrides),
+      // Long unless a test is about the interval: writes happen only when a test says so.
+      config: eventsConfig({ flushIntervalMs: 60_000, ...overrides }),
       clock,
       log: quietLog(),
       spillDir,
@@ -514,7 +476,7 @@ describe.each(BACKENDS)('event pipeline on %s', (backend) => {
 
     beforeAll(() => {
       dir = mkdtempSync(join(tmpdir(), 'pcl-export-'));
-      config = configFor(t.database, dir);
+      config = storeConfigFile(t.database, dir);
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,0 +1,45 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EventsConfig } from '../../src/state/events/event-writer.js';
+import type { TestDatabase } from './databases.js';
+
+/** `state.events` with its defaults spelled out; a test overrides what it is about. */
+export function eventsConfig(overrides: Partial<EventsConfig> = {}): EventsConfig {
+  return {
+    queueSize: 10_000,
+    batchSize: 500,
+    flushIntervalMs: 50,
+    onWriteFailure: 'alarm',
+    recordRequests: true,
+    retention: { requestDays: 7, securityDays: 365, adminDays: 0 },
+    ...overrides,
+  };
+}
+
+/** Waits until `check` holds, polling every 20 ms; throws after `ms`. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  ms = 15_000,
+): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A minimal valid config whose store is the test database, for the CLI commands on it. */
+export function storeConfigFile(database: TestDatabase, dir: string): string {
+  const file = join(dir, 'portcullis.yaml');
+  // JSON is YAML: no quoting rules to get wrong for the URL.
+  writeFileSync(
+    file,
+    JSON.stringify({
+      listeners: { http: { host: '127.0.0.1', port: 0 } },
+      upstreams: { api: { targets: ['http://127.0.0.1:9'] } },
+      routes: [{ name: 'r', paths: ['/r'], methods: ['GET'], upstream: 'api' }],
+      state: { store: database.storeConfig },
+    }),
+  );
+  return file;
+}
