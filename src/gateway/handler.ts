@@ -8,7 +8,7 @@ import { runRequestStages, type PipelineResult } from './pipeline.js';
 import { statusOf, type Denial } from './problems.js';
 import { proxyRequest } from './proxy.js';
 import { isDenial, readHead, type RequestHead } from './request-head.js';
-import { isClosing, sendProblem, type ProblemOptions } from './respond.js';
+import { isClosing, sendProblem } from './respond.js';
 import type { RouteRuntime, Runtime } from './runtime.js';
 import type { Clock, Identity, RequestContext, RouteInfo } from './stage.js';
 import { upstreamHeaders } from './upstream-headers.js';
@@ -132,16 +132,8 @@ export function createRequestHandler(
       handle(rt, scheme, req, res);
     } catch (err) {
       rt.log.error({ err }, 'request handler failed; request refused');
-      sendProblem(res, INTERNAL, randomUUID(), problemOptions(rt, scheme));
+      sendProblem(res, INTERNAL, randomUUID(), rt.problems[scheme]);
     }
-  };
-}
-
-function problemOptions(rt: Runtime, scheme: Scheme): ProblemOptions {
-  return {
-    requestIdHeader: rt.requestIdHeader,
-    debug: rt.debugHeaders,
-    hsts: scheme === 'https' ? rt.hsts : undefined,
   };
 }
 
@@ -167,7 +159,12 @@ function refuse(
     enforced: true,
     ...where,
   });
-  sendProblem(res, denial, requestId, { ...problemOptions(rt, scheme), close });
+  sendProblem(
+    res,
+    denial,
+    requestId,
+    close ? { ...rt.problems[scheme], close } : rt.problems[scheme],
+  );
 }
 
 function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerResponse): void {
@@ -261,7 +258,7 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
   );
   const proceed = (result: PipelineResult): void => {
     if (!result.ok) {
-      sendProblem(res, result.denial, id, problemOptions(rt, scheme));
+      sendProblem(res, result.denial, id, rt.problems[scheme]);
       return;
     }
     const headers = upstreamHeaders(
@@ -306,11 +303,8 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
       res,
       head,
       headers,
-      problems: problemOptions(rt, scheme),
-      ownResponseHeaders:
-        scheme === 'https' && rt.hsts !== undefined
-          ? rt.ownResponseHeadersTls
-          : rt.ownResponseHeaders,
+      problems: rt.problems[scheme],
+      ownResponseHeaders: rt.ownResponseHeaders[scheme],
       extraResponseHeaders: extra,
     });
   };
@@ -318,7 +312,7 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
   if (result instanceof Promise) {
     result.then(proceed, (err: unknown) => {
       rt.log.error({ err, requestId: id }, 'pipeline failed; request refused');
-      sendProblem(res, INTERNAL, id, problemOptions(rt, scheme));
+      sendProblem(res, INTERNAL, id, rt.problems[scheme]);
     });
   } else {
     proceed(result);

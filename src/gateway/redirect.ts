@@ -41,12 +41,7 @@ export function redirectHandler(
         path: '',
         clientIp: req.socket.remoteAddress ?? '',
       });
-      sendProblem(res, NOT_REDIRECTABLE, id, {
-        requestIdHeader: rt.requestIdHeader,
-        debug: rt.debugHeaders,
-        hsts: undefined,
-        close: true,
-      });
+      sendProblem(res, NOT_REDIRECTABLE, id, { ...rt.problems.http, close: true });
       return;
     }
     res.writeHead(308, {

@@ -8,6 +8,7 @@ import type {
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
 import type { RouteStage } from './pipeline.js';
+import type { ProblemOptions } from './respond.js';
 import { Router, type Routable } from './router.js';
 import type { Clock, RouteInfo } from './stage.js';
 import { TrustedProxies } from './trusted-proxies.js';
@@ -35,12 +36,12 @@ export interface Runtime {
   readonly maxUrlBytes: number;
   readonly requestIdHeader: string;
   readonly allowHeaderUnderscores: boolean;
-  readonly debugHeaders: boolean;
   readonly accessLog: boolean;
   readonly hsts: string | undefined;
-  /** Response headers the gateway sets itself, dropped from the upstream's response. */
-  readonly ownResponseHeaders: ReadonlySet<string>;
-  readonly ownResponseHeadersTls: ReadonlySet<string>;
+  /** Response headers the gateway sets itself, dropped from the upstream's response; by scheme. */
+  readonly ownResponseHeaders: Readonly<Record<'http' | 'https', ReadonlySet<string>>>;
+  /** How refusals are written, by listener scheme: built once, not per request. */
+  readonly problems: Readonly<Record<'http' | 'https', ProblemOptions>>;
   readonly log: Logger;
   readonly clock: Clock;
 }
@@ -113,6 +114,11 @@ export function buildRuntime(
       limits: { ...config.defaults.limits, ...r.limits },
     };
   });
+  const hsts = hstsValue(config);
+  const problemBase = {
+    requestIdHeader: config.server.requestIdHeader,
+    debug: config.server.debugHeaders,
+  };
   const runtime: Runtime = {
     config,
     router: new Router(routes),
@@ -122,11 +128,20 @@ export function buildRuntime(
     maxUrlBytes: Math.max(...routes.map((r) => r.limits.urlBytes)),
     requestIdHeader: config.server.requestIdHeader,
     allowHeaderUnderscores: config.server.allowHeaderUnderscores,
-    debugHeaders: config.server.debugHeaders,
     accessLog: config.logging.access,
-    hsts: hstsValue(config),
-    ownResponseHeaders: new Set([config.server.requestIdHeader]),
-    ownResponseHeadersTls: new Set([config.server.requestIdHeader, 'strict-transport-security']),
+    hsts,
+    ownResponseHeaders: {
+      http: new Set([config.server.requestIdHeader]),
+      https: new Set(
+        hsts === undefined
+          ? [config.server.requestIdHeader]
+          : [config.server.requestIdHeader, 'strict-transport-security'],
+      ),
+    },
+    problems: {
+      http: Object.freeze({ ...problemBase, hsts: undefined }),
+      https: Object.freeze({ ...problemBase, hsts }),
+    },
     log: deps.log,
     clock: deps.clock,
   };
