@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { Ajv } from 'ajv';
-import { isValidCidr } from '../gateway/trusted-proxies.js';
+import { isValidCidr } from '../gateway/ip-set.js';
 
 /**
  * The string formats the config schema (and stage settings schemas) use, each with the

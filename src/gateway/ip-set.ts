@@ -12,19 +12,9 @@ export class IpSet {
 
   constructor(cidrs: readonly string[]) {
     for (const entry of cidrs) {
-      const slash = entry.indexOf('/');
-      const addr = canonicalIp(slash === -1 ? entry : entry.slice(0, slash));
-      const family = isIP(addr);
-      if (family === 0) throw new Error(`not an IP address or CIDR: ${entry}`);
-      const type = family === 4 ? 'ipv4' : 'ipv6';
-      const max = family === 4 ? 32 : 128;
-      const prefixText = slash === -1 ? undefined : entry.slice(slash + 1);
-      if (prefixText !== undefined && !/^[0-9]{1,3}$/.test(prefixText)) {
-        throw new Error(`invalid prefix length in ${entry}`);
-      }
-      const prefix = prefixText === undefined ? max : Number(prefixText);
-      if (prefix > max) throw new Error(`invalid prefix length in ${entry}`);
-      this.#list.addSubnet(addr, prefix, type);
+      const cidr = parseCidr(entry);
+      if (cidr === undefined) throw new Error(`not an IP address or CIDR: ${entry}`);
+      this.#list.addSubnet(cidr.address, cidr.prefix, cidr.family);
     }
     this.size = cidrs.length;
   }
@@ -36,4 +26,30 @@ export class IpSet {
     if (family === 0) return false;
     return this.#list.check(addr, family === 4 ? 'ipv4' : 'ipv6');
   }
+}
+
+export function isValidCidr(s: string): boolean {
+  return parseCidr(s) !== undefined;
+}
+
+export interface Cidr {
+  readonly address: string;
+  readonly prefix: number;
+  readonly family: 'ipv4' | 'ipv6';
+}
+
+/** An address (a /32 or /128) or a CIDR range; undefined when it is neither. */
+export function parseCidr(s: string): Cidr | undefined {
+  const slash = s.indexOf('/');
+  const address = slash < 0 ? s : s.slice(0, slash);
+  const version = isIP(address);
+  // A zone index (fe80::1%eth0) names an interface, not a range: refuse rather than guess.
+  if (version === 0 || address.includes('%')) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const family = version === 4 ? 'ipv4' : 'ipv6';
+  if (slash < 0) return { address, prefix: max, family };
+  const digits = s.slice(slash + 1);
+  if (!/^(?:0|[1-9][0-9]{0,2})$/.test(digits)) return undefined;
+  const prefix = Number(digits);
+  return prefix <= max ? { address, prefix, family } : undefined;
 }

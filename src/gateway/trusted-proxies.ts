@@ -1,4 +1,5 @@
 import { BlockList, SocketAddress, isIP } from 'node:net';
+import { parseCidr } from './ip-set.js';
 import { isPort } from './port-number.js';
 
 /** Who sent a request, as far as the trusted proxies in front of the gateway vouch for it. */
@@ -111,30 +112,6 @@ export class TrustedProxies {
 }
 
 /** Whether `s` is an IPv4 or IPv6 address with an optional /prefix: the config's `cidr` format. */
-export function isValidCidr(s: string): boolean {
-  return parseCidr(s) !== undefined;
-}
-
-interface Cidr {
-  readonly address: string;
-  readonly prefix: number;
-  readonly family: 'ipv4' | 'ipv6';
-}
-
-function parseCidr(s: string): Cidr | undefined {
-  const slash = s.indexOf('/');
-  const address = slash < 0 ? s : s.slice(0, slash);
-  const version = isIP(address);
-  // A zone index (fe80::1%eth0) names an interface, not a range: refuse rather than guess.
-  if (version === 0 || address.includes('%')) return undefined;
-  const max = version === 4 ? 32 : 128;
-  const family = version === 4 ? 'ipv4' : 'ipv6';
-  if (slash < 0) return { address, prefix: max, family };
-  const digits = s.slice(slash + 1);
-  if (!/^(?:0|[1-9][0-9]{0,2})$/.test(digits)) return undefined;
-  const prefix = Number(digits);
-  return prefix <= max ? { address, prefix, family } : undefined;
-}
 
 /** The peer as Node reports it: a bare address, possibly IPv4-mapped or with a zone index. */
 function parsePeer(ip: string): ParsedAddress | undefined {

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { TrustedProxies, isValidCidr } from '../../src/gateway/trusted-proxies.js';
+import { isValidCidr } from '../../src/gateway/ip-set.js';
+import { TrustedProxies } from '../../src/gateway/trusted-proxies.js';
 
 // 10/8 is the internal network, 192.168.1.1 a single edge proxy, 2001:db8:ffff::/48 the IPv6
 // internal network and ::1 the local sidecar.
