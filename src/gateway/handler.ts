@@ -189,6 +189,10 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
     return;
   }
   const head: RequestHead = headOrDenial;
+  // Resolved before any check, so that every refusal's event names the real client (the
+  // detectors of later issues count per client), never the proxy in front of the gateway.
+  const address = rt.trusted.resolve(peer, head.forwardedFor);
+  where.clientIp = address.clientIp;
   if (method === 'TRACE' || method === 'CONNECT') {
     refuse(rt, scheme, res, METHOD_FORBIDDEN, id, where);
     return;
@@ -238,7 +242,6 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
     );
     return;
   }
-  const address = rt.trusted.resolve(peer, head.forwardedFor);
   const trustedPeer = address.viaTrustedProxy;
   const proto = (trustedPeer ? validForwardedProto(head.forwardedProto) : undefined) ?? scheme;
   const fwdHost = (trustedPeer ? validForwardedHost(head.forwardedHost) : undefined) ?? head.host;

@@ -369,6 +369,18 @@ describe('client address through trusted proxies', () => {
       expect(receivedWithId(problem.requestId)).toBeUndefined();
     },
   );
+  it.each([
+    { name: 'a route refusal (404)', path: '/no-such-route', status: 404 },
+    { name: 'a path refusal (400)', path: '/a/..%2fadmin', status: 400 },
+  ])('records $name with the client IP the trusted proxy vouched for', async ({ path, status }) => {
+    const reply = await call({ path, headers: { 'x-forwarded-for': '198.51.100.23' } }, trusting);
+    expect(reply.status).toBe(status);
+    const id = String(reply.headers['x-request-id']);
+    const line = await trusting.waitForLog(
+      (l) => l.event === 'request.denied' && l.requestId === id,
+    );
+    expect(line.clientIp).toBe('198.51.100.23');
+  });
 });
 
 interface Refusal {
