@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { AuthnSection, ConsumerEntry, RouteAuth } from './authn-schema.js';
 
 /**
  * The configuration schema, written once: ajv compiles it to validate `portcullis.yaml`
@@ -57,6 +58,13 @@ const HttpsListener = Closed(
       default: 'TLSv1.2',
     }),
     hsts: Type.Optional(Hsts),
+    clientCa: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'PEM CA bundle for client certificates: clients are asked for one, and routes with the mtls method require it',
+      }),
+    ),
   },
   'HTTPS listener',
 );
@@ -230,6 +238,7 @@ const Route = Closed(
     paths: Type.Array(Type.String({ format: 'route-path' }), { minItems: 1 }),
     methods: Type.Array(Method, { minItems: 1, uniqueItems: true }),
     upstream: Type.String({ minLength: 1 }),
+    auth: Type.Optional(RouteAuth),
     stages: Type.Optional(Type.Array(StageEntry)),
     preflight: Preflight,
     limits: Type.Optional(PartialLimits),
@@ -240,6 +249,7 @@ const Route = Closed(
 const Defaults = Section(
   {
     limits: Limits,
+    auth: Type.Optional(RouteAuth),
     stages: Type.Array(StageEntry, {
       default: [],
       description: 'Stages of every route that declares none',
@@ -369,6 +379,11 @@ export const ConfigSchema = Closed(
       description: 'Upstream APIs by name',
     }),
     defaults: Defaults,
+    consumers: Type.Array(ConsumerEntry, {
+      default: [],
+      description: 'Consumers declared in the config; more live in the store',
+    }),
+    authn: AuthnSection,
     routes: Type.Array(Route, { minItems: 1 }),
     state: State,
   },

@@ -18,6 +18,12 @@ export interface DenyEvent {
   readonly method: string;
   readonly path: string;
   readonly clientIp: string;
+  /** The consumer, once authenticated or recognised by its credential. */
+  readonly consumer?: string;
+  /** The fingerprint of the credential presented (`fp:...`), never the credential. */
+  readonly credential?: string;
+  /** Small flat facts from the refusing stage (issuer, key id); never a secret. */
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface UpstreamErrorEvent {

@@ -55,6 +55,9 @@ function recordDenial(
     method: ctx.method,
     path: ctx.path,
     clientIp: ctx.clientIp,
+    consumer: denial.audit?.consumer ?? ctx.identity?.consumerId,
+    credential: denial.audit?.credential ?? ctx.identity?.credential,
+    details: denial.audit?.details,
   });
 }
 

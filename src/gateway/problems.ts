@@ -10,6 +10,7 @@ export const PROBLEMS = {
   'header-rejected': { status: 400, title: 'Request header rejected' },
   'framing-rejected': { status: 400, title: 'Ambiguous message framing' },
   'body-rejected': { status: 400, title: 'Request body rejected' },
+  unauthenticated: { status: 401, title: 'Authentication required' },
   forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'No route matches the request' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
@@ -34,6 +35,21 @@ export interface Denial {
   readonly detail?: string;
   /** Extra response headers, e.g. Allow for 405 or Retry-After for 429. */
   readonly headers?: Readonly<Record<string, string>>;
+  /** What only the security event gets, never the client. */
+  readonly audit?: DenialAudit;
+}
+
+/**
+ * The facts of a refusal that belong in the audit trail and not in the response: a client is
+ * told only that its credential was refused, the event says which key and why.
+ */
+export interface DenialAudit {
+  /** The credential's fingerprint (`fp:...`), never the credential. */
+  readonly credential?: string;
+  /** The consumer the credential belongs to, when it was recognised. */
+  readonly consumer?: string;
+  /** Small flat facts (issuer, key id, method); never a secret. */
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface ProblemBody {

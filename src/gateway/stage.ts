@@ -15,11 +15,19 @@ export const systemClock: Clock = {
   monotonic: () => performance.now(),
 };
 
-/** Who the caller is, once an authentication stage has said so (later issues fill it). */
+/** Who the caller is, once the authentication stage has said so (docs/authentication.md). */
 export interface Identity {
+  /** The consumer's id: a declared consumer, or the one a token's claim names. */
   readonly consumerId: string;
-  readonly credential?: string;
-  readonly scopes?: readonly string[];
+  /** The route method that accepted the credential: `api-key`, `jwt:corp`, `introspection:idp`, `mtls`. */
+  readonly method: string;
+  /** The credential's fingerprint (`fp:` + 12 hex digits), never the credential itself. */
+  readonly credential: string;
+  readonly scopes: readonly string[];
+  readonly roles: readonly string[];
+  /** The consumer's metadata (tenant, plan, ...) from the config or the store. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** The verified claims of a JWT or an introspection answer; absent for API keys and mTLS. */
   readonly claims?: Readonly<Record<string, unknown>>;
 }
 
@@ -58,6 +66,11 @@ export interface RequestContext {
 export interface RequestChange {
   readonly setHeaders?: Readonly<Record<string, string>>;
   readonly removeHeaders?: readonly string[];
+  /**
+   * The query string the upstream receives instead, without the leading `?` ('' for none):
+   * how a credential sent as a query parameter is kept from the upstream. The last change wins.
+   */
+  readonly query?: string;
 }
 
 export type Verdict =

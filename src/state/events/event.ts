@@ -84,11 +84,11 @@ export function detailsOf(
   return n === 0 ? null : out;
 }
 
-/** Optional in the message type: a publisher that knows the consumer may add it. */
-type WithConsumer = { readonly consumer?: unknown };
-
-/** A refusal, or a shadow-mode decision, from `portcullis:stage:deny`. */
-export function securityEventFromDeny(e: DenyEvent & WithConsumer, time: number): EventRecord {
+/**
+ * A refusal, or a shadow-mode decision, from `portcullis:stage:deny`. The credential's
+ * fingerprint and the stage's facts go to `details`, through `detailsOf`'s bounds.
+ */
+export function securityEventFromDeny(e: DenyEvent, time: number): EventRecord {
   return {
     time,
     kind: 'security',
@@ -103,6 +103,10 @@ export function securityEventFromDeny(e: DenyEvent & WithConsumer, time: number)
     clientIp: text(e.clientIp),
     consumer: text(e.consumer),
     stage: text(e.stage),
+    details:
+      e.credential === undefined && e.details === undefined
+        ? null
+        : detailsOf({ ...e.details, credential: e.credential }),
   };
 }
 
