@@ -19,11 +19,16 @@ const files = sources(join(ROOT, 'src')).map((path) => ({
   text: readFileSync(path, 'utf8'),
 }));
 
-/** Every refusal site names its reason as `reason: '...'`; path normalization keeps a list. */
+/**
+ * Every refusal site names its reason as `reason: '...'`, or as the first argument of the
+ * authentication refusal builders; path normalization keeps a list.
+ */
 function codeReasons(): Map<string, string[]> {
   const sites = new Map<string, string[]>();
   for (const { path, text } of files) {
-    for (const m of text.matchAll(/reason: '([a-z0-9_]+\.[a-z0-9_.]+)'/g)) {
+    for (const m of text.matchAll(
+      /(?:reason: |unauthenticated\(\s*|providerUnavailable\(\s*)'([a-z0-9_]+\.[a-z0-9_.]+)'/g,
+    )) {
       sites.set(m[1] as string, [...(sites.get(m[1] as string) ?? []), path]);
     }
   }
