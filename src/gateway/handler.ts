@@ -10,7 +10,7 @@ import { proxyRequest } from './proxy.js';
 import { isDenial, readHead, type RequestHead } from './request-head.js';
 import { isClosing, sendProblem } from './respond.js';
 import type { RouteRuntime, Runtime } from './runtime.js';
-import type { Clock, Identity, RequestContext, RouteInfo } from './stage.js';
+import type { Clock, Identity, RequestChange, RequestContext, RouteInfo } from './stage.js';
 import { upstreamHeaders } from './upstream-headers.js';
 import { requestDoneChannel, type RequestDoneEvent } from '../state/events/request-done.js';
 
@@ -306,6 +306,7 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
       res,
       head,
       headers,
+      query: upstreamQuery(ctx.query, result.changes),
       problems: rt.problems[scheme],
       ownResponseHeaders: rt.ownResponseHeaders[scheme],
       extraResponseHeaders: extra,
@@ -320,6 +321,15 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
   } else {
     proceed(result);
   }
+}
+
+/** The query string after the stages' changes: the last one that sets it wins. */
+function upstreamQuery(query: string, changes: readonly RequestChange[]): string {
+  for (let i = changes.length - 1; i >= 0; i--) {
+    const q = changes[i]?.query;
+    if (q !== undefined) return q;
+  }
+  return query;
 }
 
 function checkLimits(route: RouteRuntime, target: string, head: RequestHead): Denial | undefined {

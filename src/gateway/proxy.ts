@@ -100,6 +100,8 @@ export interface ProxyTarget {
   readonly res: ServerResponse;
   readonly head: RequestHead;
   readonly headers: string[];
+  /** The query string the upstream receives (a stage may have removed a credential from it). */
+  readonly query: string;
   readonly problems: ProblemOptions;
   /** Response header names the gateway sets itself, dropped from the upstream's. */
   readonly ownResponseHeaders: ReadonlySet<string>;
@@ -248,9 +250,9 @@ export function proxyRequest(t: ProxyTarget): void {
   route.upstream.dispatcher.dispatch(
     {
       path:
-        ctx.query === ''
+        t.query === ''
           ? route.upstream.basePath + ctx.path
-          : `${route.upstream.basePath}${ctx.path}?${ctx.query}`,
+          : `${route.upstream.basePath}${ctx.path}?${t.query}`,
       method: ctx.method,
       headers: t.headers,
       body,
