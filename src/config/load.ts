@@ -686,7 +686,7 @@ function checkSemantics(
     }
     const https = listeners.https;
     if (isRecord(https)) {
-      for (const key of ['cert', 'key'])
+      for (const key of ['cert', 'key', 'clientCa'])
         checkFile(r, https, key, ['listeners', 'https', key], baseDir);
     }
   }
@@ -728,10 +728,12 @@ function checkSemantics(
       );
     }
 
-    const types =
+    const listed =
       route.stages === undefined
         ? defaultTypes
         : checkStageList(r, route.stages, [...at, 'stages'], kinds);
+    // Every route has the authentication stage (docs/authentication.md): preflight may skip it.
+    const types = new Set([...listed, 'authn']);
     const preflight = isRecord(route.preflight) ? route.preflight : {};
     listOf(preflight.skipStages).forEach((skip, j) => {
       if (typeof skip !== 'string' || types.has(skip)) return;
@@ -741,6 +743,96 @@ function checkSemantics(
     });
   });
   checkClaims(r, listOf(config.routes));
+  checkAuthn(r, config, baseDir);
+}
+
+/**
+ * Authentication: every route says who may call it (never silently open), names only issuers
+ * and endpoints that exist, and every key source is one that can be read.
+ */
+function checkAuthn(r: Reporter, config: Record<string, unknown>, baseDir: string): void {
+  const authn = isRecord(config.authn) ? config.authn : {};
+  const issuers = isRecord(authn.issuers) ? authn.issuers : {};
+  const endpoints = isRecord(authn.introspection) ? authn.introspection : {};
+  for (const [name, issuer] of Object.entries(issuers)) {
+    if (!isRecord(issuer)) continue;
+    const at: Path = ['authn', 'issuers', name];
+    const sources = ['discovery', 'jwksUrl', 'keysFile'].filter(
+      (k) => issuer[k] !== undefined && issuer[k] !== false,
+    );
+    if (sources.length !== 1)
+      r.report(at, `needs exactly one key source of discovery: true, jwksUrl, keysFile`);
+    checkFile(r, issuer, 'keysFile', [...at, 'keysFile'], baseDir);
+    if (isRecord(issuer.jwks))
+      checkFile(r, issuer.jwks, 'caFile', [...at, 'jwks', 'caFile'], baseDir);
+    const insecure = issuer.allowInsecureHttp === true;
+    checkHttps(r, issuer.jwksUrl, [...at, 'jwksUrl'], insecure);
+    if (issuer.discovery === true) checkHttps(r, issuer.issuer, [...at, 'issuer'], insecure);
+  }
+  for (const [name, endpoint] of Object.entries(endpoints)) {
+    if (!isRecord(endpoint)) continue;
+    const at: Path = ['authn', 'introspection', name];
+    checkFile(r, endpoint, 'caFile', [...at, 'caFile'], baseDir);
+    checkHttps(r, endpoint.endpoint, [...at, 'endpoint'], endpoint.allowInsecureHttp === true);
+  }
+
+  const ids = new Map<string, number>();
+  listOf(config.consumers).forEach((c, i) => {
+    const id = isRecord(c) ? stringOf(c.id) : undefined;
+    if (id === undefined) return;
+    const first = ids.get(id);
+    if (first === undefined) ids.set(id, i);
+    else r.report(['consumers', i, 'id'], `duplicate consumer id; consumers[${first}] has it too`);
+  });
+
+  const listeners = isRecord(config.listeners) ? config.listeners : {};
+  const clientCa = isRecord(listeners.https) && listeners.https.clientCa !== undefined;
+  const defaults = isRecord(config.defaults) ? config.defaults : {};
+  listOf(config.routes).forEach((route, i) => {
+    if (!isRecord(route)) return;
+    const own = route.auth !== undefined;
+    const auth = own ? route.auth : defaults.auth;
+    const at: Path = own ? ['routes', i, 'auth'] : ['defaults', 'auth'];
+    if (!isRecord(auth)) {
+      if (auth === undefined)
+        r.report(
+          ['routes', i],
+          'says nothing about authentication: add auth.methods (api-key, jwt:<issuer>, ' +
+            'introspection:<name>, mtls) or auth.public: true, here or in defaults.auth',
+        );
+      return;
+    }
+    const methods = listOf(auth.methods).filter((m): m is string => typeof m === 'string');
+    if (auth.public === true && methods.length > 0)
+      r.report(
+        [...at, 'methods'],
+        'a public route accepts no credentials: remove methods or public',
+      );
+    if (auth.public !== true && methods.length === 0)
+      r.report(at, 'needs at least one of methods, or public: true');
+    if (auth.allowQueryKey === true && !methods.includes('api-key'))
+      r.report([...at, 'allowQueryKey'], 'needs the api-key method');
+    methods.forEach((m, j) => {
+      const here = [...at, 'methods', j];
+      const [kind, name = ''] = m.split(':', 2);
+      if (kind === 'jwt' && !Object.hasOwn(issuers, name))
+        r.report(here, `no issuer ${r.show(here, name)} in authn.issuers`);
+      if (kind === 'introspection' && !Object.hasOwn(endpoints, name))
+        r.report(here, `no endpoint ${r.show(here, name)} in authn.introspection`);
+      if (kind === 'mtls' && !clientCa)
+        r.report(
+          here,
+          'needs listeners.https.clientCa: client certificates are asked for only there',
+        );
+    });
+  });
+}
+
+/** Keys and tokens travel only over HTTPS, unless a test says otherwise. */
+function checkHttps(r: Reporter, url: unknown, at: Path, insecureAllowed: boolean): void {
+  const s = stringOf(url);
+  if (s === undefined || insecureAllowed || /^https:\/\//i.test(s)) return;
+  r.report(at, `must be an https:// URL (or set allowInsecureHttp: true, for tests only)`);
 }
 
 /**
@@ -815,6 +907,16 @@ function checkClaims(r: Reporter, routes: readonly unknown[]): void {
 function lowercaseHeaderNames(config: Config): void {
   config.server.requestIdHeader = config.server.requestIdHeader.toLowerCase();
   config.logging.redactHeaders = config.logging.redactHeaders.map((h) => h.toLowerCase());
+  const authn = config.authn;
+  authn.apiKeys.headers = authn.apiKeys.headers.map((h) => h.toLowerCase());
+  const up = authn.upstream;
+  up.headers = {
+    consumer: up.headers.consumer.toLowerCase(),
+    scopes: up.headers.scopes.toLowerCase(),
+    roles: up.headers.roles.toLowerCase(),
+    method: up.headers.method.toLowerCase(),
+  };
+  up.token.header = up.token.header.toLowerCase();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -58,7 +58,9 @@ describe('docs/configuration.md', () => {
     const base = {
       listeners: { http: { port: 8080 } },
       upstreams: { api: { targets: ['http://a'] }, accounts: { targets: ['http://b'] } },
-      routes: [{ name: 'r', paths: ['/'], methods: ['GET'], upstream: 'api' }],
+      routes: [
+        { name: 'r', paths: ['/'], methods: ['GET'], upstream: 'api', auth: { public: true } },
+      ],
     };
     for (const block of blocks) {
       const parsed: unknown = parse(block);

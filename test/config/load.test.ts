@@ -87,6 +87,7 @@ const VALID = yaml`
       paths: [/users, /users/:id]
       methods: [GET, POST]
       upstream: api
+      auth: {public: true}
 `;
 
 describe('parseConfig refuses a bad config with the exact issue', () => {
@@ -98,7 +99,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           http: {port: 8080}
         listner: {}
         upstreams: {api: {targets: [http://a]}}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue: 'portcullis.yaml:3:1 (root): unknown key "listner"; did you mean "listeners"?',
     },
@@ -111,7 +112,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           timeouts:
             requestHeader: 5000
         upstreams: {api: {targets: [http://a]}}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue:
         'portcullis.yaml:5:5 server.timeouts: unknown key "requestHeader"; did you mean "requestHeaders"?',
@@ -128,6 +129,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
             methods: [GET]
             upstream: api
             timeout: 5
+            auth: {public: true}
       `,
       issue: 'portcullis.yaml:9:5 routes[0]: unknown key "timeout"',
     },
@@ -141,7 +143,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
             targets:
               - http://10.0.0.1:80
               - http://admin:hunter2@10.0.0.2:80
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue: 'portcullis.yaml:7:9 upstreams.api.targets[1]: must be an absolute http(s) URL',
     },
@@ -152,7 +154,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           http: {port: 8080}
         upstreams:
           api: {targets: [ftp://files.example.com]}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue: 'portcullis.yaml:4:19 upstreams.api.targets[0]: must be an absolute http(s) URL',
     },
@@ -163,7 +165,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           http: {port: 8080}
         upstreams:
           api: {targets: ["https://api.example.com/?debug=1"]}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue: 'portcullis.yaml:4:19 upstreams.api.targets[0]: must be an absolute http(s) URL',
     },
@@ -177,6 +179,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           - name: r
             paths: [/]
             methods: [GET]
+            auth: {public: true}
       `,
       issue: 'portcullis.yaml:5:5 routes[0]: missing required key "upstream"',
     },
@@ -185,7 +188,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
       text: yaml`
         listeners:
           http: {port: 8080}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue: 'portcullis.yaml:1:1 (root): missing required key "upstreams"',
     },
@@ -196,7 +199,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           http:
             port: "8080"
         upstreams: {api: {targets: [http://a]}}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue: 'portcullis.yaml:3:11 listeners.http.port: must be an integer, not a string',
     },
@@ -206,7 +209,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
         listeners:
           http: {port: 80800}
         upstreams: {api: {targets: [http://a]}}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue: 'portcullis.yaml:2:16 listeners.http.port: must be at most 65535',
     },
@@ -221,6 +224,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
             paths: [/]
             methods: [GET, FETCH]
             upstream: api
+            auth: {public: true}
       `,
       issue:
         'portcullis.yaml:7:20 routes[0].methods[1]: must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS',
@@ -236,6 +240,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
             paths: [/]
             methods: [GET, POST, GET]
             upstream: api
+            auth: {public: true}
       `,
       issue: 'portcullis.yaml:7:26 routes[0].methods[2]: duplicate of routes[0].methods[0]',
     },
@@ -247,7 +252,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
         logging:
           level: verbose
         upstreams: {api: {targets: [http://a]}}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue:
         'portcullis.yaml:4:10 logging.level: must be one of fatal, error, warn, info, debug, trace, silent',
@@ -262,7 +267,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
             - 10.0.0.0/8
             - 10.0.0.0/33
         upstreams: {api: {targets: [http://a]}}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue: 'portcullis.yaml:6:7 server.trustedProxies[1]: must be an IPv4/IPv6 address or CIDR',
     },
@@ -277,6 +282,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
             paths: [/api/../admin]
             methods: [GET]
             upstream: api
+            auth: {public: true}
       `,
       issue:
         'portcullis.yaml:6:13 routes[0].paths[0]: must be a route path: starts with /, static and :param segments, an optional final *; no .., //, %, ?, #, \\ or ;',
@@ -289,7 +295,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
         upstreams:
           api: {targets: [http://a]}
           "my api": {targets: [http://b]}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue:
         'portcullis.yaml:5:3 upstreams: invalid name "my api": must match ^[A-Za-z0-9_.-]{1,64}$',
@@ -302,7 +308,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
         upstreams:
           api:
             targets: ["\${API_URL}"]
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue:
         'portcullis.yaml:5:15 upstreams.api.targets[0]: environment variable API_URL is not set',
@@ -315,7 +321,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
         upstreams:
           api:
             targets: ["\${API-URL}"]
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue:
         'portcullis.yaml:5:15 upstreams.api.targets[0]: invalid ${...} reference: write ${NAME} with NAME made of letters, digits and _, or $${ for a literal ${',
@@ -336,7 +342,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
         listeners:
           http: {port: 8080}
         upstreams: {api: {targets: [http://a]}}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
         listeners:
           http: {port: 9090}
       `,
@@ -351,7 +357,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           api: &api {targets: [http://a]}
           api2:
             <<: *api
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issues: [
         'portcullis.yaml:6:5 upstreams.api2: missing required key "targets"',
@@ -363,7 +369,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
       text: yaml`
         listeners: {}
         upstreams: {api: {targets: [http://a]}}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue: 'portcullis.yaml:1:12 listeners: needs at least one of http, https',
     },
@@ -376,7 +382,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
             cert: /nonexistent/portcullis/cert.pem
             key: /nonexistent/portcullis/key.pem
         upstreams: {api: {targets: [http://a]}}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issues: [
         'portcullis.yaml:4:11 listeners.https.cert: cannot read file "/nonexistent/portcullis/cert.pem": no such file',
@@ -396,6 +402,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
             paths: [/]
             methods: [GET]
             upstream: apx
+            auth: {public: true}
       `,
       issue: 'portcullis.yaml:10:15 routes[0].upstream: unknown upstream "apx"; known: api, auth',
     },
@@ -412,6 +419,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
             upstream: api
             stages:
               - type: waf
+            auth: {public: true}
       `,
       issue:
         'portcullis.yaml:10:15 routes[0].stages[0].type: unknown stage type "waf"; known: api-key, ip-restriction, response-headers',
@@ -430,6 +438,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
             stages:
               - type: ip-restriction
                 allow: [10.0.0.0/8, 192.168.0.0/16, 10.1.2.300]
+            auth: {public: true}
       `,
       issue:
         'portcullis.yaml:11:45 routes[0].stages[0].allow[2]: must be an IPv4/IPv6 address or CIDR',
@@ -444,7 +453,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           stages:
             - type: ip-restriction
               alow: [10.0.0.0/8]
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue: 'portcullis.yaml:7:7 defaults.stages[0]: unknown key "alow"; did you mean "allow"?',
     },
@@ -462,6 +471,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
             stages:
               - type: response-headers
               - type: api-key
+            auth: {public: true}
       `,
       issue:
         'portcullis.yaml:11:9 routes[0].stages[1]: stage "api-key" (phase authn) must come before stage "response-headers" (phase transform); stages run in phase order: blocks, authn, limits, authz, contract, detect, transform',
@@ -480,9 +490,10 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
             stages: [{type: api-key}]
             preflight:
               skipStages: [api-key, ip-restriction]
+            auth: {public: true}
       `,
       issue:
-        'portcullis.yaml:11:29 routes[0].preflight.skipStages[1]: stage "ip-restriction" is not a stage of this route; its stages: api-key',
+        'portcullis.yaml:11:29 routes[0].preflight.skipStages[1]: stage "ip-restriction" is not a stage of this route; its stages: api-key, authn',
     },
     {
       what: 'a duplicate route name',
@@ -491,8 +502,8 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           http: {port: 8080}
         upstreams: {api: {targets: [http://a]}}
         routes:
-          - {name: users, paths: [/users], methods: [GET], upstream: api}
-          - {name: users, paths: [/users], methods: [POST], upstream: api}
+          - {name: users, paths: [/users], methods: [GET], upstream: api, auth: {public: true}}
+          - {name: users, paths: [/users], methods: [POST], upstream: api, auth: {public: true}}
       `,
       issue:
         'portcullis.yaml:6:12 routes[1].name: duplicate route name "users"; routes[0] has it too',
@@ -504,8 +515,8 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           http: {port: 8080}
         upstreams: {api: {targets: [http://a]}}
         routes:
-          - {name: read, paths: ["/users/:id"], methods: [GET, PUT], upstream: api}
-          - {name: write, paths: [/admin, "/users/:id"], methods: [PUT], upstream: api}
+          - {name: read, paths: ["/users/:id"], methods: [GET, PUT], upstream: api, auth: {public: true}}
+          - {name: write, paths: [/admin, "/users/:id"], methods: [PUT], upstream: api, auth: {public: true}}
       `,
       issue:
         'portcullis.yaml:6:35 routes[1].paths[1]: route "write" (routes[1]) and route "read" (routes[0]) both claim PUT "/users/:id" on any host',
@@ -517,8 +528,8 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           http: {port: 8080}
         upstreams: {api: {targets: [http://a]}}
         routes:
-          - {name: a, hosts: [api.example.com], paths: [/], methods: [GET], upstream: api}
-          - {name: b, hosts: [www.example.com, API.example.com:8443], paths: [/], methods: [GET], upstream: api}
+          - {name: a, hosts: [api.example.com], paths: [/], methods: [GET], upstream: api, auth: {public: true}}
+          - {name: b, hosts: [www.example.com, API.example.com:8443], paths: [/], methods: [GET], upstream: api, auth: {public: true}}
       `,
       issue:
         'portcullis.yaml:6:40 routes[1].hosts[1]: "API.example.com:8443" is the host "api.example.com" of route "a" (routes[0]) (hosts match without case and port): write it the same way',
@@ -530,8 +541,8 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
           http: {port: 8080}
         upstreams: {api: {targets: [http://a]}}
         routes:
-          - {name: read, paths: ["/users/:id"], methods: [GET], upstream: api}
-          - {name: write, paths: ["/users/:userId"], methods: [PUT], upstream: api}
+          - {name: read, paths: ["/users/:id"], methods: [GET], upstream: api, auth: {public: true}}
+          - {name: write, paths: ["/users/:userId"], methods: [PUT], upstream: api, auth: {public: true}}
       `,
       issue:
         'portcullis.yaml:6:27 routes[1].paths[0]: "/users/:userId" is the path "/users/:id" of route "read" (routes[0]) with other parameter names: write it the same way',
@@ -544,7 +555,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
         upstreams:
           api:
             targets: [http://a/v1, http://b/v1/, http://c/v2]
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue:
         'portcullis.yaml:5:42 upstreams.api.targets[2]: must have the same path as upstreams.api.targets[0] ("/v1"): every request goes to the same path on each target',
@@ -557,7 +568,7 @@ describe('parseConfig refuses a bad config with the exact issue', () => {
         logging:
           level: !secret info
         upstreams: {api: {targets: [http://a]}}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       issue: 'portcullis.yaml:4:10 logging.level: Unresolved tag: !secret',
     },
@@ -592,7 +603,7 @@ describe('parseConfig', () => {
         defaults:
           limits: {bodyBytes: 10}
         routes:
-          - {name: r, paths: [/], methods: [POST], upstream: api, limits: {jsonDepth: 8}}
+          - {name: r, paths: [/], methods: [POST], upstream: api, limits: {jsonDepth: 8}, auth: {public: true}}
       `,
       'portcullis.yaml',
       opts(),
@@ -612,6 +623,7 @@ describe('parseConfig', () => {
             methods: [GET]
             upstream: api
             stages: [{type: ip-restriction, deny: [192.0.2.0/24]}, {type: api-key, enforce: false}]
+            auth: {public: true}
       `,
       'portcullis.yaml',
       opts(),
@@ -629,7 +641,7 @@ describe('parseConfig', () => {
         server: {requestIdHeader: X-Request-ID}
         logging: {redactHeaders: [X-Auth-Token, Cookie2]}
         upstreams: {api: {targets: [http://a]}}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
       'portcullis.yaml',
       opts(),
@@ -654,6 +666,7 @@ describe('parseConfig', () => {
             stages:
               - type: response-headers
                 set: {x-template: "$\${not_env} costs $5", x-quoted-port: "\${PORT}"}
+            auth: {public: true}
       `,
       'portcullis.yaml',
       opts({ PORT: '8081', API_HOST: 'api.internal' }),
@@ -673,7 +686,7 @@ describe('parseConfig', () => {
         upstreams:
           a: &up {targets: ["\${TARGET}"]}
           b: *up
-        routes: [{name: r, paths: [/], methods: [GET], upstream: b}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: b, auth: {public: true}}]
       `,
       'portcullis.yaml',
       opts({ TARGET: 'http://t' }),
@@ -701,8 +714,8 @@ describe('parseConfig', () => {
           upstreams:
             api: {targets: ["\${UPSTREAM}"]}
           routes:
-            - {name: "\${ROUTE}", paths: [/], methods: [GET], upstream: "\${ROUTE}"}
-            - {name: "\${ROUTE}", paths: [/], methods: [GET], upstream: api, stages: [{type: "\${STAGE}"}]}
+            - {name: "\${ROUTE}", paths: [/], methods: [GET], upstream: "\${ROUTE}", auth: {public: true}}
+            - {name: "\${ROUTE}", paths: [/], methods: [GET], upstream: api, stages: [{type: "\${STAGE}"}], auth: {public: true}}
         `,
         'portcullis.yaml',
         { env, stageKinds: KINDS },
@@ -760,8 +773,8 @@ describe('parseConfig', () => {
         listeners: {http: {port: 8080}}
         upstreams: {api: {targets: [http://a]}}
         routes:
-          - {name: a, paths: [/a], methods: &rw [GET, POST], upstream: api}
-          - {name: b, paths: [/b], methods: *rw, upstream: api}
+          - {name: a, paths: [/a], methods: &rw [GET, POST], upstream: api, auth: {public: true}}
+          - {name: b, paths: [/b], methods: *rw, upstream: api, auth: {public: true}}
       `,
       'portcullis.yaml',
       opts(),
@@ -777,7 +790,7 @@ describe('parseConfig', () => {
           listeners:
             http: {port: -1}
           upstreams: {api: {targets: []}}
-          routes: [{name: r, paths: [/], methods: [GET], upstream: nope}]
+          routes: [{name: r, paths: [/], methods: [GET], upstream: nope, auth: {public: true}}]
         `,
         'conf/p.yaml',
         opts(),
@@ -817,6 +830,7 @@ describe('config formats', () => {
       `    paths: [${JSON.stringify(field === 'path' ? value : '/')}]`,
       '    methods: [GET]',
       '    upstream: api',
+      '    auth: {public: true}',
     ].join('\n');
   const accepted = (field: Parameters<typeof config>[0], value: string) => {
     try {
@@ -927,7 +941,7 @@ describe('loadConfigFile', () => {
           https: {port: 8443, cert: tls/cert.pem, key: ./tls/key.pem}
         upstreams:
           api: {targets: [https://a], tls: {ca: tls/ca.pem}}
-        routes: [{name: r, paths: [/], methods: [GET], upstream: api}]
+        routes: [{name: r, paths: [/], methods: [GET], upstream: api, auth: {public: true}}]
       `,
     );
     const config = loadConfigFile(file, opts());

@@ -24,6 +24,7 @@ routes:
     paths: [/r]
     methods: [GET]
     upstream: api
+    auth: { public: true }
 `;
 
 describe('portcullis check', () => {
@@ -96,7 +97,7 @@ upstreams:
   demo:
     targets: [${demo.url}]
 routes:
-  - { name: catalog, paths: [/catalog], methods: [GET], upstream: demo }
+  - { name: catalog, paths: [/catalog], methods: [GET], upstream: demo, auth: { public: true } }
 `),
       ['--workers', '2'],
     );

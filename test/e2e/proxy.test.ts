@@ -135,6 +135,7 @@ upstreams:
   down:
     targets: [http://127.0.0.1:${downPort}]
 defaults:
+  auth: { public: true }
   limits:
     urlBytes: 4096
     headerCount: 40

@@ -81,6 +81,7 @@ routes:
     paths: [/hello]
     methods: [GET]
     upstream: up
+    auth: { public: true }
     stages:
       - type: response-headers
         set: { x-config-generation: gen-${gen} }
@@ -167,7 +168,7 @@ upstreams:
   slow:
     targets: [http://127.0.0.1:${upstream.port}]
 routes:
-  - { name: slow, paths: [/slow], methods: [GET], upstream: slow }
+  - { name: slow, paths: [/slow], methods: [GET], upstream: slow, auth: { public: true } }
 `),
     );
   });

@@ -71,10 +71,12 @@ routes:
     paths: [/api/*]
     methods: [GET, POST]
     upstream: api
+    auth: { public: true }
   - name: admin
     paths: [/admin/*]
     methods: [GET]
     upstream: api
+    auth: { public: true }
     stages:
       - type: ip-restriction
         allow: [10.0.0.0/8]

@@ -33,6 +33,7 @@ routes:
     paths: [/echo]
     methods: [GET, POST]
     upstream: echo
+    auth: { public: true }
 `),
   );
 });

@@ -64,10 +64,10 @@ upstreams:
     targets: [${secure.origin}]
     tls: { verify: false }
 routes:
-  - { name: plain, paths: [/echo], methods: [GET], upstream: plain }
-  - { name: secure, paths: [/secure], methods: [GET], upstream: secure }
-  - { name: secure-no-ca, paths: [/secure-no-ca], methods: [GET], upstream: secure-no-ca }
-  - { name: secure-unverified, paths: [/secure-unverified], methods: [GET], upstream: secure-unverified }
+  - { name: plain, paths: [/echo], methods: [GET], upstream: plain, auth: { public: true } }
+  - { name: secure, paths: [/secure], methods: [GET], upstream: secure, auth: { public: true } }
+  - { name: secure-no-ca, paths: [/secure-no-ca], methods: [GET], upstream: secure-no-ca, auth: { public: true } }
+  - { name: secure-unverified, paths: [/secure-unverified], methods: [GET], upstream: secure-unverified, auth: { public: true } }
 `,
       dir,
     ),

@@ -458,6 +458,7 @@ routes:
     paths: [/r]
     methods: [GET]
     upstream: api
+    auth: { public: true }
 state:
   store:
     ${store}

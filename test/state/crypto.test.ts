@@ -723,6 +723,7 @@ routes:
     paths: [/r]
     methods: [GET]
     upstream: api
+    auth: { public: true }
 state:
   store:
     sqlite:

@@ -598,7 +598,9 @@ describe('portcullis events export arguments', () => {
       JSON.stringify({
         listeners: { http: { host: '127.0.0.1', port: 0 } },
         upstreams: { api: { targets: ['http://127.0.0.1:9'] } },
-        routes: [{ name: 'r', paths: ['/r'], methods: ['GET'], upstream: 'api' }],
+        routes: [
+          { name: 'r', paths: ['/r'], methods: ['GET'], upstream: 'api', auth: { public: true } },
+        ],
         state: { store: { backend: 'sqlite', sqlite: { path: './data/store.db' } } },
       }),
     );

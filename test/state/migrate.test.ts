@@ -187,6 +187,7 @@ routes:
     paths: [/r]
     methods: [GET]
     upstream: api
+    auth: { public: true }
 state:
   store: ${JSON.stringify(store)}
 `);

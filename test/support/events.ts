@@ -37,7 +37,9 @@ export function storeConfigFile(database: TestDatabase, dir: string): string {
     JSON.stringify({
       listeners: { http: { host: '127.0.0.1', port: 0 } },
       upstreams: { api: { targets: ['http://127.0.0.1:9'] } },
-      routes: [{ name: 'r', paths: ['/r'], methods: ['GET'], upstream: 'api' }],
+      routes: [
+        { name: 'r', paths: ['/r'], methods: ['GET'], upstream: 'api', auth: { public: true } },
+      ],
       state: { store: database.storeConfig },
     }),
   );
