@@ -2,9 +2,15 @@ import type { Migration } from '../migrate.js';
 import { EVENTS } from './0001-events.js';
 import { AUDIT_MIGRATION } from './0002-audit.js';
 import { KEYS_AND_SECRETS } from './0003-keys-and-secrets.js';
+import { CONSUMERS_AND_API_KEYS } from './0004-consumers.js';
 
 /**
  * Every schema change of the store, in the order it applies. Each module owns its migration
  * file; a released migration is never edited, only followed by a new one.
  */
-export const MIGRATIONS: readonly Migration[] = [EVENTS, AUDIT_MIGRATION, KEYS_AND_SECRETS];
+export const MIGRATIONS: readonly Migration[] = [
+  EVENTS,
+  AUDIT_MIGRATION,
+  KEYS_AND_SECRETS,
+  CONSUMERS_AND_API_KEYS,
+];
