@@ -11,6 +11,7 @@ import { createLogger } from '../ops/logger.js';
 import { createOpsServer } from '../ops/ops-server.js';
 import { subscribeSecurityLog } from '../ops/security-log.js';
 import { openGatewayState, type GatewayState } from '../state/gateway-state.js';
+import { AuthnServices } from '../stages/authn/authn-services.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import { onClientError } from './client-error.js';
 import { redirectHandler } from './redirect.js';
@@ -72,6 +73,7 @@ export class Gateway {
     runtime: Runtime,
     readonly log: Logger,
     readonly state: GatewayState,
+    readonly authn: AuthnServices,
   ) {
     const recorder = state.events.recorder;
     this.#holder = { current: runtime, refuse: () => recorder.shouldRefuse() };
@@ -99,13 +101,16 @@ export class Gateway {
       clock,
     });
     let runtime: Runtime;
+    let authn: AuthnServices | undefined;
     try {
-      ({ runtime } = buildRuntime(config, undefined, { log, clock }));
+      authn = await AuthnServices.open({ clock, log });
+      ({ runtime } = buildRuntime(config, undefined, { log, clock, authn: authn.build(config) }));
     } catch (err) {
+      await authn?.close();
       await state.close();
       throw err;
     }
-    const gw = new Gateway(opts, runtime, log, state);
+    const gw = new Gateway(opts, runtime, log, state, authn);
     try {
       await gw.#listen(config);
     } catch (err) {
@@ -222,6 +227,7 @@ export class Gateway {
       ({ runtime: next, retired } = buildRuntime(config, previous, {
         log: this.log,
         clock: this.opts.clock ?? systemClock,
+        authn: this.authn.build(config),
       }));
       const httpsCfg = config.listeners.https;
       for (const { scheme, server } of this.#servers) {
@@ -309,6 +315,7 @@ export class Gateway {
       actor: 'system',
       details: { outcome },
     });
+    await this.authn.close();
     await this.state.close();
     this.#unsubscribe();
     this.log.info({ outcome }, 'gateway stopped');

@@ -5,12 +5,13 @@ import type {
   NormalizationConfig,
   StageEntryConfig,
 } from '../config/schema.js';
+import type { RouteAuthConfig } from '../config/authn-schema.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
 import type { RouteStage } from './pipeline.js';
 import type { ProblemOptions } from './respond.js';
 import { Router, type Routable } from './router.js';
-import type { Clock, RouteInfo } from './stage.js';
+import type { Clock, RouteInfo, Stage } from './stage.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import { buildUpstreams, type Upstream } from './upstreams.js';
 
@@ -47,6 +48,21 @@ export interface Runtime {
 }
 
 const SHARED_KEYS = new Set(['type', 'enabled', 'enforce']);
+
+/** Builds each route's authentication stage from the authn setup of this config generation. */
+export interface AuthnStages {
+  stageFor(route: string, auth: RouteAuthConfig): Stage;
+}
+
+/**
+ * The route's authentication stage goes where the `authn` phase is: after the `blocks` stages
+ * (a blocked client is refused before its credential costs anything), before every other.
+ */
+function withAuthn(stages: RouteStage[], authn: RouteStage): RouteStage[] {
+  const at = stages.findIndex((s) => STAGE_KINDS.get(s.type)?.phase !== 'blocks');
+  if (at === -1) return [...stages, authn];
+  return [...stages.slice(0, at), authn, ...stages.slice(at)];
+}
 
 function settingsOf(entry: StageEntryConfig): Record<string, unknown> {
   const settings: Record<string, unknown> = {};
@@ -87,7 +103,7 @@ function hstsValue(config: Config): string | undefined {
 export function buildRuntime(
   config: Config,
   previous: Runtime | undefined,
-  deps: { log: Logger; clock: Clock },
+  deps: { log: Logger; clock: Clock; authn: AuthnStages },
 ): { runtime: Runtime; retired: Upstream[] } {
   const { upstreams, retired } = buildUpstreams(
     config.upstreams,
@@ -97,11 +113,20 @@ export function buildRuntime(
   const routes: RouteRuntime[] = config.routes.map((r) => {
     const upstream = upstreams.get(r.upstream);
     if (upstream === undefined) throw new Error(`route ${r.name}: unknown upstream ${r.upstream}`);
-    const stages = buildStages(
-      r.stages ?? config.defaults.stages,
-      new Set(r.preflight.skipStages),
-      { clock: deps.clock, log: deps.log.child({ route: r.name }) },
-    );
+    const skip = new Set(r.preflight.skipStages);
+    const built = buildStages(r.stages ?? config.defaults.stages, skip, {
+      clock: deps.clock,
+      log: deps.log.child({ route: r.name }),
+    });
+    // The loader refuses a route without auth; this guards a config built by hand.
+    const auth = r.auth ?? config.defaults.auth;
+    if (auth === undefined) throw new Error(`route ${r.name}: no auth`);
+    const stages = withAuthn(built, {
+      stage: deps.authn.stageFor(r.name, auth),
+      type: 'authn',
+      enforce: true,
+      skipForOptions: skip.has('authn'),
+    });
     return {
       name: r.name,
       hosts: r.hosts,
