@@ -4,6 +4,7 @@ import { runAuditVerify } from './audit-verify.js';
 import { runCheck } from './check.js';
 import { runDbMigrate } from './db-migrate.js';
 import { runEventsExport } from './events-export.js';
+import { runRotateIdentity } from './keys-rotate-identity.js';
 import { runRotateMaster } from './keys-rotate-master.js';
 import { runDemo } from './demo.js';
 import { runStart } from './start.js';
@@ -46,9 +47,9 @@ program
   .option(...CONFIG)
   .action((opts: { config: string }) => runDbMigrate(opts.config));
 
-program
-  .command('keys')
-  .description('encryption keys')
+const keys = program.command('keys').description('encryption and signing keys');
+
+keys
   .command('rotate-master')
   .description('re-wrap every data key under a new master key (the gateway may keep running)')
   .option(...CONFIG)
@@ -56,6 +57,14 @@ program
   .action((opts: { config: string; newKeyFile: string }) =>
     runRotateMaster(opts.config, opts.newKeyFile),
   );
+
+keys
+  .command('rotate-identity')
+  .description(
+    'sign the identity tokens the upstream receives with a new key; the old one stays in the JWKS until its tokens expire',
+  )
+  .option(...CONFIG)
+  .action((opts: { config: string }) => runRotateIdentity(opts.config));
 
 program
   .command('audit-log')

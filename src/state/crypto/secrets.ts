@@ -34,6 +34,23 @@ export class SecretStore {
     );
   }
 
+  /**
+   * Stores `value` as `name` only if no secret has that name; true when this call stored it.
+   * Processes that each generate a value on first use (a signing key) race here, and every one
+   * of them then reads the single winner.
+   */
+  async putIfAbsent(name: string, value: string): Promise<boolean> {
+    checkName(name);
+    if (typeof value !== 'string') throw new TypeError('a secret value is a string');
+    const ciphertext = this.#ring.encrypt(value, ad(name));
+    const inserted = await this.#db.run(
+      `INSERT INTO secrets (name, ciphertext, updated_at) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO NOTHING`,
+      [name, ciphertext, this.#now()],
+    );
+    return inserted > 0;
+  }
+
   /** The value, or undefined when there is no such secret; PCL_DECRYPT_FAILED when it does not decrypt. */
   async get(name: string): Promise<string | undefined> {
     checkName(name);
