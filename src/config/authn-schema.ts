@@ -189,6 +189,19 @@ const Introspection = Closed(
       description: 'Call the endpoint over plain HTTP (tests only)',
     }),
     caFile: Type.Optional(Type.String({ minLength: 1 })),
+    issuer: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 2048,
+        description: 'When set, an answer must carry exactly this `iss`',
+      }),
+    ),
+    audiences: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        description: 'When set, an answer must name at least one of them in `aud`',
+      }),
+    ),
     cacheSeconds: Seconds(
       60,
       3_600,
