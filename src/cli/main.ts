@@ -2,10 +2,20 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runAuditVerify } from './audit-verify.js';
 import { runCheck } from './check.js';
+import { runConsumersAdd } from './consumers-add.js';
+import { runConsumersSetDisabled } from './consumers-disable.js';
+import { runConsumersList } from './consumers-list.js';
+import { runConsumersShow } from './consumers-show.js';
 import { runDbMigrate } from './db-migrate.js';
+import { durationOption } from './duration-option.js';
 import { runEventsExport } from './events-export.js';
+import { runKeysCreate } from './keys-create.js';
+import { runKeysList } from './keys-list.js';
+import { runKeysRevoke } from './keys-revoke.js';
+import { runKeysRotate } from './keys-rotate.js';
 import { runRotateIdentity } from './keys-rotate-identity.js';
 import { runRotateMaster } from './keys-rotate-master.js';
+import { runSecretsDelete, runSecretsList, runSecretsSet } from './secrets.js';
 import { runDemo } from './demo.js';
 import { runStart } from './start.js';
 
@@ -47,7 +57,7 @@ program
   .option(...CONFIG)
   .action((opts: { config: string }) => runDbMigrate(opts.config));
 
-const keys = program.command('keys').description('encryption and signing keys');
+const keys = program.command('keys').description('encryption, signing and API keys');
 
 keys
   .command('rotate-master')
@@ -65,6 +75,141 @@ keys
   )
   .option(...CONFIG)
   .action((opts: { config: string }) => runRotateIdentity(opts.config));
+
+const DAY_MS = 86_400_000;
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+const consumers = program.command('consumers').description('consumers kept in the store');
+
+consumers
+  .command('add <id>')
+  .description('store a new consumer')
+  .option(...CONFIG)
+  .option('--name <name>', 'display name')
+  .option('--scope <scope>', 'a scope (repeat for more)', collect, [])
+  .option('--role <role>', 'a role (repeat for more)', collect, [])
+  .option('--metadata <key=value>', 'a metadata entry (repeat for more)', collect, [])
+  .option('--json', 'print JSON')
+  .action(
+    (
+      id: string,
+      opts: {
+        config: string;
+        name?: string;
+        scope: string[];
+        role: string[];
+        metadata: string[];
+        json?: boolean;
+      },
+    ) => runConsumersAdd(id, opts),
+  );
+
+consumers
+  .command('list')
+  .description('every consumer, of the config file and of the store')
+  .option(...CONFIG)
+  .option('--json', 'print JSON')
+  .action((opts: { config: string; json?: boolean }) => runConsumersList(opts));
+
+consumers
+  .command('show <id>')
+  .description('one consumer and its API keys (fingerprints, never keys)')
+  .option(...CONFIG)
+  .option('--json', 'print JSON')
+  .action((id: string, opts: { config: string; json?: boolean }) => runConsumersShow(id, opts));
+
+consumers
+  .command('disable <id>')
+  .description('refuse every credential of a store consumer, on every gateway within a second')
+  .option(...CONFIG)
+  .option('--json', 'print JSON')
+  .action((id: string, opts: { config: string; json?: boolean }) =>
+    runConsumersSetDisabled(id, true, opts),
+  );
+
+consumers
+  .command('enable <id>')
+  .description('accept the credentials of a disabled store consumer again')
+  .option(...CONFIG)
+  .option('--json', 'print JSON')
+  .action((id: string, opts: { config: string; json?: boolean }) =>
+    runConsumersSetDisabled(id, false, opts),
+  );
+
+keys
+  .command('create')
+  .description('issue an API key for a consumer; the key is printed once, never again')
+  .option(...CONFIG)
+  .requiredOption('--consumer <id>', 'the consumer the key identifies')
+  .option(
+    '--expires-in <duration>',
+    'lifetime (90d, 12h); none by default',
+    durationOption(60_000, 3650 * DAY_MS),
+  )
+  .option('--json', 'print JSON (with the key)')
+  .action((opts: { config: string; consumer: string; expiresIn?: number; json?: boolean }) =>
+    runKeysCreate(opts),
+  );
+
+keys
+  .command('list')
+  .description('API keys: ids, fingerprints and states, never keys or hashes')
+  .option(...CONFIG)
+  .option('--consumer <id>', 'only the keys of this consumer')
+  .option('--json', 'print JSON')
+  .action((opts: { config: string; consumer?: string; json?: boolean }) => runKeysList(opts));
+
+keys
+  .command('revoke <keyId>')
+  .description('refuse an API key from now on, on every gateway within a second')
+  .option(...CONFIG)
+  .option('--json', 'print JSON')
+  .action((keyId: string, opts: { config: string; json?: boolean }) => runKeysRevoke(keyId, opts));
+
+keys
+  .command('rotate <keyId>')
+  .description('issue a successor key (printed once); the old key works until the overlap ends')
+  .option(...CONFIG)
+  .option(
+    '--overlap <duration>',
+    'how long the old key keeps working (default authn.apiKeys.rotationOverlapSeconds)',
+    durationOption(0, 365 * DAY_MS),
+  )
+  .option(
+    '--expires-in <duration>',
+    "the new key's lifetime (default: the old key's)",
+    durationOption(60_000, 3650 * DAY_MS),
+  )
+  .option('--json', 'print JSON (with the new key)')
+  .action(
+    (
+      keyId: string,
+      opts: { config: string; overlap?: number; expiresIn?: number; json?: boolean },
+    ) => runKeysRotate(keyId, opts),
+  );
+
+const secrets = program
+  .command('secrets')
+  .description('named secrets, stored encrypted (OAuth client secrets, upstream credentials)');
+
+secrets
+  .command('set <name>')
+  .description('store a secret read from stdin or --from-file, never from the command line')
+  .option(...CONFIG)
+  .option('--from-file <path>', 'read the value from this file instead of stdin')
+  .action((name: string, opts: { config: string; fromFile?: string }) => runSecretsSet(name, opts));
+
+secrets
+  .command('list')
+  .description('the names of the stored secrets, never their values')
+  .option(...CONFIG)
+  .action((opts: { config: string }) => runSecretsList(opts));
+
+secrets
+  .command('delete <name>')
+  .description('delete a stored secret')
+  .option(...CONFIG)
+  .action((name: string, opts: { config: string }) => runSecretsDelete(name, opts));
 
 program
   .command('audit-log')
