@@ -30,7 +30,7 @@ export class ApiKeyHmac {
    */
   static async load(db: Db, ring: KeyRing, now: () => number = Date.now): Promise<ApiKeyHmac> {
     const secrets = new SecretStore(db, ring, now);
-    let value = await secrets.get(API_KEY_HMAC_SECRET);
+    let value = await readKey(secrets, ring);
     if (value === undefined) {
       await db.transaction(async (tx) => {
         await nextChange(tx);
@@ -59,5 +59,25 @@ export class ApiKeyHmac {
   /** HMAC-SHA-256 of `apiKey`: 32 bytes. */
   digest(apiKey: string): Buffer {
     return createHmac('sha256', this.#key).update(apiKey, 'utf8').digest();
+  }
+}
+
+/**
+ * The stored server key; undefined when there is none. Under a dev-mode master key
+ * (state.encryption.devMode) the key written by an earlier process is lost with that process's
+ * master key, as every dev-mode secret is: it reads as absent, and a new one replaces it (the API
+ * keys issued under the old one stop working, which dev mode announces at every start).
+ */
+async function readKey(secrets: SecretStore, ring: KeyRing): Promise<string | undefined> {
+  try {
+    return await secrets.get(API_KEY_HMAC_SECRET);
+  } catch (err) {
+    const lostDevKey =
+      err instanceof CryptoError &&
+      err.code === 'PCL_DECRYPT_FAILED' &&
+      ring.masterKeyId.startsWith('dev-');
+    if (!lostDevKey) throw err;
+    await secrets.delete(API_KEY_HMAC_SECRET);
+    return undefined;
   }
 }

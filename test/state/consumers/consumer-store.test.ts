@@ -263,4 +263,29 @@ describe.each(BACKENDS)('consumers and API keys on %s', (backend) => {
     await expect(ApiKeyHmac.load(t.db, ring)).rejects.toMatchObject({ code: 'PCL_DECRYPT_FAILED' });
     await t.db.run('DELETE FROM secrets WHERE name = $1', [API_KEY_HMAC_SECRET]);
   });
+
+  it('replaces a server key lost with a dev-mode master key, and keeps refusing under a real one', async () => {
+    await t.db.run('DELETE FROM secrets WHERE name = $1', [API_KEY_HMAC_SECRET]);
+    await t.db.run('DELETE FROM data_keys');
+    const first = await ApiKeyHmac.load(
+      t.db,
+      await KeyRing.open(t.db, MasterKey.fromBytes(randomBytes(32), true)),
+    );
+    // The next dev-mode process has another throwaway master key: the old secret is gone.
+    const second = await ApiKeyHmac.load(
+      t.db,
+      await KeyRing.open(t.db, MasterKey.fromBytes(randomBytes(32), true)),
+    );
+    expect(second.digest('k').equals(first.digest('k'))).toBe(false);
+    // A secret that does not decrypt under a real master key is an incident, not a reset.
+    const real = MasterKey.fromBytes(randomBytes(32));
+    await t.db.run('DELETE FROM data_keys');
+    const ring = await KeyRing.open(t.db, real);
+    await t.db.run('UPDATE secrets SET ciphertext = $1 WHERE name = $2', [
+      ring.encrypt('x', { table: 'secrets', row: 'another-name', column: 'ciphertext' }),
+      API_KEY_HMAC_SECRET,
+    ]);
+    await expect(ApiKeyHmac.load(t.db, ring)).rejects.toMatchObject({ code: 'PCL_DECRYPT_FAILED' });
+    await t.db.run('DELETE FROM secrets WHERE name = $1', [API_KEY_HMAC_SECRET]);
+  });
 });
