@@ -4,8 +4,7 @@ import { crc32 } from 'node:zlib';
 /**
  * The API key format: `pcl_live_` or `pcl_test_`, the base62 of 32 random bytes (43
  * characters, zero-padded), and the base62 of the CRC32 of everything before it (6 characters,
- * zero-padded): 58 characters in all, e.g.
- * `pcl_live_0VnKxM1bS5pXr9cJm3qT7yWv2Z8aHd4gLf6kNe1uRoQs2BcD3Ax`.
+ * zero-padded): 58 characters in all.
  *
  * The prefix lets secret scanners (GitHub, GitLab, trufflehog) recognise a leaked key; the
  * checksum lets a typo or a truncated paste be refused before any lookup, and lets a scanner
