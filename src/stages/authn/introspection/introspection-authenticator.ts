@@ -58,6 +58,9 @@ export function createIntrospectionAuthenticator(
     log,
     clock,
   });
+  // Read in the background now, so that a secret missing from the store is logged at start
+  // (and at each reload), not at the first request that needs it.
+  void authorization.get();
   const inFlight = new Map<string, Promise<Lookup>>();
   const maxAgeMs = cfg.cacheSeconds * 1000;
   let lastWarned = -Infinity;
