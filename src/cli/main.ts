@@ -16,6 +16,7 @@ import { runKeysRotate } from './keys-rotate.js';
 import { runRotateIdentity } from './keys-rotate-identity.js';
 import { runRotateMaster } from './keys-rotate-master.js';
 import { runSecretsDelete, runSecretsList, runSecretsSet } from './secrets.js';
+import { runTokensRevoke } from './tokens-revoke.js';
 import { runDemo } from './demo.js';
 import { runStart } from './start.js';
 
@@ -210,6 +211,23 @@ secrets
   .description('delete a stored secret')
   .option(...CONFIG)
   .action((name: string, opts: { config: string }) => runSecretsDelete(name, opts));
+
+program
+  .command('tokens')
+  .description('bearer tokens of the JWT issuers')
+  .command('revoke')
+  .description("refuse an issuer's JWT by its jti on every gateway, within a second, until a time")
+  .option(...CONFIG)
+  .requiredOption('--issuer <name>', 'the issuer, as named under authn.issuers')
+  .requiredOption('--jti <id>', "the token's jti claim")
+  .requiredOption(
+    '--until <time>',
+    "the token's exp: epoch seconds, or an ISO 8601 time with a zone",
+  )
+  .option('--json', 'print JSON')
+  .action((opts: { config: string; issuer: string; jti: string; until: string; json?: boolean }) =>
+    runTokensRevoke(opts),
+  );
 
 program
   .command('audit-log')
