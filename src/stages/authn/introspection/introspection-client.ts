@@ -16,6 +16,15 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 // Enough parallel calls for a burst of new tokens; more wait for a connection (within timeoutMs).
 const CONNECTIONS = 32;
 
+/** Answers are shared by every request that reads them from the cache: none may change one. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
 /** A short, flat, secret-free cause for the event: an error code, never an error message. */
 function causeOf(err: unknown, timedOut: boolean): string {
   if (timedOut) return 'timeout';
@@ -102,7 +111,7 @@ export class IntrospectionClient {
       }
       if (typeof answer !== 'object' || answer === null || Array.isArray(answer))
         return { kind: 'failed', cause: 'not_object' };
-      return { kind: 'answer', answer: answer as Record<string, unknown> };
+      return { kind: 'answer', answer: deepFreeze(answer as Record<string, unknown>) };
     } catch (err) {
       return { kind: 'failed', cause: causeOf(err, timedOut) };
     } finally {
