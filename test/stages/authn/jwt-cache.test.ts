@@ -5,7 +5,7 @@ import type { AuthOutcome, Authenticator } from '../../../src/stages/authn/authe
 import { JtiRevocations } from '../../../src/stages/authn/jwt/jti-revocations.js';
 import { createJwtAuthenticator } from '../../../src/stages/authn/jwt/jwt-authenticator.js';
 import { JwtKeySources } from '../../../src/stages/authn/jwt/jwt-key-registry.js';
-import { VerifiedTokenCache } from '../../../src/stages/authn/jwt/verified-token-cache.js';
+import { TokenLru } from '../../../src/stages/authn/jwt/token-lru.js';
 import {
   ConsumerMap,
   consumerRecord,
@@ -156,7 +156,7 @@ describe('the verified-token cache', () => {
   });
 
   it('bounds the characters it keeps, not only the entries', () => {
-    const cache = new VerifiedTokenCache<number>(100, 1000);
+    const cache = new TokenLru<number>(100, 1000);
     for (let i = 0; i < 5; i++) cache.set(`${i}`.padEnd(300, 'x'), i);
     expect(cache.size).toBe(3);
     expect(cache.get('4'.padEnd(300, 'x'))).toBe(4);

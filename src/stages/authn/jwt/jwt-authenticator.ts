@@ -18,7 +18,7 @@ import { checkAudience, checkClaimTypes, checkRequiredClaims, checkTimes } from 
 import { isDefect, type JwtDefect } from './jwt-defect.js';
 import type { KeyMiss, KeySet, VerifyKey } from './key-set.js';
 import type { JwtKeySource } from './key-source.js';
-import { VerifiedTokenCache } from './verified-token-cache.js';
+import { TokenLru } from './token-lru.js';
 
 export interface JwtAuthenticatorDeps extends AuthnDeps {
   /** The issuer's keys: `JwtKeySources.sourceFor(name, issuer)`. */
@@ -98,7 +98,9 @@ export function createJwtAuthenticator(
   const audiences: ReadonlySet<string> = new Set(issuer.audiences);
   const skew = issuer.clockSkewSeconds;
   const mapping = new ClaimMapping(issuer, method, deps.consumers);
-  const cache = new VerifiedTokenCache<VerifiedToken>(deps.cacheEntries, deps.cacheChars);
+  const cache = new TokenLru<VerifiedToken>(deps.cacheEntries, deps.cacheChars);
+  // Whether a token's unverified iss is this issuer's: decided once per token text.
+  const routed = new TokenLru<boolean>(10_000, 8 * 1024 * 1024);
   const lastJwtMethod = new WeakMap<RouteAuthConfig, boolean>();
 
   const audit = (
@@ -289,10 +291,12 @@ export function createJwtAuthenticator(
       if (token === undefined) return undefined;
       if (cache.has(token)) return { value: token, where: 'authorization' };
       if (!isJwsShaped(token)) return undefined;
-      if (unverifiedIssuer(token, MAX_FIND_BYTES) === issuer.issuer || takesUnclaimed(route)) {
-        return { value: token, where: 'authorization' };
+      let mine = routed.get(token);
+      if (mine === undefined) {
+        mine = unverifiedIssuer(token, MAX_FIND_BYTES) === issuer.issuer;
+        routed.set(token, mine);
       }
-      return undefined;
+      return mine || takesUnclaimed(route) ? { value: token, where: 'authorization' } : undefined;
     },
 
     authenticate(presented) {

@@ -1,14 +1,15 @@
 /**
- * Tokens whose signature and claims were verified, so that the next request with the same token
- * costs a map lookup instead of an RSA or ECDSA verification. Bounded twice: by entries and by
- * the characters of the tokens it keys on (a token can be up to `maxTokenBytes`), evicting the
- * least recently used. Keyed by the token itself: hashing it first would cost more than the
- * lookup it replaces, and the map only ever holds tokens that verified.
+ * A bounded map keyed by token text, evicting the least recently used: bounded twice, by entries
+ * and by the characters of the tokens it keys on (a token can be up to `maxTokenBytes`). Keyed
+ * by the token itself: hashing it first would cost more than the lookup it replaces.
  *
- * Only what cannot change for a given token is trusted from here: the caller re-checks time,
- * revocation, the consumer and that the key is still published on every hit.
+ * The jwt method keeps two: its verified tokens, so that the next request with the same token
+ * costs a map lookup instead of an RSA or ECDSA verification (only what cannot change for the
+ * token is trusted from there: time, revocation, the consumer and the key are re-checked on
+ * every hit), and which tokens carry another issuer's `iss`, so that a route with several
+ * issuers does not decode each token once per issuer listed before its own.
  */
-export class VerifiedTokenCache<V> {
+export class TokenLru<V> {
   readonly #entries = new Map<string, V>();
   readonly #maxEntries: number;
   readonly #maxChars: number;
