@@ -517,6 +517,12 @@ describe('hostile JWTs', () => {
     if (v.continue) return;
     expect(v.problem.reason).toBe('authn.jwt.signature_invalid');
     expect(v.problem.audit?.consumer).toBeUndefined();
+    expect(v.problem.audit?.details).toEqual({
+      issuer: 'corp',
+      alg: 'RS256',
+      kid: 'rsa-1',
+      error: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+    });
 
     const expired = await send(await signed(keys.rsa1, { exp: NOW_S - 3600 }));
     if (expired.continue) throw new Error('accepted');

@@ -220,16 +220,13 @@ export function createJwtAuthenticator(
       // jose checks again that alg is the one expected and that the key fits it.
       await compactVerify(token, selected.key.key, { algorithms: [jose.alg] });
     } catch (err) {
+      // jose's error code (ERR_JWS_SIGNATURE_VERIFICATION_FAILED...), never its message.
+      const code = (err as { code?: unknown }).code;
       return refuse(
         {
           refused: true,
           reason: 'authn.jwt.signature_invalid',
-          details: {
-            error:
-              (err as { code?: unknown }).code === undefined
-                ? 'other'
-                : String((err as { code?: unknown }).code),
-          },
+          details: { error: typeof code === 'string' ? code : 'other' },
         },
         credential,
         undefined,
