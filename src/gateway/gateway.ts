@@ -103,8 +103,15 @@ export class Gateway {
     let runtime: Runtime;
     let authn: AuthnServices | undefined;
     try {
-      authn = await AuthnServices.open({ clock, log });
+      authn = await AuthnServices.open({
+        state,
+        clock,
+        log,
+        devMode: config.state.encryption.devMode,
+      });
       ({ runtime } = buildRuntime(config, undefined, { log, clock, authn: authn.build(config) }));
+      // Issuer keys fetched before the first request, not by it (bounded by the fetch timeouts).
+      await authn.ready();
     } catch (err) {
       await authn?.close();
       await state.close();
@@ -153,7 +160,7 @@ export class Gateway {
       this.log.info({ address: this.addresses.https }, 'https listener ready');
     }
     if (ops !== undefined && this.opts.ops !== false) {
-      this.#ops = createOpsServer(() => this.ready);
+      this.#ops = createOpsServer(() => this.ready, { jwks: () => this.authn.jwks() });
       this.addresses.ops = await listen(this.#ops, ops.host, ops.port);
       this.log.info({ address: this.addresses.ops }, 'ops listener ready');
     }
@@ -258,6 +265,7 @@ export class Gateway {
       return false;
     }
     this.#holder.current = next;
+    this.authn.committed(next.config);
     this.log.level = next.config.logging.level;
     this.log.info({ cause, routes: next.config.routes.length }, 'config reloaded');
     this.state.events.recorder.recordAdmin({
