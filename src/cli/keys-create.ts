@@ -1,9 +1,8 @@
-import { fingerprint } from '../state/audit/fingerprint.js';
+import { newApiKey } from '../state/consumers/new-api-key.js';
 import { ApiKeyHmac } from '../state/consumers/api-key-hmac.js';
 import { ApiKeyStore } from '../state/consumers/api-key-store.js';
 import { announceApiKeysChanged } from '../state/consumers/change-announcements.js';
 import { ConsumerStore } from '../state/consumers/consumer-store.js';
-import { generateApiKey, generateApiKeyId } from '../stages/authn/api-key/api-key-format.js';
 import { AdminError } from './admin-error.js';
 import { AdminSession } from './admin-session.js';
 import { apiKeyJson } from './api-key-json.js';
@@ -35,16 +34,13 @@ export async function runKeysCreate(opts: KeysCreateOptions): Promise<void> {
     }
     const now = session.clock.now();
     const hmac = await ApiKeyHmac.load(session.db, await session.keyRing(), () => now);
-    const environment = session.config.authn.apiKeys.environment;
-    const key = generateApiKey(environment);
-    const stored = await new ApiKeyStore(session.db, () => now).create({
-      id: generateApiKeyId(),
-      consumerId: id,
-      hash: hmac.digest(key),
-      fingerprint: fingerprint(key),
-      environment,
-      expiresAt: opts.expiresIn === undefined ? undefined : now + opts.expiresIn,
-    });
+    const { key, row } = newApiKey(
+      hmac,
+      id,
+      session.config.authn.apiKeys.environment,
+      opts.expiresIn === undefined ? undefined : now + opts.expiresIn,
+    );
+    const stored = await new ApiKeyStore(session.db, () => now).create(row);
     await session.record({
       action: 'credential.create',
       target: `consumer:${id}`,

@@ -1,12 +1,8 @@
-import { fingerprint } from '../state/audit/fingerprint.js';
+import { newApiKey } from '../state/consumers/new-api-key.js';
 import { ApiKeyHmac } from '../state/consumers/api-key-hmac.js';
 import { ApiKeyStore } from '../state/consumers/api-key-store.js';
 import { announceApiKeysChanged } from '../state/consumers/change-announcements.js';
-import {
-  API_KEY_ID_PATTERN,
-  generateApiKey,
-  generateApiKeyId,
-} from '../stages/authn/api-key/api-key-format.js';
+import { API_KEY_ID_PATTERN } from '../stages/authn/api-key/api-key-format.js';
 import { AdminError } from './admin-error.js';
 import { AdminSession } from './admin-session.js';
 import { apiKeyJson } from './api-key-json.js';
@@ -47,18 +43,8 @@ export async function runKeysRotate(keyId: string, opts: KeysRotateOptions): Pro
           : now + (old.expiresAt - old.createdAt);
     const hmac = await ApiKeyHmac.load(session.db, await session.keyRing(), () => now);
     const environment = session.config.authn.apiKeys.environment;
-    const key = generateApiKey(environment);
-    const result = await store.rotate(
-      keyId,
-      {
-        id: generateApiKeyId(),
-        hash: hmac.digest(key),
-        fingerprint: fingerprint(key),
-        environment,
-        expiresAt,
-      },
-      now + overlapMs,
-    );
+    const { key, row } = newApiKey(hmac, old.consumerId, environment, expiresAt);
+    const result = await store.rotate(keyId, row, now + overlapMs);
     if (result.outcome === 'missing')
       throw new AdminError('PCL_ADMIN_NOT_FOUND', `no key ${keyId}`);
     if (result.outcome !== 'ok') {
