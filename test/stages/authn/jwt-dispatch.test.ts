@@ -5,7 +5,7 @@ import type { Verdict } from '../../../src/gateway/stage.js';
 import { MemoryClusterState } from '../../../src/state/cluster/memory-cluster-state.js';
 import type { Authenticator } from '../../../src/stages/authn/authenticator.js';
 import { createAuthnStage } from '../../../src/stages/authn/authn-stage.js';
-import { bearerToken } from '../../../src/stages/authn/jwt/bearer-token.js';
+import { bearerToken } from '../../../src/stages/authn/bearer-token.js';
 import { hasDuplicateTopLevelKey } from '../../../src/stages/authn/jwt/json-duplicate-keys.js';
 import { isCanonicalBase64url } from '../../../src/stages/authn/jwt/jws-compact.js';
 import { JtiRevocations } from '../../../src/stages/authn/jwt/jti-revocations.js';
@@ -167,9 +167,9 @@ describe('which jwt method a bearer token goes to', () => {
   });
 
   it('reads the bearer scheme in any case and after several spaces', () => {
-    expect(bearerToken('BEARER   a.b.c')).toBe('a.b.c');
-    expect(bearerToken('bEaReR a.b.c')).toBe('a.b.c');
-    expect(bearerToken('Bearer\ta.b.c')).toBeUndefined();
+    expect(bearerToken({ authorization: 'BEARER   a.b.c' })).toBe('a.b.c');
+    expect(bearerToken({ authorization: 'bEaReR a.b.c' })).toBe('a.b.c');
+    expect(bearerToken({ authorization: 'Bearer\ta.b.c' })).toBeUndefined();
   });
 });
 

@@ -2,8 +2,8 @@ import type { IntrospectionConfig } from '../../../config/authn-schema.js';
 import type { DenialAudit } from '../../../gateway/problems.js';
 import { fingerprint } from '../../../state/audit/fingerprint.js';
 import type { AuthnDeps, AuthOutcome, Authenticator, Presented } from '../authenticator.js';
+import { bearerToken, isBearerToken } from '../bearer-token.js';
 import { providerUnavailable, unauthenticated } from '../refusal.js';
-import { bearerCredentials, isBearerToken } from './bearer-token.js';
 import { ClientAuthorizationHeader, type SecretReader } from './client-authorization.js';
 import { identityFromAnswer } from './introspection-answer.js';
 import { IntrospectionCaches } from './introspection-cache.js';
@@ -140,7 +140,7 @@ export function createIntrospectionAuthenticator(
     method,
     challenge: 'Bearer',
     find(ctx): Presented | undefined {
-      const token = bearerCredentials(ctx.headers);
+      const token = bearerToken(ctx.headers);
       return token === undefined ? undefined : { value: token, where: 'authorization' };
     },
     authenticate(presented): AuthOutcome | Promise<AuthOutcome> {

@@ -41,6 +41,14 @@ export function isCanonicalBase64url(s: string): boolean {
   return (last & (rest === 2 ? 0x0f : 0x03)) === 0;
 }
 
+/** Three dot-separated parts: what a JWS in compact serialization looks like (a JWE has five). */
+export function isJwsShaped(token: string): boolean {
+  const a = token.indexOf('.');
+  if (a === -1) return false;
+  const b = token.indexOf('.', a + 1);
+  return b !== -1 && token.indexOf('.', b + 1) === -1;
+}
+
 /**
  * Splits a compact JWS. The size is checked first, before anything is decoded: decoding and
  * parsing are what an attacker's oversized token would make us pay for.

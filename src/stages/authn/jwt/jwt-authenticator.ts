@@ -3,11 +3,12 @@ import type { IssuerConfig, RouteAuthConfig } from '../../../config/authn-schema
 import type { DenialAudit } from '../../../gateway/problems.js';
 import { fingerprint } from '../../../state/audit/fingerprint.js';
 import type { AuthnDeps, AuthOutcome, Authenticator, ConsumerRecord } from '../authenticator.js';
+import { bearerToken } from '../bearer-token.js';
 import { providerUnavailable, unauthenticated } from '../refusal.js';
-import { bearerToken, isJwsShaped } from './bearer-token.js';
 import { ClaimMapping, type TokenSubject } from './claim-mapping.js';
 import type { JtiRevocationCheck } from './jti-revocations.js';
 import {
+  isJwsShaped,
   parseClaimsSet,
   parseJoseHeader,
   splitCompactJws,
@@ -283,8 +284,7 @@ export function createJwtAuthenticator(
     challenge: 'Bearer',
 
     find(ctx, route) {
-      const header = ctx.headers.authorization;
-      const token = bearerToken(typeof header === 'string' ? header : undefined);
+      const token = bearerToken(ctx.headers);
       if (token === undefined) return undefined;
       if (cache.has(token)) return { value: token, where: 'authorization' };
       if (!isJwsShaped(token)) return undefined;

@@ -1,18 +1,26 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
+/** "bearer", compared without allocating: `| 0x20` lower-cases an ASCII letter. */
+const BEARER = [0x62, 0x65, 0x61, 0x72, 0x65, 0x72];
+
 /**
  * The credentials of `Authorization: Bearer <token>` (RFC 6750 section 2.1), or undefined when
  * the header is absent or names another scheme. The scheme is matched without case (RFC 7235
- * section 2.1); the token is returned as sent, to be checked by `isBearerToken`.
+ * section 2.1) and only the first space(s) are the separator: the token is returned as sent
+ * (with spaces inside, or '' when nothing follows), for its method to refuse as malformed.
  */
-export function bearerCredentials(headers: IncomingHttpHeaders): string | undefined {
+export function bearerToken(headers: IncomingHttpHeaders): string | undefined {
   const value = headers.authorization;
   if (typeof value !== 'string' || value.length < 6) return undefined;
-  if (value.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
+  for (let i = 0; i < 6; i++) {
+    if ((value.charCodeAt(i) | 0x20) !== BEARER[i]) return undefined;
+  }
   if (value.length === 6) return '';
   // `Bearerx` is another scheme; `Bearer` and a space is ours, however malformed what follows.
-  if (value[6] !== ' ') return undefined;
-  return value.slice(7).replace(/^ +/, '');
+  if (value.charCodeAt(6) !== 0x20) return undefined;
+  let i = 7;
+  while (value.charCodeAt(i) === 0x20) i++;
+  return value.slice(i);
 }
 
 // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". Linear: the two
