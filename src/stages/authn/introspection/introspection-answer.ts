@@ -1,6 +1,7 @@
-import { CONSUMER_ID_PATTERN, type IntrospectionConfig } from '../../../config/authn-schema.js';
+import type { IntrospectionConfig } from '../../../config/authn-schema.js';
 import type { DenialAudit } from '../../../gateway/problems.js';
 import type { AuthOutcome, ConsumerLookup } from '../authenticator.js';
+import { consumerRefusal, ownClaim, readClaimedSubject } from '../claim-mapping.js';
 import { unauthenticated } from '../refusal.js';
 
 /** What an answer is checked against; the same for a fresh answer and a cached one. */
@@ -15,38 +16,6 @@ export interface AnswerCheck {
   readonly credential: string;
   /** Epoch milliseconds. */
   readonly now: number;
-}
-
-const CONSUMER_ID = new RegExp(CONSUMER_ID_PATTERN);
-// Scopes and roles travel to the upstream in headers: visible ASCII only, as in the config.
-const SCOPE = /^[\x21-\x7e]{1,128}$/;
-const MAX_SCOPES = 256;
-
-/** A claim of the answer itself: never one inherited from Object.prototype (`constructor`). */
-function claim(answer: Readonly<Record<string, unknown>>, name: string): unknown {
-  return Object.hasOwn(answer, name) ? answer[name] : undefined;
-}
-
-/**
- * Scopes or roles: absent is none; a space-separated string (RFC 7662 `scope`) or a list of
- * strings (`scp`, `roles`). Anything else, or a value that could not travel in a header, makes
- * the answer unusable: undefined.
- */
-function listClaim(value: unknown): string[] | undefined {
-  if (value === undefined) return [];
-  const items =
-    typeof value === 'string'
-      ? value.split(' ').filter((s) => s !== '')
-      : Array.isArray(value)
-        ? value
-        : undefined;
-  if (items === undefined || items.length > MAX_SCOPES) return undefined;
-  const out: string[] = [];
-  for (const item of items) {
-    if (typeof item !== 'string' || !SCOPE.test(item)) return undefined;
-    if (!out.includes(item)) out.push(item);
-  }
-  return out;
 }
 
 /** A NumericDate claim: absent, or a finite number of seconds. `null` when malformed. */
@@ -79,7 +48,7 @@ export function identityFromAnswer(
   });
 
   // RFC 7662 section 2.2: `active` is a boolean. `"true"`, 1 or a missing member is not true.
-  if (claim(answer, 'active') !== true)
+  if (ownClaim(answer, 'active') !== true)
     return {
       ok: false,
       denial: unauthenticated('authn.introspection.inactive', 'Bearer', audit()),
@@ -87,15 +56,15 @@ export function identityFromAnswer(
 
   // A refresh token is for the authorization server alone; introspecting it as an access token
   // (the hint is only a hint) must not turn it into one.
-  const use = claim(answer, 'token_use') ?? claim(answer, 'token_type');
+  const use = ownClaim(answer, 'token_use') ?? ownClaim(answer, 'token_type');
   if (typeof use === 'string' && use.toLowerCase() === 'refresh_token')
     return {
       ok: false,
       denial: unauthenticated('authn.introspection.not_access_token', 'Bearer', audit()),
     };
 
-  const exp = secondsClaim(claim(answer, 'exp'));
-  const nbf = secondsClaim(claim(answer, 'nbf'));
+  const exp = secondsClaim(ownClaim(answer, 'exp'));
+  const nbf = secondsClaim(ownClaim(answer, 'nbf'));
   if (exp === null || nbf === null)
     return {
       ok: false,
@@ -116,13 +85,13 @@ export function identityFromAnswer(
       denial: unauthenticated('authn.introspection.not_yet_valid', 'Bearer', audit({ nbf })),
     };
 
-  if (cfg.issuer !== undefined && claim(answer, 'iss') !== cfg.issuer)
+  if (cfg.issuer !== undefined && ownClaim(answer, 'iss') !== cfg.issuer)
     return {
       ok: false,
       denial: unauthenticated('authn.introspection.wrong_issuer', 'Bearer', audit()),
     };
   if (cfg.audiences !== undefined) {
-    const aud = claim(answer, 'aud');
+    const aud = ownClaim(answer, 'aud');
     const named = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
     if (!named.some((a) => typeof a === 'string' && cfg.audiences?.includes(a) === true))
       return {
@@ -134,15 +103,15 @@ export function identityFromAnswer(
   // RFC 9449: a DPoP-bound token is good only with a proof of its key, which the gateway does
   // not check; accepting it as a plain bearer token would undo the binding. Certificate-bound
   // tokens (`cnf.x5t#S256`) are checked by the authentication stage.
-  const cnf = claim(answer, 'cnf');
+  const cnf = ownClaim(answer, 'cnf');
   if (typeof cnf === 'object' && cnf !== null && Object.hasOwn(cnf, 'jkt'))
     return {
       ok: false,
       denial: unauthenticated('authn.introspection.unsupported_binding', 'Bearer', audit()),
     };
 
-  const consumerId = claim(answer, cfg.consumerClaim);
-  if (typeof consumerId !== 'string' || !CONSUMER_ID.test(consumerId))
+  const { consumerId, scopes, roles } = readClaimedSubject(answer, cfg);
+  if (consumerId === undefined)
     return {
       ok: false,
       denial: unauthenticated(
@@ -152,7 +121,8 @@ export function identityFromAnswer(
       ),
     };
   const consumer = c.consumers.get(consumerId);
-  if (consumer?.disabled === true)
+  const refusal = consumerRefusal(consumer, cfg.requireConsumer);
+  if (refusal === 'disabled')
     return {
       ok: false,
       denial: unauthenticated(
@@ -161,7 +131,7 @@ export function identityFromAnswer(
         audit({}, consumerId),
       ),
     };
-  if (consumer === undefined && cfg.requireConsumer)
+  if (refusal === 'unknown')
     return {
       ok: false,
       denial: unauthenticated(
@@ -171,8 +141,6 @@ export function identityFromAnswer(
       ),
     };
 
-  const scopes = listClaim(claim(answer, cfg.scopesClaim));
-  const roles = listClaim(claim(answer, cfg.rolesClaim));
   if (scopes === undefined || roles === undefined)
     return {
       ok: false,

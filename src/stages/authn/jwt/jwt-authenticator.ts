@@ -4,8 +4,9 @@ import type { DenialAudit } from '../../../gateway/problems.js';
 import { fingerprint } from '../../../state/audit/fingerprint.js';
 import type { AuthnDeps, AuthOutcome, Authenticator, ConsumerRecord } from '../authenticator.js';
 import { bearerToken } from '../bearer-token.js';
+import { ownClaim } from '../claim-mapping.js';
 import { providerUnavailable, unauthenticated } from '../refusal.js';
-import { ClaimMapping, type TokenSubject } from './claim-mapping.js';
+import { JwtClaimMapping, type TokenSubject } from './jwt-claim-mapping.js';
 import type { JtiRevocationCheck } from './jti-revocations.js';
 import {
   isJwsShaped,
@@ -98,7 +99,7 @@ export function createJwtAuthenticator(
   );
   const audiences: ReadonlySet<string> = new Set(issuer.audiences);
   const skew = issuer.clockSkewSeconds;
-  const mapping = new ClaimMapping(issuer, method, deps.consumers);
+  const mapping = new JwtClaimMapping(issuer, method, deps.consumers);
   const cache = new TokenLru<VerifiedToken>(deps.cacheEntries, deps.cacheChars);
   // Whether a token's unverified iss is this issuer's: decided once per token text.
   const routed = new TokenLru<boolean>(10_000, 8 * 1024 * 1024);
@@ -128,7 +129,7 @@ export function createJwtAuthenticator(
   });
 
   const revoked = (claims: Claims): JwtDefect | undefined => {
-    const jti = Object.hasOwn(claims, 'jti') ? claims.jti : undefined;
+    const jti = ownClaim(claims, 'jti');
     return typeof jti === 'string' && deps.revocations.isRevoked(name, jti)
       ? { refused: true, reason: 'authn.jwt.revoked' }
       : undefined;

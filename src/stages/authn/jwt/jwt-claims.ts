@@ -1,9 +1,7 @@
+import { ownClaim } from '../claim-mapping.js';
 import type { JwtDefect } from './jwt-defect.js';
 
 type Claims = Readonly<Record<string, unknown>>;
-
-const own = (claims: Claims, name: string): unknown =>
-  Object.hasOwn(claims, name) ? claims[name] : undefined;
 
 /** A jti longer than this could not be revoked (cluster-state members are bounded). */
 export const MAX_JTI_CHARS = 256;
@@ -13,7 +11,7 @@ export function checkAudience(
   claims: Claims,
   audiences: ReadonlySet<string>,
 ): JwtDefect | undefined {
-  const aud = own(claims, 'aud');
+  const aud = ownClaim(claims, 'aud');
   if (aud === undefined || (Array.isArray(aud) && aud.length === 0)) {
     return { refused: true, reason: 'authn.jwt.audience_missing' };
   }
@@ -33,12 +31,12 @@ const isTime = (v: unknown): boolean => typeof v === 'number' && Number.isFinite
  */
 export function checkClaimTypes(claims: Claims): JwtDefect | undefined {
   for (const name of ['exp', 'nbf', 'iat']) {
-    const v = own(claims, name);
+    const v = ownClaim(claims, name);
     if (v !== undefined && !isTime(v)) {
       return { refused: true, reason: 'authn.jwt.claim_invalid', details: { claim: name } };
     }
   }
-  const jti = own(claims, 'jti');
+  const jti = ownClaim(claims, 'jti');
   if (jti !== undefined && (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_CHARS)) {
     return { refused: true, reason: 'authn.jwt.jti_invalid' };
   }
@@ -54,17 +52,17 @@ export function checkTimes(
   nowSeconds: number,
   skew: number,
 ): JwtDefect | undefined {
-  const exp = own(claims, 'exp');
+  const exp = ownClaim(claims, 'exp');
   if (typeof exp !== 'number') return { refused: true, reason: 'authn.jwt.exp_missing' };
   if (exp <= nowSeconds - skew) {
     return { refused: true, reason: 'authn.jwt.expired', details: { exp } };
   }
-  const nbf = own(claims, 'nbf');
+  const nbf = ownClaim(claims, 'nbf');
   if (typeof nbf === 'number' && nbf > nowSeconds + skew) {
     return { refused: true, reason: 'authn.jwt.not_yet_valid', details: { nbf } };
   }
   // Issued in the future: a forged or mis-clocked token, possibly made to outlive its exp.
-  const iat = own(claims, 'iat');
+  const iat = ownClaim(claims, 'iat');
   if (typeof iat === 'number' && iat > nowSeconds + skew) {
     return { refused: true, reason: 'authn.jwt.iat_future', details: { iat } };
   }
@@ -77,7 +75,7 @@ export function checkRequiredClaims(
   required: readonly string[],
 ): JwtDefect | undefined {
   for (const name of required) {
-    const v = own(claims, name);
+    const v = ownClaim(claims, name);
     if (v === undefined || v === null) {
       return { refused: true, reason: 'authn.jwt.claim_missing', details: { claim: name } };
     }
