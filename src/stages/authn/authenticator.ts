@@ -2,6 +2,7 @@ import type { Clock } from '../../gateway/stage.js';
 import type { Denial } from '../../gateway/problems.js';
 import type { Identity, RequestContext } from '../../gateway/stage.js';
 import type { RouteAuthConfig } from '../../config/authn-schema.js';
+import type { ConsumerProfile } from '../../state/consumers/consumer-fields.js';
 import type { Logger } from 'pino';
 
 /** A credential as found in a request, before it is checked. */
@@ -44,13 +45,7 @@ export interface Authenticator {
 }
 
 /** A consumer as authentication sees it: declared in the config or kept in the store. */
-export interface ConsumerRecord {
-  readonly id: string;
-  readonly name: string | undefined;
-  readonly scopes: readonly string[];
-  readonly roles: readonly string[];
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly disabled: boolean;
+export interface ConsumerRecord extends ConsumerProfile {
   readonly source: 'config' | 'store';
 }
 

@@ -2,9 +2,10 @@ import type { Logger } from 'pino';
 import type { ConsumerConfig } from '../../config/authn-schema.js';
 import type { ClusterState } from '../../state/cluster/cluster-state.js';
 import { CONSUMERS_CHANNEL } from '../../state/consumers/change-announcements.js';
-import { ConsumerStore, type StoredConsumer } from '../../state/consumers/consumer-store.js';
+import { ConsumerStore } from '../../state/consumers/consumer-store.js';
 import type { Db } from '../../state/db.js';
 import type { ConsumerLookup, ConsumerRecord } from './authenticator.js';
+import { consumerRecord } from './consumer-record.js';
 import { StoreFollower } from './store-follower.js';
 
 export interface ConsumerDirectoryDeps {
@@ -17,30 +18,6 @@ export interface ConsumerDirectoryDeps {
 
 const PAGE = 1000;
 
-function fromStore(c: StoredConsumer): ConsumerRecord {
-  return Object.freeze({
-    id: c.id,
-    name: c.name,
-    scopes: Object.freeze([...c.scopes]),
-    roles: Object.freeze([...c.roles]),
-    metadata: Object.freeze({ ...c.metadata }),
-    disabled: c.disabled,
-    source: 'store',
-  });
-}
-
-function fromConfig(c: ConsumerConfig): ConsumerRecord {
-  return Object.freeze({
-    id: c.id,
-    name: c.name,
-    scopes: Object.freeze([...c.scopes]),
-    roles: Object.freeze([...c.roles]),
-    metadata: Object.freeze({ ...c.metadata }),
-    disabled: c.disabled,
-    source: 'config',
-  });
-}
-
 /**
  * The consumers of one config generation: those the config declares, then those of the store.
  * A config consumer wins over a store consumer with the same id: the file an operator reviews
@@ -51,7 +28,7 @@ class ConfiguredConsumers implements ConsumerLookup {
   readonly #directory: ConsumerDirectory;
 
   constructor(config: readonly ConsumerConfig[], directory: ConsumerDirectory) {
-    this.#config = new Map(config.map((c) => [c.id, fromConfig(c)]));
+    this.#config = new Map(config.map((c) => [c.id, consumerRecord(c, 'config')]));
     this.#directory = directory;
   }
 
@@ -92,7 +69,7 @@ export class ConsumerDirectory {
     for (;;) {
       const rows = await store.changedSince(this.#seen, PAGE);
       for (const row of rows) {
-        this.#store.set(row.id, fromStore(row));
+        this.#store.set(row.id, consumerRecord(row, 'store'));
         this.#seen = row.changeSeq;
       }
       if (rows.length < PAGE) return;

@@ -13,6 +13,15 @@ export interface ConsumerFields {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
+/**
+ * A consumer as it is read back, from the config or the store: its fields and whether it is
+ * disabled. What the store keeps and what authentication looks up both extend it.
+ */
+export interface ConsumerProfile extends ConsumerFields {
+  readonly name: string | undefined;
+  readonly disabled: boolean;
+}
+
 const ID = new RegExp(CONSUMER_ID_PATTERN);
 const SCOPE = /^[\x21-\x7e]{1,128}$/;
 const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -1,15 +1,13 @@
 import type { Db } from '../db.js';
 import { nextChange } from './change-counter.js';
-import { consumerFieldsProblem, type ConsumerFields } from './consumer-fields.js';
+import {
+  consumerFieldsProblem,
+  type ConsumerFields,
+  type ConsumerProfile,
+} from './consumer-fields.js';
 
 /** A consumer as the store keeps it (table `consumers`, migration 0004). */
-export interface StoredConsumer {
-  readonly id: string;
-  readonly name: string | undefined;
-  readonly scopes: readonly string[];
-  readonly roles: readonly string[];
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly disabled: boolean;
+export interface StoredConsumer extends ConsumerProfile {
   readonly createdAt: number;
   readonly updatedAt: number;
   /** The change marker of its last write: see change-counter.ts. */

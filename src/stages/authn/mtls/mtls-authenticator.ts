@@ -11,6 +11,7 @@ import type {
   ConsumerRecord,
   Presented,
 } from '../authenticator.js';
+import { consumerRecord } from '../consumer-record.js';
 import { unauthenticated } from '../refusal.js';
 import { certificateNames, normalizedAltName } from './certificate-subjects.js';
 
@@ -65,26 +66,12 @@ export function createMtlsAuthenticator(
   deps: AuthnDeps,
 ): Authenticator {
   const { subjects, sans } = indexOf(consumers);
-  const declared = new Map(consumers.map((c) => [c.id, c]));
+  const declared = new Map(consumers.map((c) => [c.id, consumerRecord(c, 'config')]));
   // Per request, from `find` to `authenticate`: the certificate is read from the socket once.
   const seen = new WeakMap<IncomingMessage, PeerCertificateSeen>();
 
-  const consumerOf = (id: string): ConsumerRecord | undefined => {
-    const known = deps.consumers.get(id);
-    if (known !== undefined) return known;
-    const c = declared.get(id);
-    return c === undefined
-      ? undefined
-      : {
-          id: c.id,
-          name: c.name,
-          scopes: c.scopes,
-          roles: c.roles,
-          metadata: c.metadata,
-          disabled: c.disabled,
-          source: 'config',
-        };
-  };
+  const consumerOf = (id: string): ConsumerRecord | undefined =>
+    deps.consumers.get(id) ?? declared.get(id);
 
   return {
     method: 'mtls',
