@@ -6,6 +6,7 @@ import { migrate } from '../state/migrate.js';
 import { MIGRATIONS } from '../state/migrations/index.js';
 import { openDb } from '../state/open-db.js';
 import { StoreError } from '../state/store-error.js';
+import { durationMs } from './duration.js';
 import { loadConfigOrExit } from './load-config.js';
 
 export interface EventsExportOptions {
@@ -16,14 +17,6 @@ export interface EventsExportOptions {
   readonly kind?: string;
 }
 
-const UNIT_MS: Record<string, number> = {
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-};
-const DURATION = /^([0-9]{1,6})([smhdw])$/;
 // A time of day needs its zone: "10:00" alone would be read in the machine's zone (ambiguous).
 const ISO =
   /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:[0-9]{2}))?$/;
@@ -35,8 +28,8 @@ class ArgumentError extends Error {}
 
 /** An ISO 8601 date or date-time with a zone, or a duration before `now` (24h, 7d). */
 function parseTime(flag: string, value: string, now: number, durations: boolean): number {
-  const d = durations ? DURATION.exec(value) : null;
-  if (d !== null) return now - Number(d[1]) * (UNIT_MS[d[2] as string] as number);
+  const d = durations ? durationMs(value) : undefined;
+  if (d !== undefined) return now - d;
   const m = ISO.exec(value);
   const hasTime = m?.[4] !== undefined;
   if (m !== null && (!hasTime || /(Z|[+-][0-9]{2}:[0-9]{2})$/.test(value))) {
