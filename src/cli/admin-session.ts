@@ -6,7 +6,6 @@ import { AuditLog } from '../state/audit/audit-log.js';
 import type { ClusterState } from '../state/cluster/cluster-state.js';
 import { openClusterState } from '../state/cluster/open-cluster-state.js';
 import { KeyRing } from '../state/crypto/key-ring.js';
-import { loadMasterKey } from '../state/crypto/master-key.js';
 import type { Db } from '../state/db.js';
 import { adminEvent } from '../state/events/event.js';
 import { insertEvents } from '../state/events/events-table.js';
@@ -14,6 +13,7 @@ import { migrate } from '../state/migrate.js';
 import { MIGRATIONS } from '../state/migrations/index.js';
 import { openDb } from '../state/open-db.js';
 import { reportConfigError } from './config-errors.js';
+import { gatewayMasterKey } from './gateway-master-key.js';
 import { loadConfigOrExit } from './load-config.js';
 
 /** One admin action as the audit trail records it. */
@@ -86,15 +86,7 @@ export class AdminSession {
   /** The key ring under the master key (PORTCULLIS_MASTER_KEY or masterKeyFile; no dev mode). */
   async keyRing(): Promise<KeyRing> {
     if (this.#ring === undefined) {
-      const master = loadMasterKey({
-        env: process.env,
-        file: this.config.state.encryption.masterKeyFile,
-        baseDir: this.configDir,
-        // A dev-mode key is thrown away with its process: nothing the gateway encrypted under
-        // its own could be read here.
-        devMode: false,
-        log: { warn: (_f, message) => void process.stderr.write(`warning: ${message}\n`) },
-      });
+      const master = gatewayMasterKey(this.config, this.configDir);
       this.#ring = await KeyRing.open(this.db, master, () => this.clock.now());
     }
     return this.#ring;

@@ -2,7 +2,6 @@ import { AuditError } from '../state/audit/audit-error.js';
 import { AuditLog } from '../state/audit/audit-log.js';
 import { CryptoError } from '../state/crypto/crypto-error.js';
 import { KeyRing } from '../state/crypto/key-ring.js';
-import { loadMasterKey, type MasterKeyLog } from '../state/crypto/master-key.js';
 import { SecretStore } from '../state/crypto/secrets.js';
 import { adminEvent } from '../state/events/event.js';
 import { insertEvents } from '../state/events/events-table.js';
@@ -16,13 +15,8 @@ import {
   previousKeyRetentionMs,
   rotateIdentitySigningKey,
 } from '../stages/authn/identity-signing-key.js';
+import { gatewayMasterKey } from './gateway-master-key.js';
 import { loadConfigOrExit } from './load-config.js';
-
-const stderrLog: MasterKeyLog = {
-  warn: (_fields, message) => {
-    process.stderr.write(`warning: ${message}\n`);
-  },
-};
 
 /**
  * `portcullis keys rotate-identity -c FILE`: a new key signs the identity tokens the upstream
@@ -33,14 +27,7 @@ const stderrLog: MasterKeyLog = {
 export async function runRotateIdentity(configFile: string): Promise<void> {
   const { config, configDir } = loadConfigOrExit(configFile);
   try {
-    // The key the gateways use: a dev-mode throwaway key could not read what they stored.
-    const master = loadMasterKey({
-      env: process.env,
-      file: config.state.encryption.masterKeyFile,
-      baseDir: configDir,
-      devMode: false,
-      log: stderrLog,
-    });
+    const master = gatewayMasterKey(config, configDir);
     const db = openDb(config.state, configDir);
     try {
       await migrate(db, MIGRATIONS);

@@ -1,17 +1,12 @@
 import { CryptoError } from '../state/crypto/crypto-error.js';
-import { loadMasterKey, MASTER_KEY_ENV, type MasterKeyLog } from '../state/crypto/master-key.js';
+import { loadMasterKey, MASTER_KEY_ENV } from '../state/crypto/master-key.js';
 import { rotateMaster } from '../state/crypto/rotate-master.js';
 import { migrate } from '../state/migrate.js';
 import { MIGRATIONS } from '../state/migrations/index.js';
 import { openDb } from '../state/open-db.js';
 import { StoreError } from '../state/store-error.js';
+import { gatewayMasterKey, stderrKeyLog } from './gateway-master-key.js';
 import { loadConfigOrExit } from './load-config.js';
-
-const stderrLog: MasterKeyLog = {
-  warn: (_fields, message) => {
-    process.stderr.write(`warning: ${message}\n`);
-  },
-};
 
 /**
  * `portcullis keys rotate-master -c FILE --new-key-file F`: re-wraps every data key under the
@@ -23,20 +18,14 @@ const stderrLog: MasterKeyLog = {
 export async function runRotateMaster(configFile: string, newKeyFile: string): Promise<void> {
   const { config, configDir } = loadConfigOrExit(configFile);
   try {
-    const current = loadMasterKey({
-      env: process.env,
-      file: config.state.encryption.masterKeyFile,
-      baseDir: configDir,
-      devMode: false,
-      log: stderrLog,
-    });
+    const current = gatewayMasterKey(config, configDir);
     // Only the file: the environment holds the current key.
     const next = loadMasterKey({
       env: {},
       file: newKeyFile,
       fileLabel: '--new-key-file',
       devMode: false,
-      log: stderrLog,
+      log: stderrKeyLog,
     });
     const db = openDb(config.state, configDir);
     try {
