@@ -6,6 +6,15 @@
  */
 export type SqlValue = string | number | bigint | boolean | Buffer | null;
 
+/** What `insertMany` takes: PostgreSQL needs each column's type to unpack the arrays. */
+export interface InsertColumn {
+  readonly name: string;
+  readonly type: 'bigint' | 'integer' | 'text';
+}
+
+/** A value of `insertMany`: numbers go to bigint or integer columns (whole numbers only). */
+export type InsertValue = string | number | null;
+
 export interface Db {
   readonly dialect: 'sqlite' | 'postgres';
   /** Rows as plain objects keyed by column name. */
@@ -16,10 +25,17 @@ export interface Db {
   /** For INSERT/UPDATE/DELETE: how many rows changed. */
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
   /**
-   * One statement run once per row of parameters, in order: for many rows at once (event
-   * batches). Call it inside a transaction to make the rows one unit.
+   * Inserts many rows into one table in as few statements as the backend allows (event
+   * batches): multi-row `VALUES` lists on SQLite, one `unnest` of column arrays per statement on
+   * PostgreSQL. Each row has a value for each column, in order. All or nothing: in a
+   * transaction of its own, or part of the transaction it is called in. Returns how many rows
+   * were inserted.
    */
-  runBatch(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<number>;
+  insertMany(
+    table: string,
+    columns: readonly InsertColumn[],
+    rows: readonly (readonly InsertValue[])[],
+  ): Promise<number>;
   /** Several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
   /**

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db, SqlValue } from '../../src/state/db.js';
+import type { Db, InsertColumn, SqlValue } from '../../src/state/db.js';
 import { PostgresDb } from '../../src/state/postgres/postgres-db.js';
 import { SqliteDb } from '../../src/state/sqlite/sqlite-db.js';
 import { StoreError } from '../../src/state/store-error.js';
@@ -38,6 +39,11 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const BATCH_COLUMNS: readonly InsertColumn[] = [
+  { name: 'n', type: 'bigint' },
+  { name: 'label', type: 'text' },
+];
 
 describe.each(BACKENDS)('the %s store', (backend) => {
   const t = useTestDatabase(backend);
@@ -72,28 +78,84 @@ describe.each(BACKENDS)('the %s store', (backend) => {
       expect(await t.db.run('DELETE FROM kv WHERE k = $1', ['nothing'])).toBe(0);
     });
 
-    it('runBatch runs one statement per row in order and counts the changes', async () => {
-      await t.db.exec('CREATE TABLE batch (n INTEGER, label TEXT)');
-      const rows = Array.from({ length: 250 }, (_, i) => [i, `row-${i}`]);
+    it('insertMany inserts every row, in statements of many rows, and counts them', async () => {
+      await t.db.exec('CREATE TABLE batch (n BIGINT, label TEXT)');
+      // 123 rows: whole multi-row statements and a remainder on SQLite.
+      const rows = Array.from({ length: 123 }, (_, i) => [i, i % 7 === 0 ? null : `row-${i}`]);
 
-      expect(await t.db.runBatch('INSERT INTO batch (label, n) VALUES ($2, $1)', rows)).toBe(250);
+      expect(await t.db.insertMany('batch', BATCH_COLUMNS, rows)).toBe(123);
 
-      const stored = await t.db.query<{ n: number; label: string }>(
+      const stored = await t.db.query<{ n: number; label: string | null }>(
         'SELECT n, label FROM batch ORDER BY n',
       );
-      expect(stored).toHaveLength(250);
-      expect(stored[249]).toEqual({ n: 249, label: 'row-249' });
+      expect(stored.map((r) => [r.n, r.label])).toEqual(rows);
     });
 
-    it('runBatch inside a transaction rolls back with it when a row fails', async () => {
+    it('insertMany keeps any text as it was given: quotes, backslashes, braces, NULL', async () => {
+      await t.db.exec('CREATE TABLE batch_text (n BIGINT, label TEXT)');
+      // What a PostgreSQL array literal treats specially, and a string that looks like null.
+      // (No NUL: PostgreSQL text cannot hold it, the event pipeline replaces it before.)
+      const text = fc
+        .string({ unit: 'grapheme', maxLength: 12 })
+        .map((s) => s.replaceAll('\u0000', ''))
+        .chain((s) => fc.constantFrom(s, `"${s}\\`, `{${s},NULL}`, 'NULL', ' ', ''));
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.option(text), { maxLength: 60 }), async (labels) => {
+          await t.db.run('DELETE FROM batch_text');
+          const rows = labels.map((label, i) => [i, label]);
+          expect(await t.db.insertMany('batch_text', BATCH_COLUMNS, rows)).toBe(rows.length);
+          const stored = await t.db.query<{ n: number; label: string | null }>(
+            'SELECT n, label FROM batch_text ORDER BY n',
+          );
+          expect(stored.map((r) => [r.n, r.label])).toEqual(rows);
+        }),
+        { numRuns: 40 },
+      );
+    });
+
+    it('insertMany inside a transaction rolls back with it when a row fails', async () => {
       await t.db.exec('CREATE TABLE batch_tx (n INTEGER NOT NULL)');
+      const rows = Array.from({ length: 120 }, (_, i) => [i === 110 ? null : i]);
       const failing = t.db.transaction((tx) =>
-        tx.runBatch('INSERT INTO batch_tx (n) VALUES ($1)', [[1], [2], [null], [4]]),
+        tx.insertMany('batch_tx', [{ name: 'n', type: 'integer' }], rows),
       );
 
       await expect(failing).rejects.toMatchObject({ code: 'PCL_STORE_QUERY_FAILED' });
       expect(await t.db.query('SELECT n FROM batch_tx')).toEqual([]);
     });
+
+    const whole = [
+      [1, 'a'],
+      [2, 'b'],
+    ];
+    it.each([
+      [
+        'a table name that is not a plain identifier',
+        'refused; DROP TABLE kv',
+        BATCH_COLUMNS,
+        whole,
+      ],
+      [
+        'a column name that is not a plain identifier',
+        'refused',
+        [
+          { name: 'n) SELECT 1; --', type: 'bigint' },
+          { name: 'label', type: 'text' },
+        ],
+        whole,
+      ],
+      ['a row with fewer values than columns', 'refused', BATCH_COLUMNS, [...whole, [3]]],
+    ] as const)(
+      'insertMany refuses %s before running anything',
+      async (_w, table, columns, rows) => {
+        await t.db.exec('CREATE TABLE IF NOT EXISTS refused (n BIGINT, label TEXT)');
+
+        const err = await storeError(t.db.insertMany(table, columns, rows));
+
+        expect(err.code).toBe('PCL_STORE_QUERY_FAILED');
+        expect(await t.db.query('SELECT n FROM refused')).toEqual([]);
+      },
+    );
 
     it('query returns plain objects keyed by column name', async () => {
       const rows = await t.db.query<{ k: string; v: string }>(

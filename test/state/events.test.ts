@@ -57,7 +57,7 @@ function event(kind: EventKind, id: string, time = Date.now()): EventRecord {
   };
 }
 
-/** The real store, with its transactions counted. */
+/** The real store, with its transactions counted (an insertMany is a transaction of its own). */
 function counting(db: Db): { db: Db; transactions: () => number } {
   let transactions = 0;
   const wrapped: Db = {
@@ -65,7 +65,10 @@ function counting(db: Db): { db: Db; transactions: () => number } {
     query: <T extends Record<string, unknown>>(sql: string, params?: readonly SqlValue[]) =>
       db.query<T>(sql, params),
     run: (sql, params) => db.run(sql, params),
-    runBatch: (sql, rows) => db.runBatch(sql, rows),
+    insertMany: (table, columns, rows) => {
+      transactions++;
+      return db.insertMany(table, columns, rows);
+    },
     exec: (sql) => db.exec(sql),
     transaction: (fn) => {
       transactions++;

@@ -400,7 +400,7 @@ export class EventWriter {
 
   async #writePriority(k: number): Promise<void> {
     const batch = this.#queue.priority.peek(k);
-    await this.#db.transaction((tx) => insertEvents(tx, batch));
+    await insertEvents(this.#db, batch);
     for (const e of batch) this.#written[e.kind]++;
     this.#budgetPriority -= k;
     if (this.#audit === undefined) this.#queue.priority.drop(k);
@@ -424,9 +424,7 @@ export class EventWriter {
     const batch = q.requests.peek(k);
     const folded = q.takeFolded();
     try {
-      await this.#db.transaction((tx) =>
-        insertEvents(tx, folded.length === 0 ? batch : batch.concat(folded)),
-      );
+      await insertEvents(this.#db, folded.length === 0 ? batch : batch.concat(folded));
     } catch (err) {
       q.restoreFolded(folded);
       throw err;
@@ -458,7 +456,7 @@ export class EventWriter {
       let n = 0;
       try {
         for await (const batch of this.#spill.read(file, this.#config.batchSize, unreadable)) {
-          await this.#db.transaction((tx) => insertEvents(tx, batch));
+          await insertEvents(this.#db, batch);
           await this.#audit?.appendMany(batch);
           for (const e of batch) this.#written[e.kind]++;
           n += batch.length;

@@ -1,61 +1,29 @@
-import type { Db, SqlValue } from '../db.js';
+import type { Db, InsertColumn, InsertValue, SqlValue } from '../db.js';
 import { EVENT_KINDS, type EventDetails, type EventKind, type EventRecord } from './event.js';
 
 /**
  * The `events` table (migration 0001_events): the only code that knows its columns. Both
  * backends take the same statements.
  */
-const COLUMNS = [
-  'time',
-  'kind',
-  'action',
-  'decision',
-  'reason',
-  'request_id',
-  'route',
-  'method',
-  'path',
-  'status',
-  'client_ip',
-  'consumer',
-  'stage',
-  'count',
-  'details',
-] as const;
+const COLUMNS: readonly InsertColumn[] = [
+  { name: 'time', type: 'bigint' },
+  { name: 'kind', type: 'text' },
+  { name: 'action', type: 'text' },
+  { name: 'decision', type: 'text' },
+  { name: 'reason', type: 'text' },
+  { name: 'request_id', type: 'text' },
+  { name: 'route', type: 'text' },
+  { name: 'method', type: 'text' },
+  { name: 'path', type: 'text' },
+  { name: 'status', type: 'integer' },
+  { name: 'client_ip', type: 'text' },
+  { name: 'consumer', type: 'text' },
+  { name: 'stage', type: 'text' },
+  { name: 'count', type: 'integer' },
+  { name: 'details', type: 'text' },
+];
 
-/** Their types, for PostgreSQL's json_to_recordset. */
-const PG_TYPES: Record<(typeof COLUMNS)[number], string> = {
-  time: 'bigint',
-  kind: 'text',
-  action: 'text',
-  decision: 'text',
-  reason: 'text',
-  request_id: 'text',
-  route: 'text',
-  method: 'text',
-  path: 'text',
-  status: 'integer',
-  client_ip: 'text',
-  consumer: 'text',
-  stage: 'text',
-  count: 'integer',
-  details: 'text',
-};
-
-/**
- * SQLite: one prepared statement run per row in SQLite's worker thread (measured at half the CPU
- * per row of unpacking a JSON batch there). PostgreSQL: a batch goes as one JSON parameter the
- * server unpacks itself, not as 15 parameters a row that node-postgres would prepare in
- * JavaScript on the thread that serves requests.
- */
-const INSERT_ROW_SQL = `INSERT INTO events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`;
-
-const INSERT_JSON_SQL =
-  `INSERT INTO events (${COLUMNS.join(', ')}) SELECT ${COLUMNS.join(', ')}` +
-  ` FROM json_to_recordset($1::json) AS r(${COLUMNS.map((c) => `${c} ${PG_TYPES[c]}`).join(', ')})`;
-
-// Bounds one statement's parameter (a few hundred KB) whatever batchSize is configured.
-const ROWS_PER_STATEMENT = 1000;
+const SELECTED = `id, ${COLUMNS.map((c) => c.name).join(', ')}`;
 
 // NUL cannot be stored in PostgreSQL text, and a lone surrogate has no UTF-8 form: either would
 // make the whole batch fail on every retry. Linear: one code unit of look-around.
@@ -74,7 +42,8 @@ function integerOrNull(value: number | null): number | null {
   return value === null || !Number.isFinite(value) ? null : Math.trunc(value);
 }
 
-function rowValues(e: EventRecord): (string | number | null)[] {
+/** The values of COLUMNS, in order. */
+function rowValues(e: EventRecord): InsertValue[] {
   return [
     Math.trunc(e.time),
     e.kind,
@@ -94,26 +63,14 @@ function rowValues(e: EventRecord): (string | number | null)[] {
   ];
 }
 
-function rowObject(e: EventRecord): Record<string, string | number | null> {
-  const values = rowValues(e);
-  const row: Record<string, string | number | null> = {};
-  COLUMNS.forEach((c, i) => {
-    row[c] = values[i] ?? null;
-  });
-  return row;
-}
-
-/** Inserts the events, a statement per ROWS_PER_STATEMENT; run it inside a transaction. */
+/**
+ * Inserts the events, all or nothing, in as few statements as the backend allows
+ * (`Db.insertMany`: 50 rows a statement on SQLite, in its worker thread; one statement of column
+ * arrays on PostgreSQL), and in one message to SQLite's thread or one round trip to PostgreSQL
+ * for a batch: no BEGIN and COMMIT of their own.
+ */
 export async function insertEvents(db: Db, events: readonly EventRecord[]): Promise<void> {
-  if (db.dialect === 'sqlite') {
-    // In SQLite's own thread a prepared statement per row costs half of unpacking JSON there.
-    await db.runBatch(INSERT_ROW_SQL, events.map(rowValues));
-    return;
-  }
-  for (let i = 0; i < events.length; i += ROWS_PER_STATEMENT) {
-    const chunk = events.slice(i, i + ROWS_PER_STATEMENT);
-    await db.run(INSERT_JSON_SQL, [JSON.stringify(chunk.map(rowObject))]);
-  }
+  await db.insertMany('events', COLUMNS, events.map(rowValues));
 }
 
 type Row = Record<string, unknown>;
@@ -175,7 +132,7 @@ export async function* readEvents(
 ): AsyncGenerator<EventRecord> {
   const kind = filter.kind === undefined ? '' : ' AND kind = $6';
   const sql =
-    `SELECT id, ${COLUMNS.join(', ')} FROM events` +
+    `SELECT ${SELECTED} FROM events` +
     ` WHERE time >= $1 AND time < $2 AND (time > $3 OR (time = $3 AND id > $4))${kind}` +
     ' ORDER BY time, id LIMIT $5';
   let after: [number, number] = [Number.MIN_SAFE_INTEGER, 0];

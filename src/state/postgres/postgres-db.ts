@@ -1,7 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
-import type { Db, SqlValue } from '../db.js';
+import type { Db, InsertColumn, InsertValue, SqlValue } from '../db.js';
+import { checkInsert, unnestInsertSql } from '../insert-statement.js';
 import { StoreError, redactParams, withoutQuotedValue } from '../store-error.js';
+import { columnArrayLiteral } from './array-literal.js';
 
 // Read back what SQLite gives for the same column, so store code runs unchanged on both:
 // int8 (COUNT, BIGINT ids, epoch milliseconds) and NUMERIC (SUM of BIGINT) as numbers (every
@@ -80,6 +82,36 @@ async function send<R>(
   }
 }
 
+/** Bounds one statement's parameters (a few hundred KB) whatever the batch size. */
+const ROWS_PER_INSERT = 1000;
+
+/**
+ * One `INSERT ... SELECT * FROM unnest(...)` per ROWS_PER_INSERT rows, each column sent as the
+ * text of one array: the server parses and plans one statement, and this thread formats the
+ * values without building an object per row.
+ */
+async function insertRows(
+  client: pg.Pool | pg.PoolClient,
+  table: string,
+  columns: readonly InsertColumn[],
+  rows: readonly (readonly InsertValue[])[],
+): Promise<number> {
+  checkInsert(table, columns, rows);
+  const sql = unnestInsertSql(table, columns);
+  let inserted = 0;
+  for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
+    const chunk = rows.slice(start, start + ROWS_PER_INSERT);
+    const arrays = columns.map((_c, i) => columnArrayLiteral(chunk, i));
+    try {
+      inserted += (await client.query(sql, arrays)).rowCount ?? 0;
+    } catch (err) {
+      // Redacted value by value: an error message may quote one of them.
+      throw wrap(err, chunk.flat());
+    }
+  }
+  return inserted;
+}
+
 /** PostgreSQL through a node-postgres pool: for several gateway nodes sharing one state. */
 export class PostgresDb implements Db {
   readonly dialect = 'postgres' as const;
@@ -124,9 +156,18 @@ export class PostgresDb implements Db {
     return send(this.#pool, sql, params, (r) => r.rows as T[]);
   }
 
-  /** Each row a round trip, in one transaction: bulk paths on PostgreSQL use set-based SQL. */
-  runBatch(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<number> {
-    return this.transaction((tx) => tx.runBatch(sql, rows));
+  /** One statement is all or nothing by itself; more go in a transaction. */
+  insertMany(
+    table: string,
+    columns: readonly InsertColumn[],
+    rows: readonly (readonly InsertValue[])[],
+  ): Promise<number> {
+    if (rows.length > ROWS_PER_INSERT) {
+      return this.transaction((tx) => tx.insertMany(table, columns, rows));
+    }
+    const refused = this.#check();
+    if (refused !== undefined) return Promise.reject(refused);
+    return insertRows(this.#pool, table, columns, rows);
   }
 
   run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
@@ -193,14 +234,11 @@ function transactionDb(client: pg.PoolClient, state: { active: boolean }): Db {
       state.active ? send(client, sql, params, (r) => r.rows as T[]) : ended(),
     run: (sql: string, params: readonly SqlValue[] = []) =>
       state.active ? send(client, sql, params, (r) => r.rowCount ?? 0) : ended(),
-    runBatch: async (sql: string, rows: readonly (readonly SqlValue[])[]) => {
-      let changes = 0;
-      for (const row of rows) {
-        if (!state.active) return ended();
-        changes += await send(client, sql, row, (r) => r.rowCount ?? 0);
-      }
-      return changes;
-    },
+    insertMany: (
+      table: string,
+      columns: readonly InsertColumn[],
+      rows: readonly (readonly InsertValue[])[],
+    ) => (state.active ? insertRows(client, table, columns, rows) : ended()),
     exec: (sql: string) => (state.active ? send(client, sql, undefined, () => undefined) : ended()),
     transaction: () =>
       Promise.reject(

@@ -2,7 +2,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Db, SqlValue } from '../db.js';
+import type { Db, InsertColumn, InsertValue, SqlValue } from '../db.js';
+import { checkInsert } from '../insert-statement.js';
 import { StoreError, redactParams } from '../store-error.js';
 import type { SqliteRequest, SqliteResponse, SqliteWorkerData } from './sqlite-protocol.js';
 
@@ -10,7 +11,8 @@ type Ok = SqliteResponse & { ok: true };
 type Pending = {
   resolve: (r: Ok) => void;
   reject: (e: Error) => void;
-  params: readonly SqlValue[];
+  /** The values sent, for redacting an error message (only then computed). */
+  params: () => readonly SqlValue[];
 };
 type Op = SqliteRequest extends infer R
   ? R extends { id: number }
@@ -84,7 +86,7 @@ export class SqliteDb implements Db {
         res.code !== undefined && UNAVAILABLE.test(res.code)
           ? 'PCL_STORE_UNAVAILABLE'
           : 'PCL_STORE_QUERY_FAILED';
-      p.reject(new StoreError(code, `sqlite: ${redactParams(res.message, p.params)}`));
+      p.reject(new StoreError(code, `sqlite: ${redactParams(res.message, p.params())}`));
     });
     // The worker failed to start (the file cannot be opened) or died: nothing will answer.
     this.#worker.on('error', (err) => this.#fail(`cannot use ${this.#path}: ${err.message}`));
@@ -105,7 +107,9 @@ export class SqliteDb implements Db {
       return Promise.reject(new StoreError('PCL_STORE_UNAVAILABLE', `sqlite: ${this.#dead}`));
     }
     const id = this.#nextId++;
-    const params = 'params' in op ? op.params : [];
+    // What an error message must not repeat: an insert's values are redacted like parameters.
+    const params = (): readonly SqlValue[] =>
+      'params' in op ? op.params : 'rows' in op ? op.rows.flat() : [];
     return new Promise<Ok>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, params });
       this.#worker.ref();
@@ -148,8 +152,12 @@ export class SqliteDb implements Db {
     return this.#serial(() => this.#run(sql, params));
   }
 
-  runBatch(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<number> {
-    return this.#serial(() => this.#runBatch(sql, rows));
+  insertMany(
+    table: string,
+    columns: readonly InsertColumn[],
+    rows: readonly (readonly InsertValue[])[],
+  ): Promise<number> {
+    return this.#serial(() => this.#insertMany(table, columns, rows));
   }
 
   exec(sql: string): Promise<void> {
@@ -164,9 +172,17 @@ export class SqliteDb implements Db {
     return (await this.#send({ op: 'run', sql, params: [...params] })).changes ?? 0;
   }
 
-  async #runBatch(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<number> {
-    const copy = rows.map((r) => [...r]);
-    return (await this.#send({ op: 'batch', sql, rows: copy })).changes ?? 0;
+  async #insertMany(
+    table: string,
+    columns: readonly InsertColumn[],
+    rows: readonly (readonly InsertValue[])[],
+  ): Promise<number> {
+    checkInsert(table, columns, rows);
+    if (rows.length === 0) return 0;
+    const names = columns.map((c) => c.name);
+    // postMessage copies the rows as they are now: nothing to copy here.
+    const op = { op: 'insert', table, columns: names, rows: rows as InsertValue[][] } as const;
+    return (await this.#send(op)).changes ?? 0;
   }
 
   async #exec(sql: string): Promise<void> {
@@ -207,8 +223,11 @@ export class SqliteDb implements Db {
         state.active ? this.#query<T>(sql, params) : ended(),
       run: (sql: string, params: readonly SqlValue[] = []) =>
         state.active ? this.#run(sql, params) : ended(),
-      runBatch: (sql: string, rows: readonly (readonly SqlValue[])[]) =>
-        state.active ? this.#runBatch(sql, rows) : ended(),
+      insertMany: (
+        table: string,
+        columns: readonly InsertColumn[],
+        rows: readonly (readonly InsertValue[])[],
+      ) => (state.active ? this.#insertMany(table, columns, rows) : ended()),
       exec: (sql: string) => (state.active ? this.#exec(sql) : ended()),
       transaction: () =>
         Promise.reject(

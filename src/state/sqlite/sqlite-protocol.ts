@@ -1,9 +1,9 @@
-import type { SqlValue } from '../db.js';
+import type { InsertValue, SqlValue } from '../db.js';
 
 /** Messages between the main thread and the SQLite worker. */
 export type SqliteRequest =
   | { id: number; op: 'query' | 'run'; sql: string; params: SqlValue[] }
-  | { id: number; op: 'batch'; sql: string; rows: SqlValue[][] }
+  | { id: number; op: 'insert'; table: string; columns: string[]; rows: InsertValue[][] }
   | { id: number; op: 'exec'; sql: string }
   | { id: number; op: 'begin' | 'commit' | 'rollback' | 'close' };
 
