@@ -9,7 +9,15 @@ import { createOpsServer } from '../ops/ops-server.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import { reportConfigError } from './config-errors.js';
 
-type Message = { type: 'ready' } | { type: 'reload'; cause: string } | { type: 'shutdown' };
+type Message =
+  | { type: 'ready' }
+  | { type: 'reload'; cause: string }
+  | { type: 'shutdown' }
+  // The identity JWKS a worker publishes: the primary serves it on the ops listener.
+  | { type: 'jwks'; document: { keys: readonly object[] } };
+
+/** Workers re-read the identity signing keys every 10 s; they tell the primary as often. */
+const JWKS_EVERY_MS = 10_000;
 
 /**
  * Several worker processes on one machine (node:cluster). The primary validates the config,
@@ -35,10 +43,13 @@ export async function runCluster(file: string, workers: number): Promise<void> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   const ready = new Set<Worker>();
   let stopping = false;
+  // Every worker reads the same key set from the store: the latest document any sent is current.
+  let jwks: { keys: readonly object[] } = { keys: [] };
   const fork = (): void => {
     const worker = cluster.fork();
     worker.on('message', (m: Message) => {
       if (m.type === 'ready') ready.add(worker);
+      if (m.type === 'jwks') jwks = m.document;
     });
     worker.on('exit', (code) => {
       ready.delete(worker);
@@ -52,7 +63,9 @@ export async function runCluster(file: string, workers: number): Promise<void> {
 
   let ops: Server | undefined;
   if (config.listeners.ops !== undefined) {
-    const server = createOpsServer(() => !stopping && ready.size === workers);
+    const server = createOpsServer(() => !stopping && ready.size === workers, {
+      jwks: () => jwks,
+    });
     ops = server;
     // The address as bound (with `port: 0` the config does not say), as a single gateway logs it.
     server.listen(config.listeners.ops.port, config.listeners.ops.host, () =>
@@ -111,5 +124,10 @@ async function runWorker(file: string): Promise<void> {
   // Signals go to the primary, which tells the workers; a terminal's Ctrl-C reaches all of them.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => void gateway.stop().then(() => process.exit(0)));
+  const sendJwks = (): void => {
+    process.send?.({ type: 'jwks', document: gateway.authn.jwks() } satisfies Message);
+  };
+  sendJwks();
+  setInterval(sendJwks, JWKS_EVERY_MS).unref();
   process.send?.({ type: 'ready' } satisfies Message);
 }

@@ -126,6 +126,12 @@ routes:
       ready = await send(ops, { path: '/readyz' });
     }
     expect(ready.status).toBe(200);
+    // The primary serves the identity keys the workers sign with (they share one key set).
+    const jwks = JSON.parse((await send(ops, { path: '/.well-known/jwks.json' })).text) as {
+      keys: { kid?: string; d?: string }[];
+    };
+    expect(jwks.keys.length).toBeGreaterThan(0);
+    expect(jwks.keys.every((k) => typeof k.kid === 'string' && k.d === undefined)).toBe(true);
 
     // The kernel hands each new connection to whichever worker accepts first: concurrent
     // connections, in rounds, until both have served (bounded, so a lone worker fails).
