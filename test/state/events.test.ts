@@ -11,7 +11,7 @@ import { AuditLog } from '../../src/state/audit/audit-log.js';
 import type { Db, SqlValue } from '../../src/state/db.js';
 import type { EventKind, EventRecord } from '../../src/state/events/event.js';
 import type { AuditSink, EventsConfig } from '../../src/state/events/event-writer.js';
-import { insertEvents } from '../../src/state/events/events-table.js';
+import { insertEvents, readEvents } from '../../src/state/events/events-table.js';
 import { startEventRecording, type EventRecording } from '../../src/state/events/recorder.js';
 import { publishDeny } from '../../src/gateway/events.js';
 import { publishRequestDone } from '../../src/state/events/request-done.js';
@@ -471,6 +471,26 @@ describe.each(BACKENDS)('event pipeline on %s', (backend) => {
 
     expect(await r.purge()).toEqual({ request: 1, security: 0, admin: 0 });
     expect((await rows(t.db)).map((row) => row.request_id)).toEqual(['new']);
+  });
+
+  it('reads every kind in (time, id) order, across pages and kinds with equal times', async () => {
+    const kinds = ['request', 'security', 'admin'] as const;
+    // Times repeat across kinds and within a kind; the window cuts both ends.
+    const all = Array.from({ length: 40 }, (_, i) =>
+      event(kinds[(i * 7) % 3] ?? 'request', `e${i}`, NOW + Math.floor(i / 4) * 1000),
+    );
+    await t.db.transaction((tx) => insertEvents(tx, all));
+    const filter = { since: NOW + 1000, until: NOW + 9000 };
+
+    const read: string[] = [];
+    for await (const e of readEvents(t.db, filter, 3)) read.push(e.requestId ?? '');
+
+    const expected = await t.db.query<{ request_id: string }>(
+      'SELECT request_id FROM events WHERE time >= $1 AND time < $2 ORDER BY time, id',
+      [filter.since, filter.until],
+    );
+    expect(read).toEqual(expected.map((r) => r.request_id));
+    expect(read).toHaveLength(32);
   });
 
   describe('portcullis events export', () => {

@@ -2,8 +2,8 @@ import type { Db, InsertColumn, InsertValue, SqlValue } from '../db.js';
 import { EVENT_KINDS, type EventDetails, type EventKind, type EventRecord } from './event.js';
 
 /**
- * The `events` table (migration 0001_events): the only code that knows its columns. Both
- * backends take the same statements.
+ * The `events` table (migrations 0001_events, 0005_events_indexes): the only code that knows its
+ * columns. Both backends take the same statements.
  */
 const COLUMNS: readonly InsertColumn[] = [
   { name: 'time', type: 'bigint' },
@@ -123,22 +123,62 @@ export interface EventFilter {
 
 /**
  * The matching events in time order, a page at a time (keyset pagination on (time, id)): an
- * export of millions of rows holds one page in memory and no long read transaction.
+ * export of millions of rows holds one page per kind in memory and no long read transaction.
+ * Every read goes through the (kind, time) index: without a kind, one cursor per kind, merged.
  */
 export async function* readEvents(
   db: Db,
   filter: EventFilter,
   pageSize = 1000,
 ): AsyncGenerator<EventRecord> {
-  const kind = filter.kind === undefined ? '' : ' AND kind = $6';
+  if (filter.kind !== undefined) {
+    yield* readKind(db, filter.kind, filter, pageSize);
+    return;
+  }
+  const cursors = EVENT_KINDS.map((kind) => readKind(db, kind, filter, pageSize));
+  try {
+    const heads: (EventRecord | undefined)[] = [];
+    for (const cursor of cursors) heads.push(await next(cursor));
+    for (;;) {
+      let first = -1;
+      for (let i = 0; i < heads.length; i++) {
+        const h = heads[i];
+        const best = heads[first];
+        if (h !== undefined && (best === undefined || earlier(h, best))) first = i;
+      }
+      const head = heads[first];
+      const cursor = cursors[first];
+      if (head === undefined || cursor === undefined) return;
+      yield head;
+      heads[first] = await next(cursor);
+    }
+  } finally {
+    // A reader that stops early (`| head`) ends the cursors too.
+    await Promise.all(cursors.map((c) => c.return(undefined)));
+  }
+}
+
+async function next(cursor: AsyncGenerator<EventRecord>): Promise<EventRecord | undefined> {
+  const r = await cursor.next();
+  return r.done === true ? undefined : r.value;
+}
+
+const earlier = (a: EventRecord, b: EventRecord): boolean =>
+  a.time < b.time || (a.time === b.time && (a.id ?? 0) < (b.id ?? 0));
+
+async function* readKind(
+  db: Db,
+  kind: EventKind,
+  filter: EventFilter,
+  pageSize: number,
+): AsyncGenerator<EventRecord> {
   const sql =
     `SELECT ${SELECTED} FROM events` +
-    ` WHERE time >= $1 AND time < $2 AND (time > $3 OR (time = $3 AND id > $4))${kind}` +
-    ' ORDER BY time, id LIMIT $5';
+    ' WHERE kind = $1 AND time >= $2 AND time < $3 AND (time > $4 OR (time = $4 AND id > $5))' +
+    ' ORDER BY time, id LIMIT $6';
   let after: [number, number] = [Number.MIN_SAFE_INTEGER, 0];
   for (;;) {
-    const params: SqlValue[] = [filter.since, filter.until, after[0], after[1], pageSize];
-    if (filter.kind !== undefined) params.push(filter.kind);
+    const params: SqlValue[] = [kind, filter.since, filter.until, after[0], after[1], pageSize];
     const rows = await db.query(sql, params);
     for (const row of rows) yield toEvent(row);
     if (rows.length < pageSize) return;

@@ -3,6 +3,7 @@ import { EVENTS } from './0001-events.js';
 import { AUDIT_MIGRATION } from './0002-audit.js';
 import { KEYS_AND_SECRETS } from './0003-keys-and-secrets.js';
 import { CONSUMERS_AND_API_KEYS } from './0004-consumers.js';
+import { EVENTS_INDEXES } from './0005-events-indexes.js';
 
 /**
  * Every schema change of the store, in the order it applies. Each module owns its migration
@@ -13,4 +14,5 @@ export const MIGRATIONS: readonly Migration[] = [
   AUDIT_MIGRATION,
   KEYS_AND_SECRETS,
   CONSUMERS_AND_API_KEYS,
+  EVENTS_INDEXES,
 ];
