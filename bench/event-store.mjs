@@ -114,3 +114,12 @@ export async function waitForRecording(store, timeoutMs = 5000) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/** Whether the PostgreSQL server runs on this machine: then its CPU time can be read. */
+export function postgresIsLocal() {
+  try {
+    return ['127.0.0.1', 'localhost', '[::1]', ''].includes(new URL(postgresUrl()).hostname);
+  } catch {
+    return false;
+  }
+}

@@ -3,6 +3,13 @@
 const ms = (v) => (Number.isFinite(v) ? v.toFixed(2) : 'n/a');
 const rps = (v) => (Number.isFinite(v) ? Math.round(v).toString() : 'n/a');
 const ratio = (v) => (Number.isFinite(v) ? v.toFixed(2) : 'n/a');
+/** The setup's CPU per request, and the store server's after a `+` when it was measured. */
+const cpu = (m) =>
+  !Number.isFinite(m.cpuUs)
+    ? 'n/a'
+    : Number.isFinite(m.storeCpuUs)
+      ? `${m.cpuUs.toFixed(1)} + ${m.storeCpuUs.toFixed(1)}`
+      : m.cpuUs.toFixed(1);
 
 function textTable(header, rows) {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -23,10 +30,19 @@ function throughputCells(report) {
     ms(r.best.p50),
     ms(r.best.p99),
     ratio(r.ratioToDirect),
+    r.leanest ? cpu(r.leanest) : 'n/a',
     r.runs.map((run) => rps(run.rps)).join(' / '),
   ]);
 }
-const THROUGHPUT_HEADER = ['setup', 'req/s', 'p50 ms', 'p99 ms', '÷ direct', 'req/s per round'];
+const THROUGHPUT_HEADER = [
+  'setup',
+  'req/s',
+  'p50 ms',
+  'p99 ms',
+  '÷ direct',
+  'CPU µs/req',
+  'req/s per round',
+];
 
 function halfLoadCells(report) {
   return report.halfLoad.rows.map((r) => [
@@ -72,8 +88,10 @@ function eventsMethod(report) {
   event recording on (\`state.events\`: queueSize ${c.queueSize}, batchSize ${c.batchSize},
   flushIntervalMs ${c.flushIntervalMs}), to a fresh SQLite file and to a schema of its own on the
   PostgreSQL server at \`DATABASE_URL\`. Recording costs
-  (rps(portcullis-all-stages) − rps(events setup)) ÷ rps(portcullis-passthrough); a setup whose
-  store received no request event after its check request is reported as not measured.
+  (rps(portcullis-all-stages) − rps(events setup)) ÷ rps(portcullis-passthrough), and in CPU
+  time (cpu(events setup) − cpu(portcullis-all-stages)) ÷ cpu(portcullis-passthrough) per
+  request, the PostgreSQL server's included when it runs on this machine; a setup whose store
+  received no request event after its check request is reported as not measured.
 `;
 }
 
@@ -154,6 +172,14 @@ warm-up followed by ${o.duration} s of measurement. The tables show each setup's
 on a shared machine only ever slows a run down. Latency is recorded per response with
 sub-millisecond resolution (autocannon's own histogram keeps whole milliseconds). Any connection
 error, timeout or non-2xx response fails the run, and a failed run writes no figures here.
+
+CPU µs/req is the CPU time (user and system, from /proc) that the setup's processes spent during
+a measurement, divided by the requests answered: the proxy with its threads (Portcullis's SQLite
+thread), worker processes and nginx workers; for direct, the upstream. It steadies what req/s
+cannot on shared cores: a setup that spends more CPU per request is slower wherever it runs. For
+portcullis-events-postgres, \`+\` adds the CPU time of every process of the PostgreSQL server
+when it runs on this machine (nothing else should use it during the run). The table shows each
+setup's lowest round.
 
 Latency at half load: direct and portcullis-passthrough are loaded at half the request rate
 portcullis-passthrough reached, over ${o.connections} connections. autocannon's \`overallRate\`

@@ -19,7 +19,13 @@ import {
   stopAll,
   waitForOk,
 } from './children.mjs';
-import { countEvents, createBenchSchema, waitForRecording } from './event-store.mjs';
+import { commandCpuSeconds, groupCpuSeconds } from './cpu-time.mjs';
+import {
+  countEvents,
+  createBenchSchema,
+  postgresIsLocal,
+  waitForRecording,
+} from './event-store.mjs';
 import { closedLoop, paced, stopActiveLoad } from './load.mjs';
 import { ensureNginx, prepareNginx } from './peers/nginx.mjs';
 import { formatConsole, formatMarkdown } from './report.mjs';
@@ -298,6 +304,9 @@ function machine(nginx) {
 
 const best = (runs, better) => runs.reduce((a, b) => (better(b, a) ? b : a));
 
+/** A measurement's CPU µs per request: the setup's processes, and the store server's if known. */
+const cpuTotal = (m) => m.cpuUs + (Number.isFinite(m.storeCpuUs) ? m.storeCpuUs : 0);
+
 async function main(argv) {
   const flags = parseFlags(argv);
   if (flags.help) {
@@ -361,11 +370,14 @@ async function main(argv) {
   }
   // Start every setup before measuring any: idle, they cost nothing, and the rounds interleave.
   const targets = new Map();
+  // The process group of each setup, whose CPU time a measurement reads.
+  const groups = new Map();
   for (const [i, setup] of setups.entries()) {
     const port = ports[2 * i];
     const url = `http://127.0.0.1:${port}/catalog`;
     if (setup.kind === 'direct') {
       targets.set(setup.name, `${upstreamUrl}/catalog`);
+      groups.set(setup.name, upstream.proc.pid);
       continue;
     }
     let child;
@@ -412,11 +424,15 @@ async function main(argv) {
       }
     }
     targets.set(setup.name, url);
+    groups.set(setup.name, child.proc.pid);
     say(`${setup.name}: ready on ${url}`);
   }
 
   const problems = [];
   const { duration, warmup, connections, rounds } = flags;
+  // The PostgreSQL server's own CPU time counts only when it runs here (and is otherwise idle).
+  const storeCpu = (setup) =>
+    setup.events === 'postgres' && postgresIsLocal() ? commandCpuSeconds('postgres') : Number.NaN;
 
   // Throughput: every setup in every round, the order reversed in every other round.
   const runs = new Map(setups.map((s) => [s.name, []]));
@@ -438,17 +454,26 @@ async function main(argv) {
         });
         problems.push(...loadProblems(setup.name, `warm-up, round ${round + 1}`, warm));
       }
+      const cpuBefore = groupCpuSeconds(groups.get(setup.name));
+      const storeBefore = storeCpu(setup);
       const m = await closedLoop({ url, headers, connections, duration });
+      m.cpuUs = ((groupCpuSeconds(groups.get(setup.name)) - cpuBefore) * 1e6) / m.requests;
+      m.storeCpuUs = ((storeCpu(setup) - storeBefore) * 1e6) / m.requests;
       assertNoneLost();
       problems.push(...loadProblems(setup.name, `round ${round + 1}`, m));
       runs.get(setup.name).push(m);
-      say(`  ${Math.round(m.rps)} req/s, p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms`);
+      const store = Number.isFinite(m.storeCpuUs) ? ` + ${m.storeCpuUs.toFixed(1)} (server)` : '';
+      say(
+        `  ${Math.round(m.rps)} req/s, p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms, CPU ${m.cpuUs.toFixed(1)}${store} µs/req`,
+      );
     }
   }
   const rows = setups.map((s) => ({
     name: s.name,
     runs: runs.get(s.name),
     best: best(runs.get(s.name), (a, b) => a.rps > b.rps),
+    // Like req/s, CPU per request only ever gets worse with noise: the round that spent least.
+    leanest: best(runs.get(s.name), (a, b) => cpuTotal(a) < cpuTotal(b)),
   }));
   const row = (name) => rows.find((r) => r.name === name);
   for (const r of rows)
@@ -617,6 +642,21 @@ function evaluateTargets(row, halfLoad, recording, baselineRecords) {
       display: Number.isFinite(cost) ? `${(cost * 100).toFixed(1)} %` : 'not measured',
       target: `< ${limit * 100} %`,
       status: !Number.isFinite(cost) ? 'not measured' : cost < limit ? 'met' : 'missed',
+    });
+    // The same cost in CPU time per request, the store server's included when it runs here.
+    const added =
+      row('portcullis-all-stages') && recording.get(name) === true && baselineRecords.length === 0
+        ? cpuTotal(row(name).leanest) - cpuTotal(row('portcullis-all-stages').leanest)
+        : Number.NaN;
+    const share = added / (row('portcullis-passthrough')?.leanest.cpuUs ?? Number.NaN);
+    const server = Number.isFinite(row(name).leanest.storeCpuUs) ? ' + server' : '';
+    targets.push({
+      label: `event recording on ${label} in CPU per request: (${name}${server} − portcullis-all-stages) ÷ portcullis-passthrough`,
+      display: Number.isFinite(share)
+        ? `${(share * 100).toFixed(1)} % (${added.toFixed(1)} µs)`
+        : 'not measured',
+      target: '',
+      status: Number.isFinite(share) ? 'no target' : 'not measured',
     });
   }
   const p99 = (name) => halfLoad?.rows.find((r) => r.name === name)?.best.p99 ?? Number.NaN;
