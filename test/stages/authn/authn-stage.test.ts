@@ -1,28 +1,11 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { AuthnConfig, RouteAuthConfig } from '../../../src/config/authn-schema.js';
+import type { RouteAuthConfig } from '../../../src/config/authn-schema.js';
 import type { Identity, RequestContext, Verdict } from '../../../src/gateway/stage.js';
 import { systemClock } from '../../../src/gateway/stage.js';
 import type { AuthOutcome, Authenticator } from '../../../src/stages/authn/authenticator.js';
-import { createAuthnStage } from '../../../src/stages/authn/authn-stage.js';
 import { providerUnavailable, unauthenticated } from '../../../src/stages/authn/refusal.js';
-import { UpstreamIdentity } from '../../../src/stages/authn/upstream-identity.js';
-
-const UPSTREAM: AuthnConfig['upstream'] = {
-  headers: {
-    consumer: 'x-consumer-id',
-    scopes: 'x-consumer-scopes',
-    roles: 'x-consumer-roles',
-    method: 'x-authenticated-by',
-  },
-  token: {
-    enabled: false,
-    header: 'x-portcullis-identity',
-    ttlSeconds: 60,
-    issuer: 'portcullis',
-    audience: 'upstream',
-  },
-};
+import { routeStage } from './route-stage.js';
 
 const ROUTE: RouteAuthConfig = {
   public: false,
@@ -89,14 +72,7 @@ function ctx(headers: Record<string, string>, query = ''): RequestContext {
 }
 
 function stage(auth: Partial<RouteAuthConfig>, authenticators: Authenticator[]) {
-  return createAuthnStage({
-    route: 'accounts',
-    auth: { ...ROUTE, ...auth },
-    authenticators,
-    credentialHeaders: ['authorization', 'x-api-key'],
-    queryParam: 'api_key',
-    upstream: new UpstreamIdentity(UPSTREAM, undefined),
-  });
+  return routeStage({ ...ROUTE, ...auth }, authenticators, ['authorization', 'x-api-key']);
 }
 
 const OK: AuthOutcome = { ok: true, identity: identity() };

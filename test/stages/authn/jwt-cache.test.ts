@@ -1,10 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { IssuerConfig } from '../../../src/config/authn-schema.js';
-import { MemoryClusterState } from '../../../src/state/cluster/memory-cluster-state.js';
 import type { AuthOutcome, Authenticator } from '../../../src/stages/authn/authenticator.js';
-import { JtiRevocations } from '../../../src/stages/authn/jwt/jti-revocations.js';
-import { createJwtAuthenticator } from '../../../src/stages/authn/jwt/jwt-authenticator.js';
-import { JwtKeySources } from '../../../src/stages/authn/jwt/jwt-key-registry.js';
+import type { JtiRevocations } from '../../../src/stages/authn/jwt/jti-revocations.js';
 import { TokenLru } from '../../../src/stages/authn/jwt/token-lru.js';
 import {
   ConsumerMap,
@@ -12,11 +9,12 @@ import {
   fakeClock,
   issuerConfig,
   jwks,
+  jwtMethod,
+  memoryRevocations,
   NOW_S,
-  requestWith,
-  route,
+  presentBearer,
+  reasonOf,
   signed,
-  silentLog,
   testKey,
   writeJwksFile,
   type FakeClock,
@@ -45,27 +43,15 @@ async function setup(
 ): Promise<Setup> {
   const clock = fakeClock();
   const consumers = new ConsumerMap([consumerRecord('alice', { scopes: ['profile'] })]);
-  const revocations = await JtiRevocations.open(new MemoryClusterState({ clock, log: silentLog }));
+  const revocations = await memoryRevocations(clock);
   const issuer = issuerConfig({ keysFile, ...over });
-  const authenticator = createJwtAuthenticator('corp', issuer, {
-    clock,
-    log: silentLog,
-    consumers,
-    keys: new JwtKeySources({ clock, log: silentLog }).sourceFor('corp', issuer),
-    revocations,
-    ...cache,
-  });
+  const authenticator = jwtMethod('corp', issuer, { clock, consumers, revocations, ...cache });
   return {
     clock,
     consumers,
     revocations,
     authenticator,
-    check: (token) =>
-      authenticator.authenticate(
-        { value: token, where: 'authorization' },
-        requestWith(`Bearer ${token}`, clock),
-        route(['jwt:corp']),
-      ),
+    check: (token) => presentBearer(authenticator, token, clock),
   };
 }
 
@@ -76,8 +62,6 @@ function syncOutcome(v: AuthOutcome | Promise<AuthOutcome>): AuthOutcome {
   if (v instanceof Promise) throw new Error('expected a synchronous answer from the cache');
   return v;
 }
-
-const reasonOf = (o: AuthOutcome): string => (o.ok ? 'accepted' : o.denial.reason);
 
 describe('the verified-token cache', () => {
   it('answers a token it verified before synchronously, with the same identity', async () => {

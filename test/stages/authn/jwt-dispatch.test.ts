@@ -1,32 +1,28 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { IssuerConfig } from '../../../src/config/authn-schema.js';
 import type { Verdict } from '../../../src/gateway/stage.js';
-import { MemoryClusterState } from '../../../src/state/cluster/memory-cluster-state.js';
 import type { Authenticator } from '../../../src/stages/authn/authenticator.js';
-import { createAuthnStage } from '../../../src/stages/authn/authn-stage.js';
 import { bearerToken } from '../../../src/stages/authn/bearer-token.js';
 import { hasDuplicateTopLevelKey } from '../../../src/stages/authn/jwt/json-duplicate-keys.js';
 import { isCanonicalBase64url } from '../../../src/stages/authn/jwt/jws-compact.js';
-import { JtiRevocations } from '../../../src/stages/authn/jwt/jti-revocations.js';
-import { createJwtAuthenticator } from '../../../src/stages/authn/jwt/jwt-authenticator.js';
-import { JwtKeySources } from '../../../src/stages/authn/jwt/jwt-key-registry.js';
-import { UpstreamIdentity } from '../../../src/stages/authn/upstream-identity.js';
 import {
-  ConsumerMap,
+  claims,
   fakeClock,
   issuerConfig,
   jwks,
+  jwtMethod,
+  memoryRevocations,
+  presentBearer,
   rawToken,
+  reasonOf as outcomeReason,
   requestWith,
   route,
   signed,
-  silentLog,
   testKey,
   writeJwksFile,
-  claims,
   type TestKey,
 } from './jwt-fixtures.js';
+import { routeStage } from './route-stage.js';
 
 const clock = fakeClock();
 const PARTNER = 'https://login.partner.example/';
@@ -35,44 +31,20 @@ let partnerKey: TestKey;
 let corp: Authenticator;
 let partner: Authenticator;
 
-function authenticator(name: string, issuer: IssuerConfig, revocations: JtiRevocations) {
-  return createJwtAuthenticator(name, issuer, {
-    clock,
-    log: silentLog,
-    consumers: new ConsumerMap(),
-    keys: new JwtKeySources({ clock, log: silentLog }).sourceFor(name, issuer),
-    revocations,
-  });
-}
-
 beforeAll(async () => {
   corpKey = await testKey('corp-1', 'ES256');
   partnerKey = await testKey('partner-1', 'EdDSA');
-  const revocations = await JtiRevocations.open(new MemoryClusterState({ clock, log: silentLog }));
-  corp = authenticator(
-    'corp',
-    issuerConfig({ keysFile: writeJwksFile(jwks(corpKey)) }),
+  const revocations = await memoryRevocations(clock);
+  corp = jwtMethod('corp', issuerConfig({ keysFile: writeJwksFile(jwks(corpKey)) }), {
+    clock,
     revocations,
-  );
-  partner = authenticator(
+  });
+  partner = jwtMethod(
     'partner',
     issuerConfig({ issuer: PARTNER, keysFile: writeJwksFile(jwks(partnerKey)) }),
-    revocations,
+    { clock, revocations },
   );
 });
-
-const UPSTREAM = new UpstreamIdentity(
-  {
-    headers: {
-      consumer: 'x-consumer-id',
-      scopes: 'x-s',
-      roles: 'x-r',
-      method: 'x-authenticated-by',
-    },
-    token: { enabled: false, header: 'x-t', ttlSeconds: 60, issuer: 'p', audience: 'u' },
-  },
-  undefined,
-);
 
 /** The authentication stage of a route listing `methods`, with the authenticators given. */
 async function through(
@@ -94,14 +66,7 @@ async function through(
         },
       },
   );
-  return createAuthnStage({
-    route: 'r',
-    auth: route(methods),
-    authenticators: listed,
-    credentialHeaders: ['authorization'],
-    queryParam: 'api_key',
-    upstream: UPSTREAM,
-  }).onRequest(requestWith(authorization, clock));
+  return routeStage(route(methods), listed).onRequest(requestWith(authorization, clock));
 }
 
 const reasonOf = (v: Verdict): string =>
@@ -200,30 +165,17 @@ describe('hostile input never makes the jwt method throw', () => {
       alg: 'EdDSA',
       key: partnerKey.privateKey,
     });
-    const big = createJwtAuthenticator(
+    const big = jwtMethod(
       'partner',
       issuerConfig({
         issuer: PARTNER,
         maxTokenBytes: 65_536,
         keysFile: writeJwksFile(jwks(partnerKey)),
       }),
-      {
-        clock,
-        log: silentLog,
-        consumers: new ConsumerMap(),
-        keys: new JwtKeySources({ clock, log: silentLog }).sourceFor(
-          'partner',
-          issuerConfig({ issuer: PARTNER, keysFile: writeJwksFile(jwks(partnerKey)) }),
-        ),
-        revocations: await JtiRevocations.open(new MemoryClusterState({ clock, log: silentLog })),
-      },
+      { clock, revocations: await memoryRevocations(clock) },
     );
-    const outcome = await big.authenticate(
-      { value: token, where: 'authorization' },
-      requestWith(`Bearer ${token}`, clock),
-      route(['jwt:partner']),
-    );
-    expect(outcome.ok ? 'accepted' : outcome.denial.reason).toBe('accepted');
+    const outcome = await presentBearer(big, token, clock);
+    expect(outcomeReason(outcome)).toBe('accepted');
     if (outcome.ok) expect(Object.isFrozen(outcome.identity.claims?.a)).toBe(true);
   });
 });

@@ -3,10 +3,23 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { IssuerConfig, RouteAuthConfig } from '../../../src/config/authn-schema.js';
 import type { Clock, RequestContext } from '../../../src/gateway/stage.js';
-import type { ConsumerLookup, ConsumerRecord } from '../../../src/stages/authn/authenticator.js';
+import { MemoryClusterState } from '../../../src/state/cluster/memory-cluster-state.js';
+import type {
+  Authenticator,
+  AuthOutcome,
+  ConsumerLookup,
+  ConsumerRecord,
+} from '../../../src/stages/authn/authenticator.js';
+import {
+  JtiRevocations,
+  type JtiRevocationCheck,
+} from '../../../src/stages/authn/jwt/jti-revocations.js';
+import { createJwtAuthenticator } from '../../../src/stages/authn/jwt/jwt-authenticator.js';
+import { JwtKeySources } from '../../../src/stages/authn/jwt/jwt-key-registry.js';
+import type { JwtKeySource } from '../../../src/stages/authn/jwt/key-source.js';
 
 export const ISSUER = 'https://idp.example.com/';
 export const AUDIENCE = 'https://api.example.com';
@@ -205,3 +218,54 @@ export function requestWith(authorization: string | undefined, clock: Clock): Re
     raw: { socket: {} },
   } as unknown as RequestContext;
 }
+
+/** Revoked jtis kept in this process, as on a gateway without Redis. */
+export function memoryRevocations(clock: Clock): Promise<JtiRevocations> {
+  return JtiRevocations.open(new MemoryClusterState({ clock, log: silentLog }));
+}
+
+export interface JwtMethodDeps {
+  readonly clock: Clock;
+  readonly revocations: JtiRevocationCheck;
+  /** Default: none declared. */
+  readonly consumers?: ConsumerLookup;
+  /** Default: a key source of its own for `issuer`. */
+  readonly keys?: JwtKeySource;
+  /** Default: silent. */
+  readonly log?: Logger;
+  readonly cacheEntries?: number;
+  readonly cacheChars?: number;
+}
+
+/** The `jwt:<name>` method of `issuer`, built as the gateway builds it. */
+export function jwtMethod(name: string, issuer: IssuerConfig, deps: JwtMethodDeps): Authenticator {
+  const { clock, revocations } = deps;
+  return createJwtAuthenticator(name, issuer, {
+    clock,
+    log: deps.log ?? silentLog,
+    consumers: deps.consumers ?? new ConsumerMap(),
+    keys: deps.keys ?? new JwtKeySources({ clock, log: silentLog }).sourceFor(name, issuer),
+    revocations,
+    ...(deps.cacheEntries === undefined ? {} : { cacheEntries: deps.cacheEntries }),
+    ...(deps.cacheChars === undefined ? {} : { cacheChars: deps.cacheChars }),
+  });
+}
+
+/**
+ * What `method` answers for `Authorization: Bearer <token>` on a route that lists it alone,
+ * called as the stage calls it (synchronous when it answers from memory).
+ */
+export function presentBearer(
+  method: Authenticator,
+  token: string,
+  clock: Clock,
+): AuthOutcome | Promise<AuthOutcome> {
+  return method.authenticate(
+    { value: token, where: 'authorization' },
+    requestWith(`Bearer ${token}`, clock),
+    route([method.method]),
+  );
+}
+
+/** `accepted`, or the reason of the refusal. */
+export const reasonOf = (o: AuthOutcome): string => (o.ok ? 'accepted' : o.denial.reason);

@@ -1,16 +1,10 @@
-import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { IssuerConfig } from '../../../src/config/authn-schema.js';
 import { statusOf } from '../../../src/gateway/problems.js';
 import type { Verdict } from '../../../src/gateway/stage.js';
 import { fingerprint } from '../../../src/state/audit/fingerprint.js';
-import { MemoryClusterState } from '../../../src/state/cluster/memory-cluster-state.js';
-import { createAuthnStage } from '../../../src/stages/authn/authn-stage.js';
-import { createJwtAuthenticator } from '../../../src/stages/authn/jwt/jwt-authenticator.js';
-import { JtiRevocations } from '../../../src/stages/authn/jwt/jti-revocations.js';
-import { JwtKeySources } from '../../../src/stages/authn/jwt/jwt-key-registry.js';
+import type { JtiRevocations } from '../../../src/stages/authn/jwt/jti-revocations.js';
 import { REFUSED_DETAIL } from '../../../src/stages/authn/refusal.js';
-import { UpstreamIdentity } from '../../../src/stages/authn/upstream-identity.js';
 import {
   AUDIENCE,
   b64,
@@ -20,16 +14,19 @@ import {
   fakeClock,
   issuerConfig,
   jwks,
+  jwtMethod,
+  memoryRevocations,
   NOW_S,
+  presentBearer,
   rawToken,
   requestWith,
   route,
   signed,
-  silentLog,
   testKey,
   writeJwksFile,
   type TestKey,
 } from './jwt-fixtures.js';
+import { routeStage } from './route-stage.js';
 
 interface Keys {
   rsa1: TestKey;
@@ -59,43 +56,16 @@ beforeAll(async () => {
     attacker: await testKey('attacker', 'RS256'),
   };
   keysFile = writeJwksFile(jwks(keys.rsa1, keys.rsa2, keys.ec1, keys.ed1));
-  const cluster = new MemoryClusterState({ clock, log: silentLog });
-  revocations = await JtiRevocations.open(cluster);
+  revocations = await memoryRevocations(clock);
   await revocations.revoke('corp', 'revoked-1', (NOW_S + 3600) * 1000, clock.now());
 });
-
-const UPSTREAM = new UpstreamIdentity(
-  {
-    headers: {
-      consumer: 'x-consumer-id',
-      scopes: 'x-consumer-scopes',
-      roles: 'x-consumer-roles',
-      method: 'x-authenticated-by',
-    },
-    token: { enabled: false, header: 'x-id', ttlSeconds: 60, issuer: 'p', audience: 'u' },
-  },
-  undefined,
-);
 
 /** The route's real authentication stage with the `jwt:corp` method of `issuer`. */
 function stageFor(over: Partial<IssuerConfig> = {}) {
   const issuer = issuerConfig({ keysFile, ...over });
-  const sources = new JwtKeySources({ clock, log: silentLog });
-  const authenticator = createJwtAuthenticator('corp', issuer, {
-    clock,
-    log: pino({ level: 'silent' }),
-    consumers,
-    keys: sources.sourceFor('corp', issuer),
-    revocations,
-  });
-  return createAuthnStage({
-    route: 'accounts',
-    auth: route(['jwt:corp']),
-    authenticators: [authenticator],
-    credentialHeaders: ['authorization'],
-    queryParam: 'api_key',
-    upstream: UPSTREAM,
-  });
+  return routeStage(route(['jwt:corp']), [
+    jwtMethod('corp', issuer, { clock, consumers, revocations }),
+  ]);
 }
 
 async function send(token: string, over: Partial<IssuerConfig> = {}): Promise<Verdict> {
@@ -568,21 +538,12 @@ describe('valid JWTs', () => {
 
   it('maps the claims and merges the declared consumer', async () => {
     const t = await signed(keys.ec1, { roles: ['auditor'] });
-    const authenticator = createJwtAuthenticator('corp', issuerConfig({ keysFile }), {
+    const authenticator = jwtMethod('corp', issuerConfig({ keysFile }), {
       clock,
-      log: silentLog,
       consumers,
-      keys: new JwtKeySources({ clock, log: silentLog }).sourceFor(
-        'corp',
-        issuerConfig({ keysFile }),
-      ),
       revocations,
     });
-    const outcome = await authenticator.authenticate(
-      { value: t, where: 'authorization' },
-      requestWith(`Bearer ${t}`, clock),
-      route(['jwt:corp']),
-    );
+    const outcome = await presentBearer(authenticator, t, clock);
     if (!outcome.ok) throw new Error(outcome.denial.reason);
     expect(outcome.identity).toMatchObject({
       consumerId: 'alice',

@@ -8,23 +8,22 @@ import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { IssuerConfig } from '../../../src/config/authn-schema.js';
 import { statusOf } from '../../../src/gateway/problems.js';
-import { MemoryClusterState } from '../../../src/state/cluster/memory-cluster-state.js';
 import type { AuthOutcome } from '../../../src/stages/authn/authenticator.js';
-import { createAuthnStage } from '../../../src/stages/authn/authn-stage.js';
-import { JtiRevocations } from '../../../src/stages/authn/jwt/jti-revocations.js';
-import { createJwtAuthenticator } from '../../../src/stages/authn/jwt/jwt-authenticator.js';
+import type { JtiRevocations } from '../../../src/stages/authn/jwt/jti-revocations.js';
 import { JwtKeySources } from '../../../src/stages/authn/jwt/jwt-key-registry.js';
 import type { JwtKeySource } from '../../../src/stages/authn/jwt/key-source.js';
-import { UpstreamIdentity } from '../../../src/stages/authn/upstream-identity.js';
 import { selfSignedCertificate, type SelfSigned } from '../../support/certificates.js';
 import {
-  ConsumerMap,
   fakeClock,
   issuerConfig,
   jwks,
+  jwtMethod,
+  memoryRevocations,
   NOW_S,
+  presentBearer,
   rawToken,
   claims,
+  reasonOf,
   requestWith,
   route,
   signed,
@@ -33,6 +32,7 @@ import {
   type FakeClock,
   type TestKey,
 } from './jwt-fixtures.js';
+import { routeStage } from './route-stage.js';
 
 type Mode = 'ok' | 'down' | 'hang' | 'huge' | 'garbage';
 
@@ -97,9 +97,7 @@ beforeAll(async () => {
   });
   const port = await listen(server);
   ks = Object.assign(state, { origin: `https://127.0.0.1:${port}` });
-  revocations = await JtiRevocations.open(
-    new MemoryClusterState({ clock: fakeClock(), log: silentLog }),
-  );
+  revocations = await memoryRevocations(fakeClock());
 });
 
 afterAll(async () => {
@@ -156,29 +154,14 @@ function setup(over: Partial<IssuerConfig> = {}, log: Logger = silentLog): Setup
     },
   });
   const source = sources.sourceFor('corp', issuer);
-  const authenticator = createJwtAuthenticator('corp', issuer, {
-    clock,
-    log,
-    consumers: new ConsumerMap(),
-    keys: source,
-    revocations,
-  });
+  const authenticator = jwtMethod('corp', issuer, { clock, log, keys: source, revocations });
   return {
     clock,
     sources,
     source,
     issuer,
-    check: async (token) =>
-      authenticator.authenticate(
-        { value: token, where: 'authorization' },
-        requestWith(`Bearer ${token}`, clock),
-        route(['jwt:corp']),
-      ),
+    check: async (token) => presentBearer(authenticator, token, clock),
   };
-}
-
-function reasonOf(o: AuthOutcome): string {
-  return o.ok ? 'accepted' : o.denial.reason;
 }
 
 const SECOND = 1000;
@@ -257,28 +240,9 @@ describe('keys fetched from a JWKS URL over HTTPS', () => {
     ks.mode = 'down';
     const s = setup();
     const issuer = s.issuer;
-    const stage = createAuthnStage({
-      route: 'accounts',
-      auth: route(['jwt:corp']),
-      authenticators: [
-        createJwtAuthenticator('corp', issuer, {
-          clock: s.clock,
-          log: silentLog,
-          consumers: new ConsumerMap(),
-          keys: s.source,
-          revocations,
-        }),
-      ],
-      credentialHeaders: ['authorization'],
-      queryParam: 'api_key',
-      upstream: new UpstreamIdentity(
-        {
-          headers: { consumer: 'x-c', scopes: 'x-s', roles: 'x-r', method: 'x-m' },
-          token: { enabled: false, header: 'x-t', ttlSeconds: 60, issuer: 'p', audience: 'u' },
-        },
-        undefined,
-      ),
-    });
+    const stage = routeStage(route(['jwt:corp']), [
+      jwtMethod('corp', issuer, { clock: s.clock, keys: s.source, revocations }),
+    ]);
     const token = await signed(k1);
     const down = await stage.onRequest(requestWith(`Bearer ${token}`, s.clock));
     expect(down.continue).toBe(false);

@@ -25,12 +25,11 @@ import {
   generateApiKeyId,
 } from '../../../../src/stages/authn/api-key/api-key-format.js';
 import { ApiKeyIndex } from '../../../../src/stages/authn/api-key/api-key-index.js';
-import { createAuthnStage } from '../../../../src/stages/authn/authn-stage.js';
 import type { Authenticator } from '../../../../src/stages/authn/authenticator.js';
 import { ConsumerDirectory } from '../../../../src/stages/authn/consumer-directory.js';
 import { REFUSED_DETAIL } from '../../../../src/stages/authn/refusal.js';
-import { UpstreamIdentity } from '../../../../src/stages/authn/upstream-identity.js';
 import { createTestDatabase, type TestDatabase } from '../../../support/databases.js';
+import { routeStage } from '../route-stage.js';
 
 /**
  * The api-key method end to end in process: real store (SQLite), real in-memory index and
@@ -126,31 +125,7 @@ function ctx(headers: Record<string, string | string[]>, query = ''): RequestCon
 }
 
 function run(req: RequestContext, route: Partial<RouteAuthConfig> = {}): Verdict {
-  const stage = createAuthnStage({
-    route: 'accounts',
-    auth: { ...ROUTE, ...route },
-    authenticators: [authenticator],
-    credentialHeaders: ['authorization', 'x-api-key'],
-    queryParam: 'api_key',
-    upstream: new UpstreamIdentity(
-      {
-        headers: {
-          consumer: 'x-consumer-id',
-          scopes: 'x-consumer-scopes',
-          roles: 'x-consumer-roles',
-          method: 'x-authenticated-by',
-        },
-        token: {
-          enabled: false,
-          header: 'x-portcullis-identity',
-          ttlSeconds: 60,
-          issuer: 'portcullis',
-          audience: 'upstream',
-        },
-      },
-      undefined,
-    ),
-  });
+  const stage = routeStage({ ...ROUTE, ...route }, [authenticator], ['authorization', 'x-api-key']);
   const v = stage.onRequest(req);
   if (v instanceof Promise) throw new Error('the api-key method must answer synchronously');
   return v;

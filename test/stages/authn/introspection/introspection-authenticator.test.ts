@@ -17,13 +17,11 @@ import type {
   ConsumerLookup,
   ConsumerRecord,
 } from '../../../../src/stages/authn/authenticator.js';
-import { createAuthnStage } from '../../../../src/stages/authn/authn-stage.js';
 import { createIntrospectionAuthenticator } from '../../../../src/stages/authn/introspection/introspection-authenticator.js';
 import {
   IntrospectionCache,
   IntrospectionCaches,
 } from '../../../../src/stages/authn/introspection/introspection-cache.js';
-import { UpstreamIdentity } from '../../../../src/stages/authn/upstream-identity.js';
 import { fingerprint } from '../../../../src/state/audit/fingerprint.js';
 import { KeyRing } from '../../../../src/state/crypto/key-ring.js';
 import { MasterKey } from '../../../../src/state/crypto/master-key.js';
@@ -32,6 +30,7 @@ import { migrate } from '../../../../src/state/migrate.js';
 import { MIGRATIONS } from '../../../../src/state/migrations/index.js';
 import { selfSignedCertificate, type SelfSigned } from '../../../support/certificates.js';
 import { useTestDatabase } from '../../../support/databases.js';
+import { routeStage } from '../route-stage.js';
 
 /**
  * The introspection method against real HTTPS authorization servers started here: what is sent
@@ -736,33 +735,8 @@ describe('an endpoint that cannot answer: 503, never 401', () => {
 });
 
 describe('through the authentication stage', () => {
-  const upstream = new UpstreamIdentity(
-    {
-      headers: {
-        consumer: 'x-consumer-id',
-        scopes: 'x-consumer-scopes',
-        roles: 'x-consumer-roles',
-        method: 'x-authenticated-by',
-      },
-      token: {
-        enabled: false,
-        header: 'x-portcullis-identity',
-        ttlSeconds: 60,
-        issuer: 'p',
-        audience: 'u',
-      },
-    },
-    undefined,
-  );
   const stage = (a: Authenticator, onProviderDown: RouteAuthConfig['onProviderDown']) =>
-    createAuthnStage({
-      route: 'orders',
-      auth: { ...ROUTE, onProviderDown },
-      authenticators: [a],
-      credentialHeaders: ['authorization'],
-      queryParam: 'api_key',
-      upstream,
-    });
+    routeStage({ ...ROUTE, onProviderDown }, [a]);
 
   it('answers 503 service-unavailable with the reason when the endpoint is down (fail-closed)', async () => {
     const a = authenticator();
