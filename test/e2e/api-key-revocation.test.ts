@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portcullis, type CliRun } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
@@ -7,6 +6,7 @@ import { startGateway, writeConfig, type GatewayProcess } from '../support/gatew
 import { send, type Reply } from '../support/http-client.js';
 import { deniedReason, expectProblem } from '../support/problem-assertions.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
+import { deleteRedisKeys, REDIS_URL } from '../support/redis.js';
 
 /**
  * Two real gateway processes sharing one PostgreSQL schema and one Redis: a key created with the
@@ -14,8 +14,6 @@ import { startRecordingUpstream, type RecordingUpstream } from '../support/recor
  * second, with the reason in their security events.
  */
 
-const REDIS_URL = process.env.REDIS_URL?.trim() || (process.env.CI ? '' : 'redis://127.0.0.1:6379');
-if (REDIS_URL === '') throw new Error('REDIS_URL is not set: this test needs a real Redis in CI');
 const PREFIX = `pcltest:${randomUUID()}:`;
 
 let database: TestDatabase;
@@ -85,10 +83,7 @@ afterAll(async () => {
   await Promise.all(gateways.map((g) => g.stop()));
   await upstream?.close();
   await database?.cleanup();
-  const admin = new Redis(REDIS_URL);
-  const found = await admin.keys(`${PREFIX}*`);
-  if (found.length > 0) await admin.del(...found);
-  await admin.quit();
+  await deleteRedisKeys(PREFIX);
 });
 
 describe('an API key on two gateways sharing one store and one Redis', () => {

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -12,7 +12,8 @@ import type { Db } from '../../src/state/db.js';
 import { parseApiKey } from '../../src/stages/authn/api-key/api-key-format.js';
 import { portcullis, type CliRun } from '../support/cli.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { eventually } from '../support/events.js';
+import { eventually, storeConfigFile } from '../support/events.js';
+import { deleteRedisKeys, REDIS_URL } from '../support/redis.js';
 
 /**
  * `portcullis consumers ...` and `portcullis keys create|list|revoke|rotate`, run as an
@@ -20,32 +21,13 @@ import { eventually } from '../support/events.js';
  * trail says, and that the key itself is shown once and nowhere else.
  */
 
-const REDIS_URL = process.env.REDIS_URL?.trim() || (process.env.CI ? '' : 'redis://127.0.0.1:6379');
-if (REDIS_URL === '') throw new Error('REDIS_URL is not set: these tests need a real Redis in CI');
-
-function configFile(database: TestDatabase, extra: Record<string, unknown> = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pcl-admin-'));
-  const file = join(dir, 'portcullis.yaml');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      listeners: { http: { host: '127.0.0.1', port: 0 } },
-      upstreams: { api: { targets: ['http://127.0.0.1:9'] } },
-      routes: [
-        {
-          name: 'r',
-          paths: ['/r'],
-          methods: ['GET'],
-          upstream: 'api',
-          auth: { methods: ['api-key'] },
-        },
-      ],
-      consumers: [{ id: 'from-config', scopes: ['cfg'] }],
-      state: { store: database.storeConfig },
-      ...extra,
-    }),
-  );
-  return file;
+/** A config taking API keys, with one consumer declared in it; `state` beside the store. */
+function configFile(database: TestDatabase, state: Record<string, unknown> = {}): string {
+  return storeConfigFile(database, mkdtempSync(join(tmpdir(), 'pcl-admin-')), {
+    auth: { methods: ['api-key'] },
+    sections: { consumers: [{ id: 'from-config', scopes: ['cfg'] }] },
+    state,
+  });
 }
 
 /** Everything the store holds, as text: where a leaked key would show. */
@@ -326,16 +308,11 @@ describe('keys revoke with Redis', () => {
   afterAll(async () => {
     await cluster.close();
     await database.cleanup();
-    const admin = new Redis(REDIS_URL);
-    const found = await admin.keys(`${prefix}*`);
-    if (found.length > 0) await admin.del(...found);
-    await admin.quit();
+    await deleteRedisKeys(prefix);
   });
 
   it('marks the key revoked in cluster state, until it would have expired, where every gateway sees it', async () => {
-    const file = configFile(database, {
-      state: { store: database.storeConfig, cluster: { redisUrl: REDIS_URL, keyPrefix: prefix } },
-    });
+    const file = configFile(database, { cluster: { redisUrl: REDIS_URL, keyPrefix: prefix } });
     const run = (...args: string[]): Promise<CliRun> => portcullis([...args, '-c', file]);
     expect((await run('consumers', 'add', 'acme')).code).toBe(0);
     const k = json<KeyJson>(
@@ -353,10 +330,7 @@ describe('keys revoke with Redis', () => {
 
   it('still revokes in the store, with a warning, when Redis cannot be reached', async () => {
     const file = configFile(database, {
-      state: {
-        store: database.storeConfig,
-        cluster: { redisUrl: 'redis://127.0.0.1:1', keyPrefix: prefix },
-      },
+      cluster: { redisUrl: 'redis://127.0.0.1:1', keyPrefix: prefix },
     });
     const run = (...args: string[]): Promise<CliRun> => portcullis([...args, '-c', file]);
     const k = json<KeyJson>(

@@ -1,25 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisClusterState } from '../../src/state/cluster/redis-cluster-state.js';
 import type { Db } from '../../src/state/db.js';
 import type { AuthOutcome } from '../../src/stages/authn/authenticator.js';
 import { JtiRevocations, REVOKED_JTI_SET } from '../../src/stages/authn/jwt/jti-revocations.js';
-import { createJwtAuthenticator } from '../../src/stages/authn/jwt/jwt-authenticator.js';
-import { JwtKeySources } from '../../src/stages/authn/jwt/jwt-key-registry.js';
 import { portcullis, type CliRun } from '../support/cli.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { storeConfigFile } from '../support/events.js';
+import { deleteRedisKeys, REDIS_URL } from '../support/redis.js';
 import {
-  ConsumerMap,
   fakeClock,
   issuerConfig,
   jwks,
+  jwtMethod,
   NOW_S,
-  requestWith,
-  route,
+  presentBearer,
   signed,
   silentLog,
   testKey,
@@ -33,9 +31,6 @@ import {
  * JWT method through a real Redis within a second, lasts until --until, and is recorded.
  */
 
-const REDIS_URL = process.env.REDIS_URL?.trim() || (process.env.CI ? '' : 'redis://127.0.0.1:6379');
-if (REDIS_URL === '') throw new Error('REDIS_URL is not set: these tests need a real Redis in CI');
-
 let key: TestKey;
 let keysFile: string;
 
@@ -44,23 +39,11 @@ beforeAll(async () => {
   keysFile = writeJwksFile(jwks(key));
 });
 
+/** A config with the issuer `corp` of the test tokens, and `state.cluster` when given. */
 function configFile(database: TestDatabase, cluster: Record<string, unknown> | undefined): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pcl-tokens-'));
-  const file = join(dir, 'portcullis.yaml');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      listeners: { http: { host: '127.0.0.1', port: 0 } },
-      upstreams: { api: { targets: ['http://127.0.0.1:9'] } },
-      routes: [
-        {
-          name: 'r',
-          paths: ['/r'],
-          methods: ['GET'],
-          upstream: 'api',
-          auth: { methods: ['jwt:corp'] },
-        },
-      ],
+  return storeConfigFile(database, mkdtempSync(join(tmpdir(), 'pcl-tokens-')), {
+    auth: { methods: ['jwt:corp'] },
+    sections: {
       authn: {
         issuers: {
           corp: {
@@ -70,10 +53,9 @@ function configFile(database: TestDatabase, cluster: Record<string, unknown> | u
           },
         },
       },
-      state: { store: database.storeConfig, ...(cluster === undefined ? {} : { cluster }) },
-    }),
-  );
-  return file;
+    },
+    state: cluster === undefined ? {} : { cluster },
+  });
 }
 
 async function revokeEvents(
@@ -113,29 +95,17 @@ describe.each(BACKENDS)('portcullis tokens revoke on %s', (backend) => {
       { clock, log: silentLog },
     );
     await gatewayNode.ready();
-    const issuer = issuerConfig({ keysFile });
-    const authenticator = createJwtAuthenticator('corp', issuer, {
+    const authenticator = jwtMethod('corp', issuerConfig({ keysFile }), {
       clock,
-      log: silentLog,
-      consumers: new ConsumerMap(),
-      keys: new JwtKeySources({ clock, log: silentLog }).sourceFor('corp', issuer),
       revocations: await JtiRevocations.open(gatewayNode),
     });
-    check = (token) =>
-      authenticator.authenticate(
-        { value: token, where: 'authorization' },
-        requestWith(`Bearer ${token}`, clock),
-        route(['jwt:corp']),
-      );
+    check = (token) => presentBearer(authenticator, token, clock);
   });
 
   afterAll(async () => {
     await gatewayNode.close();
     await database.cleanup();
-    const admin = new Redis(REDIS_URL);
-    const found = await admin.keys(`${prefix}*`);
-    if (found.length > 0) await admin.del(...found);
-    await admin.quit();
+    await deleteRedisKeys(prefix);
   });
 
   it('makes a running gateway refuse the token within a second, and records who did it', async () => {

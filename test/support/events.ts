@@ -28,8 +28,22 @@ export async function eventually(
   }
 }
 
+/** What a test adds to the minimal config of `storeConfigFile`. */
+export interface StoreConfigExtras {
+  /** The one route's `auth` (default: public). */
+  readonly auth?: Record<string, unknown>;
+  /** More top-level sections: `authn`, `consumers`... */
+  readonly sections?: Record<string, unknown>;
+  /** More of `state` beside the store: `cluster`... */
+  readonly state?: Record<string, unknown>;
+}
+
 /** A minimal valid config whose store is the test database, for the CLI commands on it. */
-export function storeConfigFile(database: TestDatabase, dir: string): string {
+export function storeConfigFile(
+  database: TestDatabase,
+  dir: string,
+  extras: StoreConfigExtras = {},
+): string {
   const file = join(dir, 'portcullis.yaml');
   // JSON is YAML: no quoting rules to get wrong for the URL.
   writeFileSync(
@@ -38,9 +52,16 @@ export function storeConfigFile(database: TestDatabase, dir: string): string {
       listeners: { http: { host: '127.0.0.1', port: 0 } },
       upstreams: { api: { targets: ['http://127.0.0.1:9'] } },
       routes: [
-        { name: 'r', paths: ['/r'], methods: ['GET'], upstream: 'api', auth: { public: true } },
+        {
+          name: 'r',
+          paths: ['/r'],
+          methods: ['GET'],
+          upstream: 'api',
+          auth: extras.auth ?? { public: true },
+        },
       ],
-      state: { store: database.storeConfig },
+      ...extras.sections,
+      state: { store: database.storeConfig, ...extras.state },
     }),
   );
   return file;
