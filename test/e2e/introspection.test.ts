@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
@@ -8,13 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../src/state/audit/fingerprint.js';
 import { selfSignedCertificate, type SelfSigned } from '../support/certificates.js';
-import {
-  CLI,
-  gatewayEnv,
-  startGateway,
-  writeConfig,
-  type GatewayProcess,
-} from '../support/gateway-process.js';
+import { portcullis, type CliRun } from '../support/cli.js';
+import { startGateway, writeConfig, type GatewayProcess } from '../support/gateway-process.js';
 import { send } from '../support/http-client.js';
 import { deniedReason, expectProblem } from '../support/problem-assertions.js';
 import {
@@ -42,20 +36,8 @@ const authorizations: string[] = [];
 let upstream: RecordingUpstream;
 let gw: GatewayProcess;
 
-function storeSecret(configFile: string): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [CLI, 'secrets', 'set', 'oauth/idp', '-c', configFile],
-      { env: gatewayEnv(), timeout: 20_000 },
-      (err, _stdout, stderr) =>
-        resolve({
-          code: err === null ? 0 : typeof err.code === 'number' ? err.code : null,
-          stderr,
-        }),
-    );
-    child.stdin?.end(`${SECRET}\n`);
-  });
+function storeSecret(configFile: string): Promise<CliRun> {
+  return portcullis(['secrets', 'set', 'oauth/idp', '-c', configFile], { stdin: `${SECRET}\n` });
 }
 
 beforeAll(async () => {

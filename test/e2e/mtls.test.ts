@@ -1,6 +1,5 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import https from 'node:https';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import {
   type SelfSigned,
 } from '../support/certificates.js';
 import { startGateway, writeConfig, type GatewayProcess } from '../support/gateway-process.js';
-import type { Reply } from '../support/http-client.js';
+import { send, type Reply } from '../support/http-client.js';
 import { deniedReason, expectProblem } from '../support/problem-assertions.js';
 import {
   startRecordingUpstream,
@@ -87,34 +86,13 @@ function get(
   client?: ClientCertificate,
   headers: OutgoingHttpHeaders = {},
 ): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port: gw.https,
-        path,
-        headers,
-        servername: 'localhost',
-        ca: serverCert.cert,
-        agent: false,
-        ...(client === undefined ? {} : { cert: client.cert, key: client.key }),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const body = Buffer.concat(chunks);
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body,
-            text: body.toString('utf8'),
-          });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end();
+  return send(gw.https ?? 0, {
+    path,
+    headers,
+    tls: {
+      ca: serverCert.cert,
+      ...(client === undefined ? {} : { cert: client.cert, key: client.key }),
+    },
   });
 }
 

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,10 +9,10 @@ import { SecretStore } from '../../src/state/crypto/secrets.js';
 import type { Db } from '../../src/state/db.js';
 import { migrate } from '../../src/state/migrate.js';
 import { MIGRATIONS } from '../../src/state/migrations/index.js';
-import type { CliRun } from '../support/cli.js';
+import { portcullis, type CliRun } from '../support/cli.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { storeConfigFile } from '../support/events.js';
-import { CLI, gatewayEnv, TEST_MASTER_KEY } from '../support/gateway-process.js';
+import { gatewayEnv, TEST_MASTER_KEY } from '../support/gateway-process.js';
 
 /**
  * `portcullis secrets set|list|delete` as an operator runs them, on both store backends: values
@@ -28,18 +27,7 @@ function run(
   stdin: string | Buffer = '',
   env = gatewayEnv(),
 ): Promise<CliRun> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [CLI, ...args],
-      { timeout: 20_000, env },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
-        resolve({ code, stdout, stderr });
-      },
-    );
-    child.stdin?.end(stdin);
-  });
+  return portcullis(args, { env, stdin });
 }
 
 describe.each(BACKENDS)('portcullis secrets on %s', (backend) => {

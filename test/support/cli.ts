@@ -7,13 +7,16 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Runs the built `portcullis` command as a user would, with the test master key by default. */
+/**
+ * Runs the built `portcullis` command as a user would, with the test master key by default.
+ * `stdin`: piped in, then closed (without it, stdin is left open, as a pipe).
+ */
 export function portcullis(
   args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; stdin?: string | Buffer } = {},
 ): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [CLI, ...args],
       {
@@ -26,5 +29,6 @@ export function portcullis(
         resolve({ code, stdout, stderr });
       },
     );
+    if (opts.stdin !== undefined) child.stdin?.end(opts.stdin);
   });
 }

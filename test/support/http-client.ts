@@ -20,8 +20,13 @@ export interface SendOptions {
   readonly body?: Buffer | string | Readable;
   /** Default false: a fresh connection per request (`Connection: close`). */
   readonly agent?: http.Agent | false;
-  /** Speak HTTPS, trusting these CA certificates. */
-  readonly tls?: { readonly ca: string | readonly string[]; readonly servername?: string };
+  /** Speak HTTPS, trusting these CA certificates; `cert` and `key`: a client certificate. */
+  readonly tls?: {
+    readonly ca: string | readonly string[];
+    readonly servername?: string;
+    readonly cert?: string;
+    readonly key?: string;
+  };
   readonly timeoutMs?: number;
 }
 
@@ -59,6 +64,8 @@ export function send(port: number, opts: SendOptions = {}): Promise<Reply> {
               ...common,
               ca: [opts.tls.ca].flat(),
               servername: opts.tls.servername ?? 'localhost',
+              ...(opts.tls.cert === undefined ? {} : { cert: opts.tls.cert }),
+              ...(opts.tls.key === undefined ? {} : { key: opts.tls.key }),
             },
             onResponse,
           );

@@ -32,6 +32,7 @@ import type { Db } from '../../../src/state/db.js';
 import { migrate } from '../../../src/state/migrate.js';
 import { MIGRATIONS } from '../../../src/state/migrations/index.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../../support/databases.js';
+import { migratedTestDatabase } from '../../support/migrated-database.js';
 
 /** On a whole second, so that `iat` (seconds) is exactly the clock. */
 const T0 = 1_900_000_000_000;
@@ -94,10 +95,7 @@ describe.each(BACKENDS)('identity tokens on %s', (backend) => {
     secrets: SecretStore;
     master: MasterKey;
   }> {
-    const database = await createTestDatabase(backend);
-    databases.push(database);
-    const db = await database.open();
-    await migrate(db, MIGRATIONS);
+    const { database, db } = await migratedTestDatabase(backend, databases);
     const master = MasterKey.fromBytes(randomBytes(32));
     const ring = await KeyRing.open(db, master);
     return { database, db, secrets: new SecretStore(db, ring), master };

@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Clock } from '../../../../src/gateway/stage.js';
@@ -17,20 +16,18 @@ import {
 import { KeyRing } from '../../../../src/state/crypto/key-ring.js';
 import { MasterKey } from '../../../../src/state/crypto/master-key.js';
 import type { Db } from '../../../../src/state/db.js';
-import { migrate } from '../../../../src/state/migrate.js';
-import { MIGRATIONS } from '../../../../src/state/migrations/index.js';
 import {
   generateApiKey,
   generateApiKeyId,
 } from '../../../../src/stages/authn/api-key/api-key-format.js';
 import { ApiKeyIndex } from '../../../../src/stages/authn/api-key/api-key-index.js';
-import { BACKENDS, createTestDatabase, type TestDatabase } from '../../../support/databases.js';
+import { BACKENDS, type TestDatabase } from '../../../support/databases.js';
 import { eventually } from '../../../support/events.js';
+import { migratedTestDatabase } from '../../../support/migrated-database.js';
+import { deleteRedisKeys, REDIS_URL } from '../../../support/redis.js';
 
 /** The in-memory key index follows the store and cluster state, on both store backends. */
 
-const REDIS_URL = process.env.REDIS_URL?.trim() || (process.env.CI ? '' : 'redis://127.0.0.1:6379');
-if (REDIS_URL === '') throw new Error('REDIS_URL is not set: these tests need a real Redis in CI');
 const PREFIX = `pcltest:${randomUUID()}:`;
 const silent = pino({ level: 'silent' });
 
@@ -45,10 +42,7 @@ afterEach(async () => {
   await Promise.all(databases.splice(0).map((d) => d.cleanup()));
 });
 afterAll(async () => {
-  const admin = new Redis(REDIS_URL);
-  const found = await admin.keys(`${PREFIX}*`);
-  if (found.length > 0) await admin.del(...found);
-  await admin.quit();
+  await deleteRedisKeys(PREFIX);
 });
 
 interface Node {
@@ -61,10 +55,7 @@ async function store(backend: (typeof BACKENDS)[number]): Promise<{
   database: TestDatabase;
   master: MasterKey;
 }> {
-  const database = await createTestDatabase(backend);
-  databases.push(database);
-  const db = await database.open();
-  await migrate(db, MIGRATIONS);
+  const { database, db } = await migratedTestDatabase(backend, databases);
   await db.close();
   return { database, master: MasterKey.fromBytes(randomBytes(32)) };
 }
