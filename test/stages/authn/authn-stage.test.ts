@@ -1,10 +1,9 @@
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { RouteAuthConfig } from '../../../src/config/authn-schema.js';
 import type { Identity, RequestContext, Verdict } from '../../../src/gateway/stage.js';
-import { systemClock } from '../../../src/gateway/stage.js';
 import type { AuthOutcome, Authenticator } from '../../../src/stages/authn/authenticator.js';
 import { providerUnavailable, unauthenticated } from '../../../src/stages/authn/refusal.js';
+import { requestContext } from './request-context.js';
 import { routeStage } from './route-stage.js';
 
 const ROUTE: RouteAuthConfig = {
@@ -54,21 +53,7 @@ function method(
 }
 
 function ctx(headers: Record<string, string>, query = ''): RequestContext {
-  return {
-    id: 'req-1',
-    method: 'GET',
-    path: '/accounts/1',
-    query,
-    params: {},
-    clientIp: '192.0.2.1',
-    scheme: 'http',
-    host: 'api.example.com',
-    route: { name: 'accounts', upstream: 'api' },
-    headers,
-    clock: systemClock,
-    log: pino({ level: 'silent' }),
-    raw: { socket: {} },
-  } as unknown as RequestContext;
+  return requestContext({ headers, query });
 }
 
 function stage(auth: Partial<RouteAuthConfig>, authenticators: Authenticator[]) {

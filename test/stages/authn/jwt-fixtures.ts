@@ -20,6 +20,7 @@ import {
 import { createJwtAuthenticator } from '../../../src/stages/authn/jwt/jwt-authenticator.js';
 import { JwtKeySources } from '../../../src/stages/authn/jwt/jwt-key-registry.js';
 import type { JwtKeySource } from '../../../src/stages/authn/jwt/key-source.js';
+import { requestContext } from './request-context.js';
 
 export const ISSUER = 'https://idp.example.com/';
 export const AUDIENCE = 'https://api.example.com';
@@ -202,21 +203,7 @@ export function route(methods: string[]): RouteAuthConfig {
 }
 
 export function requestWith(authorization: string | undefined, clock: Clock): RequestContext {
-  return {
-    id: 'req-1',
-    method: 'GET',
-    path: '/accounts/1',
-    query: '',
-    params: {},
-    clientIp: '192.0.2.1',
-    scheme: 'https',
-    host: 'api.example.com',
-    route: { name: 'accounts', upstream: 'api' },
-    headers: authorization === undefined ? {} : { authorization },
-    clock,
-    log: silentLog,
-    raw: { socket: {} },
-  } as unknown as RequestContext;
+  return requestContext({ headers: authorization === undefined ? {} : { authorization }, clock });
 }
 
 /** Revoked jtis kept in this process, as on a gateway without Redis. */

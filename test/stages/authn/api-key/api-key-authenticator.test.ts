@@ -29,6 +29,7 @@ import type { Authenticator } from '../../../../src/stages/authn/authenticator.j
 import { ConsumerDirectory } from '../../../../src/stages/authn/consumer-directory.js';
 import { REFUSED_DETAIL } from '../../../../src/stages/authn/refusal.js';
 import { createTestDatabase, type TestDatabase } from '../../../support/databases.js';
+import { requestContext } from '../request-context.js';
 import { routeStage } from '../route-stage.js';
 
 /**
@@ -107,21 +108,7 @@ async function issue(
 }
 
 function ctx(headers: Record<string, string | string[]>, query = ''): RequestContext {
-  return {
-    id: 'req-1',
-    method: 'GET',
-    path: '/accounts/1',
-    query,
-    params: {},
-    clientIp: '192.0.2.1',
-    scheme: 'http',
-    host: 'api.example.com',
-    route: { name: 'accounts', upstream: 'api' },
-    headers,
-    clock,
-    log,
-    raw: { socket: {} },
-  } as unknown as RequestContext;
+  return requestContext({ headers, query, clock });
 }
 
 function run(req: RequestContext, route: Partial<RouteAuthConfig> = {}): Verdict {

@@ -30,6 +30,7 @@ import { migrate } from '../../../../src/state/migrate.js';
 import { MIGRATIONS } from '../../../../src/state/migrations/index.js';
 import { selfSignedCertificate, type SelfSigned } from '../../../support/certificates.js';
 import { useTestDatabase } from '../../../support/databases.js';
+import { requestContext } from '../request-context.js';
 import { routeStage } from '../route-stage.js';
 
 /**
@@ -176,21 +177,7 @@ const ROUTE: RouteAuthConfig = {
 
 /** A request with this Authorization header, or none. */
 function ctx(authorization?: string): RequestContext {
-  return {
-    id: 'req-1',
-    method: 'GET',
-    path: '/orders',
-    query: '',
-    params: {},
-    clientIp: '192.0.2.7',
-    scheme: 'https',
-    host: 'api.example.com',
-    route: { name: 'orders', upstream: 'api' },
-    headers: authorization === undefined ? {} : { authorization },
-    clock: { now: () => 0, monotonic: () => 0 },
-    log: pino({ level: 'silent' }),
-    raw: { socket: {} },
-  } as unknown as RequestContext;
+  return requestContext({ headers: authorization === undefined ? {} : { authorization } });
 }
 
 /** find + authenticate, as the stage runs them. */
