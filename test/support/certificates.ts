@@ -3,6 +3,50 @@ import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** A new EC P-256 key, for openssl req. */
+const EC_P256_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+
+function openssl(args: readonly string[]): void {
+  execFileSync('openssl', args, { stdio: 'pipe' });
+}
+
+/** A new key and a certificate it signs itself, valid two days, with these `-addext` values. */
+function writeSelfSigned(
+  newKey: readonly string[],
+  files: { certFile: string; keyFile: string },
+  subject: string,
+  extensions: readonly string[],
+): void {
+  openssl([
+    'req',
+    '-x509',
+    ...newKey,
+    '-nodes',
+    '-keyout',
+    files.keyFile,
+    '-out',
+    files.certFile,
+    '-days',
+    '2',
+    '-subj',
+    subject,
+    ...extensions.flatMap((e) => ['-addext', e]),
+  ]);
+}
+
+/** The files openssl wrote, and their text. */
+function readPair(
+  certFile: string,
+  keyFile: string,
+): { certFile: string; keyFile: string; cert: string; key: string } {
+  return {
+    certFile,
+    keyFile,
+    cert: readFileSync(certFile, 'utf8'),
+    key: readFileSync(keyFile, 'utf8'),
+  };
+}
+
 export interface SelfSigned {
   readonly certFile: string;
   readonly keyFile: string;
@@ -22,38 +66,14 @@ export function selfSignedCertificate(
   keyFile: string,
   keyType: 'ec' | 'rsa' = 'ec',
 ): SelfSigned {
-  const newkey =
-    keyType === 'ec'
-      ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']
-      : ['-newkey', 'rsa:2048'];
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      ...newkey,
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ],
-    { stdio: 'pipe' },
+  writeSelfSigned(
+    keyType === 'ec' ? EC_P256_KEY : ['-newkey', 'rsa:2048'],
+    { certFile, keyFile },
+    '/CN=localhost',
+    ['subjectAltName=DNS:localhost,IP:127.0.0.1'],
   );
-  const cert = readFileSync(certFile, 'utf8');
-  return {
-    certFile,
-    keyFile,
-    cert,
-    key: readFileSync(keyFile, 'utf8'),
-    fingerprint256: new X509Certificate(cert).fingerprint256,
-  };
+  const pair = readPair(certFile, keyFile);
+  return { ...pair, fingerprint256: new X509Certificate(pair.cert).fingerprint256 };
 }
 
 export interface CertificateAuthority {
@@ -75,31 +95,10 @@ export interface ClientCertificate {
 export function certificateAuthority(dir: string, name: string): CertificateAuthority {
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign',
-    ],
-    { stdio: 'pipe' },
-  );
+  writeSelfSigned(EC_P256_KEY, { certFile, keyFile }, `/CN=${name}`, [
+    'basicConstraints=critical,CA:TRUE',
+    'keyUsage=critical,keyCertSign',
+  ]);
   return { certFile, keyFile, cert: readFileSync(certFile, 'utf8') };
 }
 
@@ -137,54 +136,40 @@ export function clientCertificate(
       '',
     ].join('\n'),
   );
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      csr,
-      '-subj',
-      `/CN=${opts.cn}`,
-    ],
-    { stdio: 'pipe' },
-  );
-  execFileSync(
-    'openssl',
-    [
-      'x509',
-      '-req',
-      '-in',
-      csr,
-      '-CA',
-      ca.certFile,
-      '-CAkey',
-      ca.keyFile,
-      '-set_serial',
-      `0x${randomBytes(8).toString('hex')}`,
-      '-out',
-      certFile,
-      '-days',
-      String(opts.days ?? 2),
-      '-extfile',
-      ext,
-      '-extensions',
-      'v3',
-    ],
-    { stdio: 'pipe' },
-  );
-  const cert = readFileSync(certFile, 'utf8');
-  return {
-    certFile,
+  openssl([
+    'req',
+    ...EC_P256_KEY,
+    '-nodes',
+    '-keyout',
     keyFile,
-    cert,
-    key: readFileSync(keyFile, 'utf8'),
-    thumbprint: createHash('sha256').update(new X509Certificate(cert).raw).digest('base64url'),
+    '-out',
+    csr,
+    '-subj',
+    `/CN=${opts.cn}`,
+  ]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.certFile,
+    '-CAkey',
+    ca.keyFile,
+    '-set_serial',
+    `0x${randomBytes(8).toString('hex')}`,
+    '-out',
+    certFile,
+    '-days',
+    String(opts.days ?? 2),
+    '-extfile',
+    ext,
+    '-extensions',
+    'v3',
+  ]);
+  const pair = readPair(certFile, keyFile);
+  return {
+    ...pair,
+    thumbprint: createHash('sha256').update(new X509Certificate(pair.cert).raw).digest('base64url'),
   };
 }
