@@ -6,6 +6,7 @@ import { fingerprint } from '../../../state/audit/fingerprint.js';
 import type { AuthnDeps, AuthOutcome, Authenticator, Presented } from '../authenticator.js';
 import { unauthenticated } from '../refusal.js';
 import { parseApiKey } from './api-key-format.js';
+import type { StoredApiKey } from '../../../state/consumers/api-key-store.js';
 import type { ApiKeyLookup } from './api-key-index.js';
 
 export interface ApiKeyAuthenticatorDeps extends AuthnDeps {
@@ -113,6 +114,22 @@ export function createApiKeyAuthenticator(
         }),
       );
     }
+    const key = keys.recall(value) ?? match(value);
+    if (!('id' in key)) return key;
+    if (key.environment !== settings.environment) {
+      // Checked on the record too: a remembered key outlives a reload that changes the setting.
+      return refused(
+        unauthenticated('authn.api_key.environment', SCHEME, {
+          credential: key.fingerprint,
+          details: { environment: key.environment },
+        }),
+      );
+    }
+    return decide(key);
+  }
+
+  /** A key seen for the first time: parsed, then found by its HMAC (constant-time compared). */
+  function match(value: string): StoredApiKey | AuthOutcome {
     // Before any lookup: a typo, a truncated paste or a guessed string never reaches the index.
     const parsed = parseApiKey(value);
     if (!parsed.ok) {
@@ -125,14 +142,6 @@ export function createApiKeyAuthenticator(
         unauthenticated('authn.api_key.malformed', SCHEME, {
           credential: fingerprint(value),
           details: { problem: parsed.problem },
-        }),
-      );
-    }
-    if (parsed.environment !== settings.environment) {
-      return refused(
-        unauthenticated('authn.api_key.environment', SCHEME, {
-          credential: fingerprint(value),
-          details: { environment: parsed.environment },
         }),
       );
     }
@@ -149,6 +158,12 @@ export function createApiKeyAuthenticator(
         unauthenticated('authn.api_key.unknown', SCHEME, { credential: fingerprint(value) }),
       );
     }
+    keys.remember(value, key);
+    return key;
+  }
+
+  /** The decision on a key found in the index: its state now, and its consumer's. */
+  function decide(key: StoredApiKey): AuthOutcome {
     const audit: DenialAudit = {
       credential: key.fingerprint,
       consumer: key.consumerId,

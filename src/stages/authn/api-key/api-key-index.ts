@@ -19,6 +19,10 @@ export interface ApiKeyLookup {
   find(digest: Buffer): StoredApiKey | undefined;
   /** Whether a node marked the key revoked in cluster state (a revocation not yet read). */
   revokedInCluster(keyId: string): boolean;
+  /** The current record of a key that matched before; undefined when it did not. */
+  recall(apiKey: string): StoredApiKey | undefined;
+  /** Remembers that `apiKey` matched `key`, so that its next use skips the parse and HMAC. */
+  remember(apiKey: string, key: StoredApiKey): void;
 }
 
 export interface ApiKeyIndexDeps {
@@ -33,6 +37,8 @@ export interface ApiKeyIndexDeps {
 }
 
 const PAGE = 1000;
+/** Keys remembered as matched; a miss only costs the parse and HMAC again. */
+const MAX_MATCHED = 10_000;
 
 /**
  * Every API key of the store, in memory by hash, so that checking a key never waits on the
@@ -45,6 +51,14 @@ export class ApiKeyIndex implements ApiKeyLookup {
   readonly #hmac: ApiKeyHmac;
   readonly #cluster: ClusterState;
   readonly #byHash = new Map<string, StoredApiKey>();
+  /**
+   * Keys that matched a stored hash, by their text, to the hash: a repeat caller skips parsing
+   * and the HMAC. Only keys that exist get in (a guess never does, so a flood of guesses cannot
+   * evict the callers), and what a hit returns is the record as the store has it now, so a
+   * revocation or expiry still applies. It holds keys in use in memory, as serving them does
+   * anyway (docs/security.md). Bounded: the oldest entry goes first.
+   */
+  readonly #matched = new Map<string, string>();
   #seen = 0;
   #follower: StoreFollower | undefined;
 
@@ -102,6 +116,21 @@ export class ApiKeyIndex implements ApiKeyLookup {
 
   find(digest: Buffer): StoredApiKey | undefined {
     return this.#byHash.get(digest.toString('hex'));
+  }
+
+  /** The record of a key that matched before (see `remember`), or undefined. */
+  recall(apiKey: string): StoredApiKey | undefined {
+    const hex = this.#matched.get(apiKey);
+    return hex === undefined ? undefined : this.#byHash.get(hex);
+  }
+
+  /** Remembers that `apiKey` matched `key` (after a constant-time comparison of digests). */
+  remember(apiKey: string, key: StoredApiKey): void {
+    if (this.#matched.size >= MAX_MATCHED) {
+      const oldest = this.#matched.keys().next();
+      if (oldest.done !== true) this.#matched.delete(oldest.value);
+    }
+    this.#matched.set(apiKey, key.hash.toString('hex'));
   }
 
   revokedInCluster(keyId: string): boolean {

@@ -478,6 +478,17 @@ describe('the api-key method', () => {
     }
   });
 
+  it('refuses a key it accepted (and remembered) once the store revokes it', async () => {
+    const issued = await issue('alice');
+    await index.refresh();
+    expect(run(ctx({ 'x-api-key': issued.key })).continue).toBe(true);
+    expect(run(ctx({ 'x-api-key': issued.key })).continue).toBe(true);
+    await keyStore.revoke(issued.id);
+    await index.refresh();
+    const v = run(ctx({ 'x-api-key': issued.key }));
+    expect(v.continue ? 'allowed' : v.problem.reason).toBe('authn.api_key.revoked');
+  });
+
   it('answers synchronously, never with a promise', () => {
     const r = authenticator.authenticate({ value: k('alice'), where: 'x-api-key' }, ctx({}), ROUTE);
     expect(r).not.toBeInstanceOf(Promise);
