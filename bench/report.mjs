@@ -156,6 +156,12 @@ keep-alive connections with one request in flight on each (pipelining 1).
   stages, access log off, log level warn, upstream pool defaults.
 - **portcullis-all-stages**: the same route with every stage type that exists so far
   (\`ALL_STAGES\` in bench/run.mjs): ${report.allStages.map((s) => `\`${s.type}\``).join(', ')}.
+- **portcullis-api-key**, **portcullis-jwt-rs256** and **portcullis-jwt-es256**: the
+  pass-through route with \`auth.methods\` [api-key] or [jwt:bench] (static issuer keys, RSA 2048
+  or P-256), every request carrying one valid credential (a key from \`portcullis keys create\`,
+  or a token signed by the benchmark): the steady state of a client that keeps its credential,
+  with the gateway's caches warm. Each is first checked to answer 401 without it. Authentication
+  costs (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough).
 ${eventsMethod(report)}- **fastify-http-proxy**: fastify with @fastify/http-proxy, default options, logger off
   (bench/peers/fastify-proxy.mjs).
 - **nginx**: \`worker_processes 1\`, access log off, an upstream block with \`keepalive 64\`

@@ -19,6 +19,7 @@ import {
   stopAll,
   waitForOk,
 } from './children.mjs';
+import { AUTHN_SETUPS, applyAuthn, credentialHeaders } from './authn-setups.mjs';
 import { commandCpuSeconds, groupCpuSeconds } from './cpu-time.mjs';
 import {
   countEvents,
@@ -54,6 +55,8 @@ const TARGETS = {
   addedP99AtHalfLoadMs: 1,
   /** (all-stages − events) ÷ passthrough, in req/s: what recording every event costs. */
   eventRecordingCost: 0.1,
+  /** (passthrough − authenticated) ÷ passthrough, in req/s, with the gateway's caches warm. */
+  authenticationCost: 0.05,
 };
 
 /**
@@ -83,6 +86,8 @@ const SETUPS = [
   { name: 'direct', kind: 'direct' },
   { name: 'portcullis-passthrough', kind: 'portcullis', stages: [], workers: 1 },
   { name: 'portcullis-all-stages', kind: 'portcullis', stages: ALL_STAGES, workers: 1 },
+  // The pass-through route authenticated with an API key, or a JWT (RS256, ES256).
+  ...AUTHN_SETUPS,
   // The full pipeline with event recording on, to each store backend.
   {
     name: 'portcullis-events-sqlite',
@@ -212,7 +217,7 @@ function packageVersion(name) {
  * and for an event-recording setup its `state` section. Each setup has a folder of its own, so
  * that the store a config names relative to itself is never shared between setups.
  */
-function writePortcullisConfig(dir, setup, { port, opsPort, upstreamUrl, store }) {
+async function writePortcullisConfig(dir, setup, { port, opsPort, upstreamUrl, store }) {
   const config = YAML.parse(readFileSync(BASE_CONFIG, 'utf8'));
   config.listeners.http.port = port;
   config.listeners.ops.port = opsPort;
@@ -232,6 +237,7 @@ function writePortcullisConfig(dir, setup, { port, opsPort, upstreamUrl, store }
   }
   const folder = path.join(dir, setup.name);
   mkdirSync(folder, { recursive: true });
+  if (setup.authn !== undefined) await applyAuthn(config, setup, folder);
   const file = path.join(folder, 'portcullis.yaml');
   writeFileSync(file, YAML.stringify(config));
   return file;
@@ -349,7 +355,10 @@ async function main(argv) {
     throw new Error(`the upstream's /catalog is ${body.length} bytes, not 1024`);
   say(`upstream: ${upstreamName} on ${upstreamUrl}`);
 
-  const headersOf = (setup) => (setup.stages === ALL_STAGES ? ALL_STAGES_HEADERS : {});
+  // The credential each authenticated setup sends on every request.
+  const credentials = new Map();
+  const headersOf = (setup) =>
+    credentials.get(setup.name) ?? (setup.stages === ALL_STAGES ? ALL_STAGES_HEADERS : {});
   // The gateway opens its store with a master key: one throwaway key for the whole run.
   const portcullisEnv = {
     ...process.env,
@@ -383,12 +392,18 @@ async function main(argv) {
     let child;
     if (setup.kind === 'portcullis') {
       const opsPort = ports[2 * i + 1];
-      const config = writePortcullisConfig(tmp, setup, {
+      const config = await writePortcullisConfig(tmp, setup, {
         port,
         opsPort,
         upstreamUrl,
         store: stores.get(setup.name),
       });
+      if (setup.authn !== undefined) {
+        credentials.set(
+          setup.name,
+          await credentialHeaders(setup, { cli: CLI, configFile: config, env: portcullisEnv }),
+        );
+      }
       const args = [CLI, 'start', '-c', config];
       if (setup.workers > 1) args.push('--workers', String(setup.workers));
       child = startChild(setup.name, process.execPath, args, { cwd: ROOT, env: portcullisEnv });
@@ -413,6 +428,14 @@ async function main(argv) {
       await waitForOk(child, url);
     }
     await checkSetup(setup, url, body, headersOf(setup));
+    // An authenticated setup must really authenticate: without its credential, a 401.
+    if (setup.authn !== undefined) {
+      const refused = await httpGet(url, {});
+      if (refused.status !== 401)
+        throw new Error(
+          `${setup.name}: GET ${url} without a credential: ${refused.status}, not 401`,
+        );
+    }
     if (stores.has(setup.name)) {
       // The check request above must reach the store: otherwise this setup measures nothing.
       const recorded = await waitForRecording(stores.get(setup.name));
@@ -657,6 +680,25 @@ function evaluateTargets(row, halfLoad, recording, baselineRecords) {
         : 'not measured',
       target: '',
       status: Number.isFinite(share) ? 'no target' : 'not measured',
+    });
+  }
+  for (const { name } of AUTHN_SETUPS) {
+    if (!row(name) || !row('portcullis-passthrough')) continue;
+    const pass = row('portcullis-passthrough');
+    const cost = (pass.best.rps - row(name).best.rps) / pass.best.rps;
+    const limit = TARGETS.authenticationCost;
+    targets.push({
+      label: `authentication, ${name}: (portcullis-passthrough − ${name}) ÷ portcullis-passthrough`,
+      display: `${(cost * 100).toFixed(1)} %`,
+      target: `< ${limit * 100} %`,
+      status: cost < limit ? 'met' : 'missed',
+    });
+    const added = row(name).leanest.cpuUs - pass.leanest.cpuUs;
+    targets.push({
+      label: `authentication, ${name}, in CPU per request: (${name} − portcullis-passthrough) ÷ portcullis-passthrough`,
+      display: `${((added / pass.leanest.cpuUs) * 100).toFixed(1)} % (${added.toFixed(1)} µs)`,
+      target: '',
+      status: 'no target',
     });
   }
   const p99 = (name) => halfLoad?.rows.find((r) => r.name === name)?.best.p99 ?? Number.NaN;
