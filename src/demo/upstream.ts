@@ -13,6 +13,9 @@ import { isIPv6 } from 'node:net';
  * - `PATCH /accounts/{id}` also accepts `balance` and `tier` (mass assignment);
  * - an order line's `qty` is only checked to be an integer, so a negative one makes a refund;
  * - `X-Powered-By` names the software on every response.
+ *
+ * `/internal/owners/...` answers who owns an account or order: the gateway's ownership lookups
+ * ask it directly, and no route of the gateway leads there.
  */
 
 export interface DemoUpstreamOptions {
@@ -197,6 +200,9 @@ const ROUTES: readonly Route[] = [
   route('/accounts/:accountId/orders', { GET: listOrders, POST: createOrder }),
   route('/orders/:orderId', { GET: getOrder }),
   route('/admin/accounts/:accountId', { DELETE: deleteAccount }),
+  // For the gateway only (its ownership lookups), never routed to clients.
+  route('/internal/owners/accounts/:accountId', { GET: accountOwner }),
+  route('/internal/owners/orders/:orderId', { GET: orderOwner }),
 ];
 
 /** Static paths first: the benchmark's /catalog must not pay for the pattern walk. */
@@ -355,6 +361,24 @@ function deleteAccount(store: Store, _req: IncomingMessage, res: ServerResponse,
     if (order.accountId === accountId) store.orders.delete(id);
   res.writeHead(204, { 'x-powered-by': POWERED_BY });
   res.end();
+}
+
+/**
+ * Who owns an account: what the gateway's ownership lookup asks (examples/portcullis.yaml), so
+ * that the gateway, not this trusting upstream, refuses someone else's account.
+ */
+function accountOwner(store: Store, _req: IncomingMessage, res: ServerResponse, p: Params): void {
+  const account = store.accounts.get(p.accountId ?? '');
+  if (account === undefined) return void problem(res, 404, 'not-found', 'No such account');
+  json(res, 200, { owner: account.ownerId });
+}
+
+/** Who owns an order: the owner of its account. */
+function orderOwner(store: Store, _req: IncomingMessage, res: ServerResponse, p: Params): void {
+  const order = store.orders.get(p.orderId ?? '');
+  const account = order === undefined ? undefined : store.accounts.get(order.accountId);
+  if (account === undefined) return void problem(res, 404, 'not-found', 'No such order');
+  json(res, 200, { owner: account.ownerId });
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -145,6 +145,8 @@ const ENDPOINTS: readonly { label: string; security: unknown[] }[] = [
   { label: 'DELETE /admin/accounts/{accountId}', security: [{ bearerAuth: ['admin'] }] },
   { label: 'GET /catalog', security: [] },
   { label: 'GET /health', security: [] },
+  { label: 'GET /internal/owners/accounts/{accountId}', security: [] },
+  { label: 'GET /internal/owners/orders/{orderId}', security: [] },
 ];
 
 function operation(label: string): Operation {
@@ -309,6 +311,29 @@ describe('demo upstream', () => {
   });
 
   it.each([
+    ['/internal/owners/accounts/acc_1001', 'user_alice'],
+    ['/internal/owners/accounts/acc_1003', 'user_carol'],
+    ['/internal/owners/orders/ord_5002', 'user_alice'],
+    ['/internal/owners/orders/ord_5003', 'user_bob'],
+  ])('tells the gateway who owns %s: %s', async (path, owner) => {
+    const reply = await call('GET', path);
+    expect(reply.status).toBe(200);
+    const body = jsonOf<{ owner: string }>(reply);
+    expect(body).toEqual({ owner });
+    conformsTo('/components/schemas/Owner', body);
+  });
+
+  it('tells the owner of an order placed after the start', async () => {
+    const placed = await call('POST', '/accounts/acc_1002/orders', {
+      json: { items: [{ sku: 'WIDGET-1', qty: 1 }] },
+    });
+    const { id } = jsonOf<Order>(placed);
+    expect(jsonOf(await call('GET', `/internal/owners/orders/${id}`))).toEqual({
+      owner: 'user_bob',
+    });
+  });
+
+  it.each([
     ['a request with an id', { 'x-request-id': 'req-42' }, '/health'],
     ['the catalog', { 'x-request-id': 'req-43' }, '/catalog'],
     ['a problem', { 'x-request-id': 'req-44' }, '/nowhere'],
@@ -345,6 +370,10 @@ describe('demo upstream errors', () => {
     ['GET', '/accounts//orders'],
     ['GET', '/accounts/acc_1001/orders/ord_5001'],
     ['GET', '/admin/accounts'],
+    ['GET', '/internal/owners/accounts/acc_9999'],
+    ['GET', '/internal/owners/orders/ord_9999'],
+    ['GET', '/internal/owners/accounts/..'],
+    ['GET', '/internal/owners/accounts/%2E%2E'],
   ])('answers %s %s with 404', async (method, path) => {
     const json = method === 'PATCH' || method === 'POST' ? { items: [] } : undefined;
     expectProblem(await call(method, path, { json }), 404, 'not-found');
