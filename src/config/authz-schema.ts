@@ -159,6 +159,11 @@ export const RouteAuthz = Closed(
       description:
         'Refuse an object-level denial with 404 instead of 403, so existence does not leak',
     }),
+    ownerBypassRoles: Type.Optional(
+      Names(
+        'Roles whose holders skip the object-level rules (owner, ownerLookup): support staff, admins. The function-level rules still apply',
+      ),
+    ),
     properties: Type.Optional(PropertyRules),
     policy: Type.Optional(
       Type.Boolean({ description: 'Also ask the Cedar policies (authz.policies)' }),

@@ -17,6 +17,7 @@ import {
   type YAMLError,
 } from 'yaml';
 import { PHASES, type StageKind } from '../stages/registry-types.js';
+import { checkAuthz } from './authz-checks.js';
 import { ConfigError, ConfigFileError, ConfigIssue } from './errors.js';
 import { addConfigFormats, formatMessage } from './formats.js';
 import { ConfigSchema, type Config } from './schema.js';
@@ -732,8 +733,12 @@ function checkSemantics(
       route.stages === undefined
         ? defaultTypes
         : checkStageList(r, route.stages, [...at, 'stages'], kinds);
-    // Every route has the authentication stage (docs/authentication.md): preflight may skip it.
+    // Every route has the authentication stage (docs/authentication.md), and every route that
+    // takes credentials the authorization stage (docs/authorization.md): preflight may skip them.
     const types = new Set([...listed, 'authn']);
+    const auth = route.auth ?? defaults.auth;
+    if (isRecord(auth) && auth.public !== true && (route.authz ?? defaults.authz) !== undefined)
+      types.add('authz');
     const preflight = isRecord(route.preflight) ? route.preflight : {};
     listOf(preflight.skipStages).forEach((skip, j) => {
       if (typeof skip !== 'string' || types.has(skip)) return;
@@ -744,6 +749,7 @@ function checkSemantics(
   });
   checkClaims(r, listOf(config.routes));
   checkAuthn(r, config, baseDir);
+  checkAuthz(r, config);
 }
 
 /**

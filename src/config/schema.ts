@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { AuthnSection, ConsumerEntry, RouteAuth } from './authn-schema.js';
+import { AuthzSection, RouteAuthz } from './authz-schema.js';
 
 /**
  * The configuration schema, written once: ajv compiles it to validate `portcullis.yaml`
@@ -239,6 +240,7 @@ const Route = Closed(
     methods: Type.Array(Method, { minItems: 1, uniqueItems: true }),
     upstream: Type.String({ minLength: 1 }),
     auth: Type.Optional(RouteAuth),
+    authz: Type.Optional(RouteAuthz),
     stages: Type.Optional(Type.Array(StageEntry)),
     preflight: Preflight,
     limits: Type.Optional(PartialLimits),
@@ -250,6 +252,7 @@ const Defaults = Section(
   {
     limits: Limits,
     auth: Type.Optional(RouteAuth),
+    authz: Type.Optional(RouteAuthz),
     stages: Type.Array(StageEntry, {
       default: [],
       description: 'Stages of every route that declares none',
@@ -384,6 +387,7 @@ export const ConfigSchema = Closed(
       description: 'Consumers declared in the config; more live in the store',
     }),
     authn: AuthnSection,
+    authz: AuthzSection,
     routes: Type.Array(Route, { minItems: 1 }),
     state: State,
   },

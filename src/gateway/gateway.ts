@@ -12,6 +12,7 @@ import { createOpsServer } from '../ops/ops-server.js';
 import { subscribeSecurityLog } from '../ops/security-log.js';
 import { openGatewayState, type GatewayState } from '../state/gateway-state.js';
 import { AuthnServices } from '../stages/authn/authn-services.js';
+import { AuthzServices } from '../stages/authz/authz-services.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import { onClientError } from './client-error.js';
 import { redirectHandler } from './redirect.js';
@@ -74,6 +75,7 @@ export class Gateway {
     readonly log: Logger,
     readonly state: GatewayState,
     readonly authn: AuthnServices,
+    readonly authz: AuthzServices,
   ) {
     const recorder = state.events.recorder;
     this.#holder = { current: runtime, refuse: () => recorder.shouldRefuse() };
@@ -102,6 +104,7 @@ export class Gateway {
     });
     let runtime: Runtime;
     let authn: AuthnServices | undefined;
+    const authz = new AuthzServices({ clock });
     try {
       authn = await AuthnServices.open({
         state,
@@ -109,15 +112,21 @@ export class Gateway {
         log,
         devMode: config.state.encryption.devMode,
       });
-      ({ runtime } = buildRuntime(config, undefined, { log, clock, authn: authn.build(config) }));
+      ({ runtime } = buildRuntime(config, undefined, {
+        log,
+        clock,
+        authn: authn.build(config),
+        authz: authz.build(config),
+      }));
       // Issuer keys fetched before the first request, not by it (bounded by the fetch timeouts).
       await authn.ready();
     } catch (err) {
       await authn?.close();
+      await authz.close();
       await state.close();
       throw err;
     }
-    const gw = new Gateway(opts, runtime, log, state, authn);
+    const gw = new Gateway(opts, runtime, log, state, authn, authz);
     try {
       await gw.#listen(config);
     } catch (err) {
@@ -235,6 +244,7 @@ export class Gateway {
         log: this.log,
         clock: this.opts.clock ?? systemClock,
         authn: this.authn.build(config),
+        authz: this.authz.build(config),
       }));
       const httpsCfg = config.listeners.https;
       for (const { scheme, server } of this.#servers) {
@@ -324,6 +334,7 @@ export class Gateway {
       details: { outcome },
     });
     await this.authn.close();
+    await this.authz.close();
     await this.state.close();
     this.#unsubscribe();
     this.log.info({ outcome }, 'gateway stopped');

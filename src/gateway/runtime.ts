@@ -6,6 +6,7 @@ import type {
   StageEntryConfig,
 } from '../config/schema.js';
 import type { RouteAuthConfig } from '../config/authn-schema.js';
+import type { AuthzStages } from '../stages/authz/authz-services.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
 import type { RouteStage } from './pipeline.js';
@@ -64,6 +65,22 @@ function withAuthn(stages: RouteStage[], authn: RouteStage): RouteStage[] {
   return [...stages.slice(0, at), authn, ...stages.slice(at)];
 }
 
+/**
+ * The route's authorization stage goes where the `authz` phase is: after authentication and the
+ * `limits` stages (a caller over its limit is refused before an ownership lookup costs anything),
+ * before the `contract`, `detect` and `transform` stages.
+ */
+function withAuthz(stages: RouteStage[], authz: RouteStage): RouteStage[] {
+  const early = new Set(['blocks', 'limits']);
+  const at = stages.findIndex((s) => {
+    if (s.type === 'authn') return false;
+    const phase = STAGE_KINDS.get(s.type)?.phase;
+    return phase === undefined || !early.has(phase);
+  });
+  if (at === -1) return [...stages, authz];
+  return [...stages.slice(0, at), authz, ...stages.slice(at)];
+}
+
 function settingsOf(entry: StageEntryConfig): Record<string, unknown> {
   const settings: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(entry)) if (!SHARED_KEYS.has(k)) settings[k] = v;
@@ -103,7 +120,7 @@ function hstsValue(config: Config): string | undefined {
 export function buildRuntime(
   config: Config,
   previous: Runtime | undefined,
-  deps: { log: Logger; clock: Clock; authn: AuthnStages },
+  deps: { log: Logger; clock: Clock; authn: AuthnStages; authz: AuthzStages },
 ): { runtime: Runtime; retired: Upstream[] } {
   const { upstreams, retired } = buildUpstreams(
     config.upstreams,
@@ -121,12 +138,23 @@ export function buildRuntime(
     // The loader refuses a route without auth; this guards a config built by hand.
     const auth = r.auth ?? config.defaults.auth;
     if (auth === undefined) throw new Error(`route ${r.name}: no auth`);
-    const stages = withAuthn(built, {
+    const withAuthentication = withAuthn(built, {
       stage: deps.authn.stageFor(r.name, auth),
       type: 'authn',
       enforce: true,
       skipForOptions: skip.has('authn'),
     });
+    const authz = deps.authz.stageFor(r);
+    // A preflight that skips authentication has no identity to authorize: it skips both.
+    const stages =
+      authz === undefined
+        ? withAuthentication
+        : withAuthz(withAuthentication, {
+            stage: authz,
+            type: 'authz',
+            enforce: true,
+            skipForOptions: skip.has('authz') || skip.has('authn'),
+          });
     return {
       name: r.name,
       hosts: r.hosts,

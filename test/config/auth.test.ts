@@ -21,9 +21,11 @@ function issuesOf(lines: readonly string[], env: Record<string, string> = {}): s
   throw new Error('the config was accepted');
 }
 
+// A route that takes credentials also says who may call it (authz), after its auth so that the
+// columns of the auth issues stay where they are.
 const route = (auth: string) => [
   'routes:',
-  `  - {name: orders, paths: [/orders], methods: [GET], upstream: api${auth === '' ? '' : `, auth: ${auth}`}}`,
+  `  - {name: orders, paths: [/orders], methods: [GET], upstream: api${auth === '' ? '' : `, auth: ${auth}`}${auth.includes('methods') && !auth.includes('public') ? ', authz: {anyAuthenticated: true}' : ''}}`,
 ];
 
 /** One issuer `corp` whose keys come from an HTTPS JWKS URL: valid as it is. */
@@ -217,6 +219,7 @@ describe('config loading refuses a route that is open by omission or names what 
       lines: [
         'defaults:',
         '  auth: {methods: [jwt:nosuch]}',
+        '  authz: {anyAuthenticated: true}',
         'routes:',
         '  - {name: a, paths: [/a], methods: [GET], upstream: api}',
         '  - {name: b, paths: [/b], methods: [GET], upstream: api}',
@@ -255,7 +258,7 @@ describe('config loading accepts a route that says who may call it', () => {
       '  auth: {public: true}',
       'routes:',
       '  - {name: a, paths: [/a], methods: [GET], upstream: api}',
-      '  - {name: b, paths: [/b], methods: [GET], upstream: api, auth: {methods: [jwt:corp]}}',
+      '  - {name: b, paths: [/b], methods: [GET], upstream: api, auth: {methods: [jwt:corp]}, authz: {anyAuthenticated: true}}',
     ]);
     expect(config.defaults.auth?.public).toBe(true);
     expect(config.routes[0]?.auth).toBeUndefined();

@@ -67,6 +67,7 @@ beforeAll(async () => {
           methods: ['GET'],
           upstream: 'api',
           auth: { methods: ['api-key'] },
+          authz: { anyAuthenticated: true },
         },
       ],
       state: {

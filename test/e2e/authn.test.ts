@@ -66,11 +66,13 @@ routes:
     methods: [GET]
     upstream: api
     auth: { methods: [api-key, jwt:corp] }
+    authz: { anyAuthenticated: true }
   - name: query-keyed
     paths: [/query-keyed]
     methods: [GET]
     upstream: api
     auth: { methods: [api-key], allowQueryKey: true }
+    authz: { anyAuthenticated: true }
 state:
   store:
     sqlite: { path: ${join(dir, 'portcullis.db')} }

@@ -25,7 +25,10 @@ import { deleteRedisKeys, REDIS_URL } from '../support/redis.js';
 function configFile(database: TestDatabase, state: Record<string, unknown> = {}): string {
   return storeConfigFile(database, mkdtempSync(join(tmpdir(), 'pcl-admin-')), {
     auth: { methods: ['api-key'] },
-    sections: { consumers: [{ id: 'from-config', scopes: ['cfg'] }] },
+    sections: {
+      consumers: [{ id: 'from-config', scopes: ['cfg'] }],
+      defaults: { authz: { anyAuthenticated: true } },
+    },
     state,
   });
 }

@@ -78,11 +78,13 @@ routes:
     methods: [GET]
     upstream: api
     auth: { methods: ['introspection:idp'] }
+    authz: { anyAuthenticated: true }
   - name: catalog
     paths: [/catalog]
     methods: [GET]
     upstream: api
     auth: { methods: ['introspection:idp'], onProviderDown: anonymous }
+    authz: { anyAuthenticated: true }
 `,
     dir,
   );

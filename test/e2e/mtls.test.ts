@@ -67,7 +67,7 @@ consumers:
   - id: payments
     mtls: { sans: ['URI:spiffe://example.org/payments'] }
 routes:
-  - { name: ledger, paths: [/ledger], methods: [GET], upstream: api, auth: { methods: [mtls] } }
+  - { name: ledger, paths: [/ledger], methods: [GET], upstream: api, auth: { methods: [mtls] }, authz: { anyAuthenticated: true } }
   - { name: open, paths: [/open], methods: [GET], upstream: api, auth: { public: true } }
 `,
       dir,

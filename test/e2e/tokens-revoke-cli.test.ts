@@ -44,6 +44,7 @@ function configFile(database: TestDatabase, cluster: Record<string, unknown> | u
   return storeConfigFile(database, mkdtempSync(join(tmpdir(), 'pcl-tokens-')), {
     auth: { methods: ['jwt:corp'] },
     sections: {
+      defaults: { authz: { anyAuthenticated: true } },
       authn: {
         issuers: {
           corp: {

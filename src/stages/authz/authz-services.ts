@@ -1,0 +1,86 @@
+import { Agent } from 'undici';
+import type { Config, RouteConfig } from '../../config/schema.js';
+import type { Clock, Stage } from '../../gateway/stage.js';
+import { createAuthzStage } from './authz-stage.js';
+import { OwnerCache } from './owner-cache.js';
+import { OwnerLookup } from './owner-lookup.js';
+import { lookupTarget, OwnerLookupClient } from './owner-lookup-client.js';
+
+/** Builds each route's authorization stage for one config generation. */
+export interface AuthzStages {
+  /** The route's stage; undefined for a public route, which has no identity to check. */
+  stageFor(route: RouteConfig): Stage | undefined;
+}
+
+// Enough parallel lookups for a burst of new ids; more wait for a connection (within timeoutMs).
+const CONNECTIONS = 32;
+
+/**
+ * What authorization keeps beyond one config generation: the connections to the ownership
+ * endpoints and the lookup caches, so that a reload does not start cold (a cache is kept when
+ * its route's lookup is unchanged).
+ */
+export class AuthzServices {
+  readonly #clock: Clock;
+  // undici follows no redirects unless told to: an answer cannot send the lookup elsewhere.
+  readonly #agent = new Agent({
+    connections: CONNECTIONS,
+    pipelining: 1,
+    keepAliveTimeout: 10_000,
+  });
+  #caches = new Map<string, OwnerCache>();
+
+  constructor(deps: { readonly clock: Clock }) {
+    this.#clock = deps.clock;
+  }
+
+  /**
+   * The authorization of one config generation. Throws (and the config is refused) when a
+   * route asks for what this gateway does not enforce, rather than let it through unchecked.
+   */
+  build(config: Config): AuthzStages {
+    const caches = new Map<string, OwnerCache>();
+    const stages = new Map<string, Stage>();
+    for (const route of config.routes) {
+      const auth = route.auth ?? config.defaults.auth;
+      if (auth === undefined || auth.public) continue;
+      const authz = route.authz ?? config.defaults.authz;
+      // The loader refuses a route that takes credentials without authz; this guards a config built by hand.
+      if (authz === undefined) throw new Error(`route ${route.name}: no authz`);
+      if (authz.policy === true)
+        throw new Error(`route ${route.name}: authz.policy is not enforced by this gateway yet`);
+      let ownerLookup: OwnerLookup | undefined;
+      const lookup = authz.ownerLookup;
+      if (lookup !== undefined) {
+        const key = `${route.name}\n${JSON.stringify(lookup)}`;
+        const cache =
+          this.#caches.get(key) ??
+          new OwnerCache(lookup.cacheEntries, lookup.cacheSeconds, this.#clock);
+        caches.set(key, cache);
+        const client = new OwnerLookupClient(
+          lookupTarget(lookup.url),
+          lookup.ownerField,
+          lookup.timeoutMs,
+          this.#agent,
+        );
+        ownerLookup = new OwnerLookup(lookup, authz.hideExistence, { cache, client });
+      }
+      stages.set(
+        route.name,
+        createAuthzStage({
+          authz,
+          methods: route.methods,
+          adminRole: config.authz.adminRole,
+          anonymousAllowed: auth.onProviderDown === 'anonymous',
+          ownerLookup,
+        }),
+      );
+    }
+    this.#caches = caches;
+    return { stageFor: (route) => stages.get(route.name) };
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}
