@@ -25,6 +25,7 @@ export async function runDemo(file = EXAMPLE): Promise<void> {
     process.exit(1);
   }
   const aliceKey = await demoApiKey(gateway, 'alice');
+  const opsKey = await demoApiKey(gateway, 'ops');
   const bobToken = await issuer.token('bob', ['accounts:read', 'orders:read']);
   const http = gateway.addresses.http;
   const ops = gateway.addresses.ops;
@@ -41,14 +42,18 @@ export async function runDemo(file = EXAMPLE): Promise<void> {
       'Credentials (made for this run only):',
       `  alice's API key  ${aliceKey}`,
       `  bob's token      ${bobToken}`,
+      `  ops's API key    ${opsKey} (role admin)`,
       '',
       'Try:',
       `  curl -i ${base}/catalog                                     # public`,
       `  curl -i ${base}/accounts/acc_1001                           # no credential: 401`,
-      `  curl -i ${base}/accounts/acc_1001 -H 'X-API-Key: ${aliceKey}'`,
+      `  curl -i ${base}/accounts/acc_1001 -H 'X-API-Key: ${aliceKey}'      # alice's own account`,
+      `  curl -i ${base}/accounts/acc_1002 -H 'X-API-Key: ${aliceKey}'      # bob's: 404, as if it did not exist`,
       `  curl -i ${base}/accounts/acc_1002 -H 'Authorization: Bearer ${bobToken}'`,
+      `  curl -i ${base}/accounts -H 'Authorization: Bearer ${bobToken}'  # every account: admins only, 403`,
+      `  curl -i ${base}/accounts -H 'X-API-Key: ${opsKey}'                 # ops is an admin`,
       `  curl -i '${base}/accounts/..%2fadmin/accounts/acc_1001'     # path trick: refused with 400`,
-      `  curl -i -X DELETE ${base}/admin/accounts/acc_1001 -H 'X-Forwarded-For: 10.0.0.5'  # admin only from 10/8; a spoofed IP is refused (403)`,
+      `  curl -i -X DELETE ${base}/admin/accounts/acc_1001 -H 'X-API-Key: ${opsKey}' -H 'X-Forwarded-For: 10.0.0.5'  # admin only from 10/8; a spoofed IP is refused (403)`,
       '',
       'Stop with Ctrl-C.',
       '',
