@@ -17,6 +17,7 @@ import { runRotateIdentity } from './keys-rotate-identity.js';
 import { runRotateMaster } from './keys-rotate-master.js';
 import { runSecretsDelete, runSecretsList, runSecretsSet } from './secrets.js';
 import { runTokensRevoke } from './tokens-revoke.js';
+import { runRoutesFromOpenApi, schemeOption } from './routes-from-openapi.js';
 import { runDemo } from './demo.js';
 import { runStart } from './start.js';
 
@@ -49,6 +50,17 @@ program
   .action(() => runDemo());
 
 const CONFIG = ['-c, --config <file>', 'configuration file', 'portcullis.yaml'] as const;
+
+program
+  .command('routes')
+  .description('routes for a configuration')
+  .command('from-openapi <file>')
+  .description("print the routes of an OpenAPI document's operations, with their security")
+  .requiredOption('--upstream <name>', 'the upstream of every route')
+  .option('--scheme <scheme=method>', 'the gateway method of a security scheme', schemeOption)
+  .action((file: string, opts: { upstream: string; scheme?: Record<string, string> }) =>
+    runRoutesFromOpenApi(file, opts),
+  );
 
 program
   .command('db')
