@@ -195,6 +195,9 @@ const limitFields = (withDefaults: boolean) => {
     headerBytes: Type.Integer({ minimum: 256, maximum: 1_048_576, ...d(16_384) }),
     bodyBytes: Type.Integer({ minimum: 0, maximum: 1_073_741_824, ...d(1_048_576) }),
     jsonDepth: Type.Integer({ minimum: 1, maximum: 1_000, ...d(64) }),
+    // The most of a JSON response the gateway buffers to filter it (authz read rules); a
+    // larger one is refused with 502, never passed through unfiltered.
+    responseFilterBytes: Type.Integer({ minimum: 1_024, maximum: 67_108_864, ...d(1_048_576) }),
   };
 };
 

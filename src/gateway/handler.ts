@@ -7,6 +7,7 @@ import { normalizePath } from './normalize-path.js';
 import { runRequestStages, type PipelineResult } from './pipeline.js';
 import { statusOf, type Denial } from './problems.js';
 import { proxyRequest } from './proxy.js';
+import { RequestBody, STREAMED_BODY, type UpstreamBody } from './request-body.js';
 import { isDenial, readHead, type RequestHead } from './request-head.js';
 import { isClosing, sendProblem } from './respond.js';
 import type { RouteRuntime, Runtime } from './runtime.js';
@@ -75,6 +76,8 @@ const INTERNAL: Denial = Object.freeze({
 
 class Context implements RequestContext {
   identity?: Identity;
+  /** Created when a stage first asks for the body: a request nobody reads pays nothing. */
+  #body: RequestBody | undefined;
   constructor(
     readonly id: string,
     readonly method: string,
@@ -88,10 +91,36 @@ class Context implements RequestContext {
     readonly clock: Clock,
     readonly log: Logger,
     readonly raw: IncomingMessage,
+    private readonly head: RequestHead,
+    private readonly limits: RouteRuntime['limits'],
   ) {}
 
   get headers(): IncomingMessage['headers'] {
     return this.raw.headers;
+  }
+
+  readJsonBody(): Promise<unknown> {
+    this.#body ??= new RequestBody(this.raw, this.head, this.limits);
+    return this.#body.readJson();
+  }
+
+  /** What the upstream receives as the body after the stages' changes. */
+  upstreamBody(changes: readonly RequestChange[]): UpstreamBody {
+    let replacement: unknown;
+    for (let i = changes.length - 1; i >= 0 && replacement === undefined; i--) {
+      replacement = changes[i]?.body;
+    }
+    if (this.#body === undefined) {
+      return replacement === undefined
+        ? STREAMED_BODY
+        : new RequestBody(this.raw, this.head, this.limits).upstream(replacement);
+    }
+    return this.#body.upstream(replacement);
+  }
+
+  /** True when reading the body broke a limit: the rest of it is unread and untrusted. */
+  get bodyRefused(): boolean {
+    return this.#body?.upstream(undefined).kind === 'refused';
   }
 }
 
@@ -258,10 +287,19 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
     rt.clock,
     rt.log,
     req,
+    head,
+    route.limits,
   );
   const proceed = (result: PipelineResult): void => {
     if (!result.ok) {
-      sendProblem(res, result.denial, id, rt.problems[scheme]);
+      // A body cut off at a limit leaves bytes on the connection that nobody can frame.
+      const close = ctx.bodyRefused;
+      sendProblem(
+        res,
+        result.denial,
+        id,
+        close ? { ...rt.problems[scheme], close } : rt.problems[scheme],
+      );
       return;
     }
     const headers = upstreamHeaders(
@@ -307,6 +345,7 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
       head,
       headers,
       query: upstreamQuery(ctx.query, result.changes),
+      body: ctx.upstreamBody(result.changes),
       problems: rt.problems[scheme],
       ownResponseHeaders: rt.ownResponseHeaders[scheme],
       extraResponseHeaders: extra,

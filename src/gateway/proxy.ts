@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BodyGuard, BodyRefusedError, isJsonMediaType } from './body-guard.js';
 import { publishDeny, publishUpstreamError } from './events.js';
+import { ResponseFilter } from './response-filter.js';
+import type { UpstreamBody } from './request-body.js';
 import { runResponseStages, type ResponseResult } from './pipeline.js';
 import { statusOf, type Denial } from './problems.js';
 import type { RequestHead } from './request-head.js';
@@ -102,6 +104,8 @@ export interface ProxyTarget {
   readonly headers: string[];
   /** The query string the upstream receives (a stage may have removed a credential from it). */
   readonly query: string;
+  /** The body the upstream receives: the client's stream, or what the stages read or wrote. */
+  readonly body: UpstreamBody;
   readonly problems: ProblemOptions;
   /** Response header names the gateway sets itself, dropped from the upstream's. */
   readonly ownResponseHeaders: ReadonlySet<string>;
@@ -118,6 +122,8 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   #resume: (() => void) | undefined;
   /** Set once the gateway answered the client itself: later upstream errors are moot. */
   #answered = false;
+  /** Set when a response stage asked to rewrite the JSON body: it is buffered, then sent. */
+  #filter: ResponseFilter | undefined;
   readonly #onDrain = (): void => this.#resume?.();
 
   constructor(private readonly t: ProxyTarget) {}
@@ -164,18 +170,83 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       this.#abort?.(new Error('response refused'));
       return false;
     }
-    res.writeHead(statusCode, applyResponseChanges(headers, result.changes));
+    const changed = applyResponseChanges(headers, result.changes);
+    const filter = ResponseFilter.start(
+      ctx.method,
+      statusCode,
+      changed,
+      result.changes,
+      this.t.route.limits.responseFilterBytes,
+    );
+    if (filter === undefined) {
+      res.writeHead(statusCode, changed);
+      return true;
+    }
+    if (!(filter instanceof ResponseFilter)) return this.#refuseResponse(filter);
+    this.#filter = filter;
     return true;
   }
 
+  /** The gateway answers instead of the upstream's response; always false (stop reading). */
+  #refuseResponse(denial: Denial): false {
+    const { res, ctx, problems } = this.t;
+    this.#answered = true;
+    publishDeny({
+      requestId: ctx.id,
+      reason: denial.reason,
+      status: statusOf(denial.kind),
+      enforced: true,
+      stage: 'proxy',
+      route: ctx.route.name,
+      method: ctx.method,
+      path: ctx.path,
+      clientIp: ctx.clientIp,
+      consumer: ctx.identity?.consumerId,
+      credential: ctx.identity?.credential,
+    });
+    ctx.log.warn(
+      { requestId: ctx.id, route: ctx.route.name, reason: denial.reason },
+      'upstream response refused',
+    );
+    sendProblem(res, denial, ctx.id, problems);
+    this.#abort?.(new Error('response refused'));
+    return false;
+  }
+
   onData(chunk: Buffer): boolean {
+    if (this.#filter !== undefined) {
+      if (this.#answered) return false;
+      const over = this.#filter.add(chunk);
+      return over === undefined ? true : this.#refuseResponse(over);
+    }
     const ok = this.t.res.write(chunk);
     if (!ok) this.t.res.once('drain', this.#onDrain);
     return ok;
   }
 
   onComplete(): void {
-    this.t.res.end();
+    const filter = this.#filter;
+    if (filter === undefined) {
+      this.t.res.end();
+      return;
+    }
+    if (this.#answered) return;
+    filter.finish().then(
+      (out) => {
+        const { res } = this.t;
+        if (res.destroyed) return;
+        if (!('body' in out)) {
+          this.#refuseResponse(out);
+          return;
+        }
+        res.writeHead(out.statusCode, out.headers);
+        res.end(out.body);
+      },
+      (err: unknown) => {
+        this.t.ctx.log.error({ err, requestId: this.t.ctx.id }, 'response filter failed');
+        this.#refuseResponse(ResponseFilter.FAILED);
+      },
+    );
   }
 
   onError(err: Error): void {
@@ -232,8 +303,35 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
 
 export function proxyRequest(t: ProxyTarget): void {
   const { route, ctx, req, res, head } = t;
-  let body: IncomingMessage | BodyGuard | null = null;
-  if (head.chunked || head.contentLength > 0) {
+  let body: IncomingMessage | BodyGuard | Buffer | null = null;
+  let headers = t.headers;
+  if (t.body.kind === 'refused') {
+    // Only a stage in shadow mode lets a request go on after its body broke a limit: the
+    // body is incomplete, so the request cannot be proxied all the same.
+    publishDeny({
+      requestId: ctx.id,
+      reason: t.body.denial.reason,
+      status: statusOf(t.body.denial.kind),
+      enforced: true,
+      stage: 'limits',
+      route: ctx.route.name,
+      method: ctx.method,
+      path: ctx.path,
+      clientIp: ctx.clientIp,
+    });
+    sendProblem(res, t.body.denial, ctx.id, { ...t.problems, close: true });
+    return;
+  }
+  if (t.body.kind === 'bytes') {
+    // A stage read the body: send exactly the bytes it checked (or its replacement), framed
+    // by a Content-Length of our own, never the client's framing.
+    body = t.body.bytes;
+    headers = withBodyHeaders(
+      headers,
+      body.length,
+      t.body.replaced && !isJsonMediaType(head.contentType),
+    );
+  } else if (head.chunked || head.contentLength > 0) {
     const json = isJsonMediaType(head.contentType);
     if (head.chunked || json) {
       const guard = new BodyGuard(route.limits.bodyBytes, json ? route.limits.jsonDepth : 0);
@@ -254,9 +352,23 @@ export function proxyRequest(t: ProxyTarget): void {
           ? route.upstream.basePath + ctx.path
           : `${route.upstream.basePath}${ctx.path}?${t.query}`,
       method: ctx.method,
-      headers: t.headers,
+      headers,
       body,
     },
     handler,
   );
+}
+
+/** The upstream's request headers for a body the gateway sends itself. */
+function withBodyHeaders(headers: readonly string[], length: number, setJson: boolean): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = (headers[i] as string).toLowerCase();
+    if (name === 'content-length' || name === 'transfer-encoding') continue;
+    if (setJson && name === 'content-type') continue;
+    out.push(headers[i] as string, headers[i + 1] as string);
+  }
+  out.push('content-length', String(length));
+  if (setJson) out.push('content-type', 'application/json');
+  return out;
 }

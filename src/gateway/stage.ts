@@ -60,6 +60,15 @@ export interface RequestContext {
   identity?: Identity;
   /** The raw request: for stages that need the body stream. */
   readonly raw: IncomingMessage;
+  /**
+   * The request body parsed as JSON, read once and shared by every stage that asks (the
+   * upstream then receives the bytes read, or a stage's `change.body`). Undefined when there
+   * is no body, it is empty or its Content-Type is not JSON (then it is not read at all and
+   * streams as usual). Rejects on malformed JSON (invalid UTF-8, syntax, a duplicate member)
+   * and on a broken body limit: turn the error into a refusal with bodyReadRefusal().
+   * A request whose body no stage reads is never buffered.
+   */
+  readJsonBody(): Promise<unknown>;
 }
 
 /** A change a stage asks for on the request before it is proxied. */
@@ -71,6 +80,12 @@ export interface RequestChange {
    * how a credential sent as a query parameter is kept from the upstream. The last change wins.
    */
   readonly query?: string;
+  /**
+   * A JSON value the upstream receives as the body instead (serialized, with its own
+   * Content-Length), e.g. the body with forbidden properties stripped. Only after
+   * readJsonBody(); the last change wins.
+   */
+  readonly body?: unknown;
 }
 
 export type Verdict =
@@ -86,6 +101,13 @@ export interface UpstreamResponse {
 export interface ResponseChange {
   readonly setHeaders?: Readonly<Record<string, string>>;
   readonly removeHeaders?: readonly string[];
+  /**
+   * Rewrites a JSON response body: the proxy buffers it (up to the route's
+   * `limits.responseFilterBytes`, decoding gzip, deflate or br), parses it, applies every
+   * transform in the order the response stages ran and sends the result with its own
+   * Content-Length. A response that cannot be filtered is refused (502), never passed through.
+   */
+  readonly transformJson?: (value: unknown) => unknown;
 }
 
 export type ResponseVerdict =

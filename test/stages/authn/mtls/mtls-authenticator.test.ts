@@ -79,6 +79,7 @@ function ctxOf(raw: IncomingMessage, scheme: 'http' | 'https'): RequestContext {
     clock: systemClock,
     log: silent,
     raw,
+    readJsonBody: () => Promise.resolve(undefined),
   };
 }
 

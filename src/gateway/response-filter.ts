@@ -1,0 +1,167 @@
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { isJsonMediaType } from './body-guard.js';
+import type { Denial } from './problems.js';
+import type { ResponseChange } from './stage.js';
+
+const TOO_LARGE: Denial = Object.freeze({
+  kind: 'bad-gateway',
+  reason: 'proxy.response.too_large_to_filter',
+  detail: 'The upstream response is too large to be checked.',
+});
+const UNFILTERABLE: Denial = Object.freeze({
+  kind: 'bad-gateway',
+  reason: 'proxy.response.unfilterable',
+  detail: 'The upstream response could not be checked.',
+});
+const MALFORMED: Denial = Object.freeze({
+  kind: 'bad-gateway',
+  reason: 'proxy.response.malformed_json',
+  detail: 'The upstream response could not be checked.',
+});
+const FAILED: Denial = Object.freeze({
+  kind: 'bad-gateway',
+  reason: 'proxy.response.filter_failed',
+  detail: 'The upstream response could not be checked.',
+});
+
+type Decoder = (buf: Buffer, opts: zlib.ZlibOptions | zlib.BrotliOptions) => Promise<Buffer>;
+
+/** The content codings the filter can undo; any other is refused rather than passed through. */
+const DECODERS: ReadonlyMap<string, Decoder> = new Map<string, Decoder>([
+  ['gzip', promisify(zlib.gunzip)],
+  ['x-gzip', promisify(zlib.gunzip)],
+  ['deflate', promisify(zlib.inflate)],
+  ['br', promisify(zlib.brotliDecompress)],
+]);
+
+/**
+ * Headers that describe the upstream's bytes, not the filtered ones. A digest or an ETag (often
+ * a hash of the content) of the unfiltered body would also let a client confirm a guess of a
+ * removed value (hash `{"internalRiskScore": 47, ...}` until it matches).
+ */
+const DROPPED = new Set([
+  'content-length',
+  'content-encoding',
+  'etag',
+  'content-md5',
+  'digest',
+  'content-digest',
+  'repr-digest',
+  'accept-ranges',
+]);
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function header(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() === name) return headers[i + 1];
+  }
+  return undefined;
+}
+
+function without(headers: readonly string[], names: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!names.has((headers[i] as string).toLowerCase()))
+      out.push(headers[i] as string, headers[i + 1] as string);
+  }
+  return out;
+}
+
+export interface FilteredResponse {
+  readonly statusCode: number;
+  readonly headers: string[];
+  readonly body: Buffer;
+}
+
+/**
+ * A JSON response body that response stages asked to rewrite (ResponseChange.transformJson):
+ * buffered up to a cap, decoded, parsed, transformed and serialized again. Whatever cannot be
+ * filtered (not JSON, a partial response, an unknown coding, over the cap, not parseable) is
+ * refused with 502: a filter that passed what it could not read would leak what it exists to
+ * remove. Responses nobody asked to rewrite never come here and stream as they arrive.
+ */
+export class ResponseFilter {
+  static readonly FAILED = FAILED;
+
+  readonly #chunks: Buffer[] = [];
+  #bytes = 0;
+
+  private constructor(
+    private readonly statusCode: number,
+    private readonly headers: readonly string[],
+    private readonly transforms: readonly ((value: unknown) => unknown)[],
+    private readonly decode: Decoder | undefined,
+    private readonly cap: number,
+  ) {}
+
+  /**
+   * Decides, from the response head, whether the body must be filtered: undefined when no
+   * stage asked or there is no body, a refusal when it cannot be filtered, else the filter.
+   */
+  static start(
+    method: string,
+    statusCode: number,
+    headers: readonly string[],
+    changes: readonly ResponseChange[],
+    cap: number,
+  ): ResponseFilter | Denial | undefined {
+    let transforms: ((value: unknown) => unknown)[] | undefined;
+    for (const change of changes) {
+      if (change.transformJson !== undefined) (transforms ??= []).push(change.transformJson);
+    }
+    if (transforms === undefined) return undefined;
+    if (method === 'HEAD' || statusCode === 204 || statusCode === 304) return undefined;
+    if (header(headers, 'content-length') === '0') return undefined;
+    // A Range answer is a slice of the document, which no JSON parser can read.
+    if (statusCode === 206) return UNFILTERABLE;
+    if (!isJsonMediaType(header(headers, 'content-type'))) return UNFILTERABLE;
+    const coding = header(headers, 'content-encoding')?.trim().toLowerCase();
+    let decode: Decoder | undefined;
+    if (coding !== undefined && coding !== '' && coding !== 'identity') {
+      // One coding only: `gzip, br` (layered) or an unknown one is refused, never guessed at.
+      decode = DECODERS.get(coding);
+      if (decode === undefined) return UNFILTERABLE;
+    }
+    const length = header(headers, 'content-length');
+    if (length !== undefined && Number(length) > cap) return TOO_LARGE;
+    return new ResponseFilter(statusCode, headers, transforms, decode, cap);
+  }
+
+  /** Buffers a chunk; the refusal when the body goes past the cap. */
+  add(chunk: Buffer): Denial | undefined {
+    this.#bytes += chunk.length;
+    if (this.#bytes > this.cap) return TOO_LARGE;
+    this.#chunks.push(chunk);
+    return undefined;
+  }
+
+  /** The filtered response, or the refusal. Rejects only on a bug (then fail closed). */
+  async finish(): Promise<FilteredResponse | Denial> {
+    let raw: Buffer = Buffer.concat(this.#chunks, this.#bytes);
+    if (raw.length === 0) {
+      return { statusCode: this.statusCode, headers: [...this.headers], body: raw };
+    }
+    if (this.decode !== undefined) {
+      try {
+        // A decompression bomb stops at the cap: zlib refuses to produce more.
+        raw = await this.decode(raw, { maxOutputLength: this.cap });
+      } catch (err) {
+        return (err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE' ? TOO_LARGE : MALFORMED;
+      }
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(UTF8.decode(raw));
+    } catch {
+      return MALFORMED;
+    }
+    for (const transform of this.transforms) value = transform(value);
+    // undefined (a transform removed everything) is sent as null: still JSON.
+    const body = Buffer.from(JSON.stringify(value) ?? 'null');
+    const headers = without(this.headers, DROPPED);
+    headers.push('content-length', String(body.length));
+    return { statusCode: this.statusCode, headers, body };
+  }
+}
