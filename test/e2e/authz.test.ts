@@ -390,6 +390,23 @@ describe('existence does not leak', () => {
   });
 });
 
+describe("spellings of someone else's object id", () => {
+  it.each([
+    ['/accounts/acc%5F1002'],
+    ['/accounts/%61cc_1002'],
+    ['/accounts/acc_1002%20'],
+    ['/accounts/ACC_1002'],
+    ['/accounts/./acc_1002'],
+    ['/accounts/acc_1001/../acc_1002'],
+    ['/accounts/acc_1002?accountId=acc_1001'],
+    ['/orders/ord%5F5003'],
+  ])("never gives alice bob's data through %s", async (path) => {
+    const reply = await call('alice', 'GET', path);
+    expect(reply.status, reply.text).not.toBe(200);
+    expect(reply.text).not.toMatch(/Bob Brown|acc_1002"|user_bob/);
+  });
+});
+
 describe('path spellings that try to reach the admin operation', () => {
   it.each([
     ['/admin/accounts/acc_1001', 403, 'authz.admin.required'],
