@@ -15,6 +15,7 @@ import { runKeysRevoke } from './keys-revoke.js';
 import { runKeysRotate } from './keys-rotate.js';
 import { runRotateIdentity } from './keys-rotate-identity.js';
 import { runRotateMaster } from './keys-rotate-master.js';
+import { runPolicyTest } from './policy-test.js';
 import { runSecretsDelete, runSecretsList, runSecretsSet } from './secrets.js';
 import { runTokensRevoke } from './tokens-revoke.js';
 import { runRoutesFromOpenApi, schemeOption } from './routes-from-openapi.js';
@@ -240,6 +241,16 @@ program
   .action((opts: { config: string; issuer: string; jti: string; until: string; json?: boolean }) =>
     runTokensRevoke(opts),
   );
+
+program
+  .command('policy')
+  .description('the Cedar policies of authz.policies')
+  .command('test <file>')
+  .description(
+    'run table tests of requests and expected decisions through the policies (exit 0 pass, 1 a case failed, 2 bad file)',
+  )
+  .option(...CONFIG)
+  .action((file: string, opts: { config: string }) => runPolicyTest(file, opts.config));
 
 program
   .command('audit-log')

@@ -16,6 +16,7 @@ import {
   type Scalar,
   type YAMLError,
 } from 'yaml';
+import { checkPolicyConfig } from '../stages/authz/policies/policy-config-check.js';
 import { PHASES, type StageKind } from '../stages/registry-types.js';
 import { checkAuthz } from './authz-checks.js';
 import { ConfigError, ConfigFileError, ConfigIssue } from './errors.js';
@@ -750,6 +751,24 @@ function checkSemantics(
   checkClaims(r, listOf(config.routes));
   checkAuthn(r, config, baseDir);
   checkAuthz(r, config);
+  checkPolicyFiles(r, config, baseDir);
+}
+
+/**
+ * `authz.policies`: both files readable (paths relative to the config file), then the policies
+ * parsed and validated against the schema, each problem at its line and column of those files.
+ */
+function checkPolicyFiles(r: Reporter, config: Record<string, unknown>, baseDir: string): void {
+  const policies = isRecord(config.authz) ? config.authz.policies : undefined;
+  if (!isRecord(policies)) return;
+  const before = r.issues.length;
+  checkFile(r, policies, 'file', ['authz', 'policies', 'file'], baseDir);
+  checkFile(r, policies, 'schema', ['authz', 'policies', 'schema'], baseDir);
+  if (r.issues.length > before) return;
+  checkPolicyConfig(
+    { report: (path, m) => r.report(path, m), add: (i) => r.issues.push(i) },
+    config,
+  );
 }
 
 /**

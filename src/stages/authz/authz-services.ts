@@ -3,6 +3,7 @@ import type { Config, RouteConfig } from '../../config/schema.js';
 import type { Clock, Stage } from '../../gateway/stage.js';
 import { createAuthzStage } from './authz-stage.js';
 import { OwnerCache } from './owner-cache.js';
+import { createPolicyEngine, type PolicyEngine } from './policies/policy-engine.js';
 import { OwnerLookup } from './owner-lookup.js';
 import { lookupTarget, OwnerLookupClient } from './owner-lookup-client.js';
 
@@ -29,6 +30,7 @@ export class AuthzServices {
     keepAliveTimeout: 10_000,
   });
   #caches = new Map<string, OwnerCache>();
+  #policies: PolicyEngine | undefined;
 
   constructor(deps: { readonly clock: Clock }) {
     this.#clock = deps.clock;
@@ -41,14 +43,22 @@ export class AuthzServices {
   build(config: Config): AuthzStages {
     const caches = new Map<string, OwnerCache>();
     const stages = new Map<string, Stage>();
+    let engine: PolicyEngine | undefined;
     for (const route of config.routes) {
       const auth = route.auth ?? config.defaults.auth;
       if (auth === undefined || auth.public) continue;
       const authz = route.authz ?? config.defaults.authz;
       // The loader refuses a route that takes credentials without authz; this guards a config built by hand.
       if (authz === undefined) throw new Error(`route ${route.name}: no authz`);
-      if (authz.policy === true)
-        throw new Error(`route ${route.name}: authz.policy is not enforced by this gateway yet`);
+      let policies: PolicyEngine | undefined;
+      if (authz.policy === true) {
+        // The loader refuses `policy: true` without authz.policies; this guards a config built by hand.
+        if (config.authz.policies === undefined)
+          throw new Error(`route ${route.name}: authz.policy without authz.policies`);
+        // Read, parsed and validated once per config generation, kept when the files are unchanged.
+        engine ??= createPolicyEngine(config.authz.policies, { previous: this.#policies });
+        policies = engine;
+      }
       let ownerLookup: OwnerLookup | undefined;
       const lookup = authz.ownerLookup;
       if (lookup !== undefined) {
@@ -73,10 +83,12 @@ export class AuthzServices {
           adminRole: config.authz.adminRole,
           anonymousAllowed: auth.onProviderDown === 'anonymous',
           ownerLookup,
+          policies,
         }),
       );
     }
     this.#caches = caches;
+    this.#policies = engine;
     return { stageFor: (route) => stages.get(route.name) };
   }
 

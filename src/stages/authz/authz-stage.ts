@@ -4,6 +4,8 @@ import { ALLOW, deny, type RequestContext, type Stage, type Verdict } from '../.
 import { functionRulesByMethod } from './function-rules.js';
 import type { OwnerLookup } from './owner-lookup.js';
 import { OwnershipRules } from './ownership-rules.js';
+import { checkPolicies } from './policies/policy-check.js';
+import type { PolicyEngine } from './policies/policy-engine.js';
 import { createPropertyRules } from './properties/property-rules.js';
 import { forbidden } from './refusal.js';
 
@@ -16,6 +18,8 @@ export interface AuthzStageOptions {
   /** The route's `auth.onProviderDown: anonymous`: authentication may let a caller through without an identity. */
   readonly anonymousAllowed: boolean;
   readonly ownerLookup?: OwnerLookup;
+  /** The Cedar policies, for a route with `authz.policy: true`. */
+  readonly policies?: PolicyEngine;
 }
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
@@ -40,6 +44,7 @@ export function createAuthzStage(opts: AuthzStageOptions): Stage {
   const lookup = opts.ownerLookup;
   const bypass = authz.ownerBypassRoles ?? [];
   const objectLevel = owner !== undefined || lookup !== undefined;
+  const policies = opts.policies;
   // Property level (properties/): only once the caller may call and touch the object.
   const properties = createPropertyRules(authz.properties);
 
@@ -49,7 +54,13 @@ export function createAuthzStage(opts: AuthzStageOptions): Stage {
     if (identity === undefined) {
       // Only `onProviderDown: anonymous` lets a request through authentication without an
       // identity; it is allowed on where the route asks for nothing but authentication.
-      if (opts.anonymousAllowed && rules?.onlyAuthenticated === true && !objectLevel) return ALLOW;
+      if (
+        opts.anonymousAllowed &&
+        rules?.onlyAuthenticated === true &&
+        !objectLevel &&
+        policies === undefined
+      )
+        return ALLOW;
       return deny(forbidden(undefined, { reason: 'authz.identity.missing', rule: 'identity' }));
     }
     // The router only hands the stage the route's own methods; anything else is refused.
@@ -65,13 +76,25 @@ export function createAuthzStage(opts: AuthzStageOptions): Stage {
     const looked = lookup.check(ctx, identity);
     return isPromise(looked) ? looked.then(toVerdict) : toVerdict(looked);
   };
-  if (properties === undefined) return { name: 'authz', onRequest: decide };
+  // Then the Cedar policies (policies/): they can only narrow what the rules above allow.
+  const withPolicies = (ctx: RequestContext, v: Verdict): Verdict =>
+    !v.continue || policies === undefined || ctx.identity === undefined
+      ? v
+      : toVerdict(checkPolicies(policies, ctx, ctx.identity));
+  const decideAll =
+    policies === undefined
+      ? decide
+      : (ctx: RequestContext): Verdict | Promise<Verdict> => {
+          const v = decide(ctx);
+          return isPromise(v) ? v.then((done) => withPolicies(ctx, done)) : withPolicies(ctx, v);
+        };
+  if (properties === undefined) return { name: 'authz', onRequest: decideAll };
   const withProperties = (ctx: RequestContext, v: Verdict): Verdict | Promise<Verdict> =>
     v.continue ? properties.onRequest(ctx) : v;
   return {
     name: 'authz',
     onRequest(ctx) {
-      const v = decide(ctx);
+      const v = decideAll(ctx);
       return isPromise(v) ? v.then((done) => withProperties(ctx, done)) : withProperties(ctx, v);
     },
     ...(properties.onResponse === undefined ? {} : { onResponse: properties.onResponse }),

@@ -1,0 +1,97 @@
+import type { EntityJson } from '@cedar-policy/cedar-wasm/nodejs';
+import type { Identity } from '../../../gateway/stage.js';
+import { CONSUMER_TYPE, ROUTE_TYPE, type EntityShape } from './entity-shape.js';
+
+type Value =
+  string | number | boolean | readonly string[] | Record<string, string | number | boolean>;
+
+/** What a policy decision is asked about: the request, as the authorization stage sees it. */
+export interface PolicyRequest {
+  readonly route: { readonly name: string };
+  readonly method: string;
+  /** The canonical path. */
+  readonly path: string;
+  readonly params: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * Plain records whose keys come from the schema: a key named `__proto__` is then an
+ * attribute, not the object's prototype.
+ */
+function record(): Record<string, string | number | boolean> {
+  return Object.create(null) as Record<string, string | number | boolean>;
+}
+
+function stringsOf(
+  source: Readonly<Record<string, string | undefined>>,
+  keys: readonly string[],
+): Record<string, string> {
+  const out = record() as Record<string, string>;
+  for (const key of keys) {
+    const v = Object.hasOwn(source, key) ? source[key] : undefined;
+    if (typeof v === 'string') out[key] = v;
+  }
+  return out;
+}
+
+/**
+ * A claim is given only with the type the schema declares: a Long must be an integer Cedar can
+ * hold, and nothing is converted (`"5"` is not 5, `1` is not true). A claim of another type is
+ * left out, as if absent, and policies test `has` before reading one.
+ */
+function claimsOf(
+  claims: Readonly<Record<string, unknown>> | undefined,
+  declared: NonNullable<EntityShape['consumer']['claims']>,
+): Record<string, string | number | boolean> {
+  const out = record();
+  if (claims === undefined) return out;
+  for (const { name, type } of declared) {
+    if (!Object.hasOwn(claims, name)) continue;
+    const v = claims[name];
+    if (
+      (type === 'String' && typeof v === 'string') ||
+      (type === 'Bool' && typeof v === 'boolean') ||
+      (type === 'Long' && typeof v === 'number' && Number.isSafeInteger(v))
+    )
+      out[name] = v;
+  }
+  return out;
+}
+
+/**
+ * The principal (`Portcullis::Consumer::"<consumer id>"`) and the resource
+ * (`Portcullis::Route::"<route name>"`) of one request, with exactly the attributes the schema
+ * declares (docs/authorization.md, "Policies").
+ */
+export function requestEntities(
+  shape: EntityShape,
+  request: PolicyRequest,
+  identity: Identity,
+): EntityJson[] {
+  const c = shape.consumer;
+  const principal: Record<string, Value> = {};
+  if (c.scopes) principal.scopes = identity.scopes;
+  if (c.roles) principal.roles = identity.roles;
+  if (c.method) principal.method = identity.method;
+  if (c.metadata !== undefined) principal.metadata = stringsOf(identity.metadata, c.metadata);
+  if (c.claims !== undefined) principal.claims = claimsOf(identity.claims, c.claims);
+
+  const r = shape.route;
+  const resource: Record<string, Value> = {};
+  if (r.method) resource.method = request.method;
+  if (r.path) resource.path = request.path;
+  if (r.params !== undefined) resource.params = stringsOf(request.params, r.params);
+
+  return [
+    {
+      uid: { type: CONSUMER_TYPE, id: identity.consumerId },
+      attrs: principal as EntityJson['attrs'],
+      parents: [],
+    },
+    {
+      uid: { type: ROUTE_TYPE, id: request.route.name },
+      attrs: resource as EntityJson['attrs'],
+      parents: [],
+    },
+  ];
+}

@@ -1,0 +1,320 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../../src/config/errors.js';
+import type { Identity } from '../../../../src/gateway/stage.js';
+import { checkPolicies } from '../../../../src/stages/authz/policies/policy-check.js';
+import {
+  createPolicyEngine,
+  type PolicyEngine,
+  type PolicyRequest,
+} from '../../../../src/stages/authz/policies/policy-engine.js';
+import { identity, request } from '../authz-fixtures.js';
+
+/**
+ * The Cedar policy engine: what `portcullis check` refuses (each problem at its line and column
+ * of the policy file or the schema), what the policies decide and which policy decided, and
+ * that an evaluation error denies.
+ */
+
+const SCHEMA = `namespace Portcullis {
+  entity Consumer = {
+    scopes: Set<String>,
+    roles: Set<String>,
+    method: String,
+    metadata: { tenant?: String, plan?: String },
+    claims: { sub?: String, n?: Long, verified?: Bool },
+  };
+  entity Route = {
+    method: String,
+    path: String,
+    params: { accountId?: String },
+  };
+  action "orders", "accounts" appliesTo { principal: Consumer, resource: Route };
+}
+`;
+
+const POLICIES = `@id("orders-open")
+permit (principal, action == Portcullis::Action::"orders", resource);
+
+@id("readonly-no-post")
+forbid (principal, action == Portcullis::Action::"orders", resource)
+when { resource.method == "POST" && principal.metadata has plan && principal.metadata.plan == "readonly" };
+
+@id("own-account")
+permit (principal, action == Portcullis::Action::"accounts", resource)
+when { principal.metadata has tenant && resource.params has accountId &&
+       resource.params.accountId == principal.metadata.tenant };
+
+@id("verified-claim")
+permit (principal, action == Portcullis::Action::"accounts", resource)
+when { principal.claims has verified && principal.claims.verified && principal.claims has n && principal.claims.n == 7 };
+
+@id("overflow")
+forbid (principal, action, resource)
+when { principal.claims has n && principal.claims.n != 7 && principal.claims.n + 9223372036854775807 > 0 };
+`;
+
+function files(policies: string, schema = SCHEMA): { file: string; schema: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'pcl-cedar-'));
+  const file = join(dir, 'policies.cedar');
+  const schemaFile = join(dir, 'schema.cedarschema');
+  writeFileSync(file, policies);
+  writeFileSync(schemaFile, schema);
+  return { file, schema: schemaFile };
+}
+
+/** The problems of a refused pair of files, as `file:line:column path: message`. */
+function problems(policies: string, schema = SCHEMA): string[] {
+  const f = files(policies, schema);
+  try {
+    createPolicyEngine(f);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).issues.map((i) =>
+      String(i).replace(f.file, 'P').replace(f.schema, 'S'),
+    );
+  }
+  throw new Error('the files were accepted');
+}
+
+describe('policies refused at load, at their line and column', () => {
+  it.each([
+    [
+      'a parse error',
+      '@id("a")\npermit (principal, action, resource)\nwhen { principal.scopes.contains( };',
+      /^P:3:35 authz\.policies\.file: unexpected token `}`/,
+    ],
+    [
+      'a parse error after a non-ASCII comment (columns count characters, not bytes)',
+      '// pólicy\n@id("a") permit (principal, action, resource) when { "ünï" == é };',
+      /^P:2:63 authz\.policies\.file: invalid token/,
+    ],
+    [
+      'an attribute the schema does not declare',
+      '@id("a")\npermit (principal, action, resource)\nwhen { principal.plan == "x" };',
+      /^P:3:8 authz\.policies\.file: policy "a": attribute `plan` on entity type `Portcullis::Consumer` not found/,
+    ],
+    [
+      'an action the schema does not declare',
+      '@id("a")\npermit (principal, action == Portcullis::Action::"nope", resource);',
+      /^P:2:30 authz\.policies\.file: policy "a": unrecognized action `Portcullis::Action::"nope"`; did you mean `Portcullis::Action::"orders"`\?$/,
+    ],
+    [
+      'an optional attribute read without `has`',
+      '@id("a")\nforbid (principal, action, resource)\n  when { principal.metadata.plan == "readonly" };',
+      /^P:3:10 authz\.policies\.file: policy "a": .*plan/,
+    ],
+    [
+      'a policy that can never apply (a Cedar warning)',
+      '@id("a")\nforbid (principal, action, resource) when { 1 == 2 };',
+      /^P:1:1 authz\.policies\.file: policy "a": policy is impossible/,
+    ],
+    [
+      'a policy without @id',
+      '@id("a") permit (principal, action, resource);\n\nforbid (principal, action, resource);',
+      /^P:3:1 authz\.policies\.file: give the policy an @id/,
+    ],
+    [
+      'two policies with one @id',
+      '@id("a") permit (principal, action, resource);\n@id("a") forbid (principal, action, resource);',
+      /^P:2:1 authz\.policies\.file: @id "a" is used by another policy too$/,
+    ],
+    [
+      'a template',
+      '@id("t") permit (principal == ?principal, action, resource);',
+      /^P:1:1 authz\.policies\.file: a template/,
+    ],
+    ['no policy at all', '// nothing yet\n', /^P:1:1 authz\.policies\.file: holds no policies/],
+  ])('refuses %s', (_, policies, expected) => {
+    const found = problems(policies);
+    expect(found.length, found.join('\n')).toBeGreaterThan(0);
+    expect(found[0]).toMatch(expected);
+  });
+
+  it.each([
+    [
+      'a schema parse error',
+      'namespace Portcullis {\n  entity Consumer = { a: String ; };\n}',
+      /^S:2:33 authz\.policies\.schema: unexpected token `;` \(expected `,` or `}`\)$/,
+    ],
+    [
+      'no Portcullis namespace',
+      'entity Consumer;',
+      /^S:1:1 authz\.policies\.schema: the schema must declare namespace Portcullis/,
+    ],
+    [
+      'an attribute the gateway does not provide',
+      SCHEMA.replace(
+        'method: String,\n    metadata',
+        'method: String,\n    salary: Long,\n    metadata',
+      ),
+      /^S:6:5 authz\.policies\.schema: Consumer attribute "salary" is not one the gateway provides/,
+    ],
+    [
+      'an attribute of another type than the gateway gives',
+      SCHEMA.replace('scopes: Set<String>', 'scopes: String'),
+      /^S:3:5 authz\.policies\.schema: Consumer attribute "scopes" must be Set<String>, not String/,
+    ],
+    [
+      'a required metadata key (a consumer without it would fail every request)',
+      SCHEMA.replace('tenant?: String', 'tenant: String'),
+      /^S:6:17 authz\.policies\.schema: Consumer attribute "metadata\.tenant" must be optional/,
+    ],
+    [
+      'an action with a context the gateway does not pass',
+      SCHEMA.replace(
+        'action "orders", "accounts" appliesTo { principal: Consumer, resource: Route };',
+        'action "orders", "accounts" appliesTo { principal: Consumer, resource: Route };\n  action "x" appliesTo { principal: Consumer, resource: Route, context: { ip: String } };',
+      ),
+      undefined,
+    ],
+  ])('schema: %s', (_, schema, expected) => {
+    if (expected === undefined) {
+      // Declaring an unusable action is allowed; a route asking for it is what check refuses.
+      expect(() =>
+        createPolicyEngine(files('@id("a") permit (principal, action, resource);', schema)),
+      ).not.toThrow();
+      return;
+    }
+    const found = problems('@id("a") permit (principal, action, resource);', schema);
+    expect(found[0], found.join('\n')).toMatch(expected);
+  });
+});
+
+function req(route: string, over: Partial<PolicyRequest> = {}): PolicyRequest {
+  return { route: { name: route }, method: 'GET', path: `/${route}`, params: {}, ...over };
+}
+
+function who(over: Partial<Identity> = {}): Identity {
+  return identity({ consumerId: 'carol', ...over });
+}
+
+describe('decisions', () => {
+  const engine: PolicyEngine = createPolicyEngine(files(POLICIES));
+
+  it.each([
+    ['a permit allows', req('orders'), who(), 'allow', ['orders-open']],
+    [
+      'a forbid denies whatever permits',
+      req('orders', { method: 'POST' }),
+      who({ metadata: { plan: 'readonly' } }),
+      'deny',
+      ['readonly-no-post'],
+    ],
+    [
+      'the forbid holds only for its method',
+      req('orders', { method: 'GET' }),
+      who({ metadata: { plan: 'readonly' } }),
+      'allow',
+      ['orders-open'],
+    ],
+    ['nothing permits: default deny', req('accounts'), who(), 'deny', []],
+    [
+      'path parameters are the resource params',
+      req('accounts', { params: { accountId: 'user_carol' } }),
+      who({ metadata: { tenant: 'user_carol' } }),
+      'allow',
+      ['own-account'],
+    ],
+    [
+      "another tenant's account",
+      req('accounts', { params: { accountId: 'user_bob' } }),
+      who({ metadata: { tenant: 'user_carol' } }),
+      'deny',
+      [],
+    ],
+    [
+      'claims of the declared types are given',
+      req('accounts'),
+      who({ method: 'jwt:corp', claims: { verified: true, n: 7 } }),
+      'allow',
+      ['verified-claim'],
+    ],
+    [
+      'a claim of another type is left out, never converted',
+      req('accounts'),
+      who({ method: 'jwt:corp', claims: { verified: 'true', n: '7' } }),
+      'deny',
+      [],
+    ],
+    [
+      'metadata the schema does not declare is not given (and not refused)',
+      req('orders'),
+      // An own `__proto__` key, as JSON or YAML can give one.
+      who({ metadata: JSON.parse('{"region":"eu","__proto__":"x"}') as Record<string, string> }),
+      'allow',
+      ['orders-open'],
+    ],
+  ] as const)('%s', (_, request, caller, decision, reasons) => {
+    const result = engine.evaluate(request, caller);
+    expect(result).toEqual({ decision, reasons: [...reasons] });
+  });
+
+  it('fails closed when a forbid errors: Cedar alone would skip it and allow', () => {
+    const result = engine.evaluate(req('orders'), who({ claims: { n: 1 } }));
+
+    expect(result.decision).toBe('deny');
+    expect(result.reasons).toEqual(['overflow']);
+    expect(result.error).toMatch(/overflow/);
+  });
+
+  it('denies when the request cannot be evaluated at all (an action the schema lacks)', () => {
+    const result = engine.evaluate(req('not-in-schema'), who());
+
+    expect(result.decision).toBe('deny');
+    expect(result.error).toBeDefined();
+  });
+});
+
+describe('the refusal of a route that asks the policies', () => {
+  const engine = createPolicyEngine(files(POLICIES));
+  const ctx = (method: string, caller: Identity) => {
+    const c = request({ method, identity: caller });
+    return Object.assign(c, { route: { name: 'orders', upstream: 'api' }, path: '/orders/ord_1' });
+  };
+
+  it.each([
+    ['POST', who({ metadata: { plan: 'readonly' } }), 'authz.policy.denied', 'readonly-no-post'],
+    ['GET', who({ claims: { n: 1 } }), 'authz.policy.error', 'overflow'],
+  ])('%s by %j: %s naming %s', (method, caller, reason, rule) => {
+    const denial = checkPolicies(engine, ctx(method, caller), caller);
+
+    expect(denial).toEqual({
+      kind: 'forbidden',
+      reason,
+      detail: 'The caller may not perform this operation.',
+      audit: {
+        consumer: 'carol',
+        credential: 'fp:0123456789ab',
+        details: { rule, object: '/orders/ord_1' },
+      },
+    });
+  });
+
+  it('names default-deny when no policy permits', () => {
+    const c = Object.assign(request({ identity: who() }), { path: '/accounts/x' });
+    const denial = checkPolicies(engine, c, who());
+
+    expect(denial?.reason).toBe('authz.policy.denied');
+    expect(denial?.audit?.details).toEqual({ rule: 'default-deny', object: '/accounts/x' });
+  });
+
+  it('allows what the policies allow', () => {
+    expect(checkPolicies(engine, ctx('GET', who()), who())).toBeUndefined();
+  });
+});
+
+describe('reloading', () => {
+  it('keeps the engine when the files did not change, and builds a new one when they did', () => {
+    const f = files(POLICIES);
+    const first = createPolicyEngine(f);
+
+    expect(createPolicyEngine(f, { previous: first })).toBe(first);
+    writeFileSync(f.file, `${POLICIES}\n@id("more") permit (principal, action, resource);\n`);
+    const second = createPolicyEngine(f, { previous: first });
+    expect(second).not.toBe(first);
+    expect(second.policyIds).toContain('more');
+  });
+});
