@@ -4,6 +4,8 @@
  * what exists (a path parameter of every path, a method of the route, an http(s) lookup URL).
  */
 
+import { propertyRuleProblems } from '../stages/authz/properties/property-rule-checks.js';
+
 type Seg = string | number;
 type Path = readonly Seg[];
 
@@ -100,11 +102,6 @@ function checkValue(
       );
     }
   }
-  if (typeof value.body === 'string')
-    r.report(
-      [...at, 'body'],
-      'reading a JSON body field for authorization is not available yet: use param, query or header',
-    );
 }
 
 /** `{value}` goes into the path or query of an http(s) URL, never its host. */
@@ -176,6 +173,8 @@ function checkRouteAuthz(
       [...at, 'ownerBypassRoles'],
       'bypasses nothing: the route has no owner or ownerLookup',
     );
+  for (const problem of propertyRuleProblems(authz.properties))
+    r.report([...at, 'properties', ...problem.path], problem.message);
   const section = isRecord(config.authz) ? config.authz : {};
   if (authz.policy === true && section.policies === undefined)
     r.report([...at, 'policy'], 'needs the Cedar policies of authz.policies');

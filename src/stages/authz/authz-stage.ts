@@ -1,6 +1,13 @@
 import type { RouteAuthzConfig } from '../../config/authz-schema.js';
 import type { Denial } from '../../gateway/problems.js';
-import { ALLOW, deny, type RequestContext, type Stage, type Verdict } from '../../gateway/stage.js';
+import {
+  ALLOW,
+  deny,
+  type Identity,
+  type RequestContext,
+  type Stage,
+  type Verdict,
+} from '../../gateway/stage.js';
 import { functionRulesByMethod } from './function-rules.js';
 import type { OwnerLookup } from './owner-lookup.js';
 import { OwnershipRules } from './ownership-rules.js';
@@ -44,6 +51,11 @@ export function createAuthzStage(opts: AuthzStageOptions): Stage {
   const lookup = opts.ownerLookup;
   const bypass = authz.ownerBypassRoles ?? [];
   const objectLevel = owner !== undefined || lookup !== undefined;
+  const lookupVerdict = (ctx: RequestContext, identity: Identity): Verdict | Promise<Verdict> => {
+    if (lookup === undefined) return ALLOW;
+    const looked = lookup.check(ctx, identity);
+    return isPromise(looked) ? looked.then(toVerdict) : toVerdict(looked);
+  };
   const policies = opts.policies;
   // Property level (properties/): only once the caller may call and touch the object.
   const properties = createPropertyRules(authz.properties);
@@ -71,10 +83,11 @@ export function createAuthzStage(opts: AuthzStageOptions): Stage {
     if (!objectLevel) return ALLOW;
     for (const role of bypass) if (identity.roles.includes(role)) return ALLOW;
     const ownerDenied = owner?.check(ctx, identity);
+    // Rules that read the JSON body wait for it; the lookup comes after them either way.
+    if (isPromise(ownerDenied))
+      return ownerDenied.then((d) => (d === undefined ? lookupVerdict(ctx, identity) : deny(d)));
     if (ownerDenied !== undefined) return deny(ownerDenied);
-    if (lookup === undefined) return ALLOW;
-    const looked = lookup.check(ctx, identity);
-    return isPromise(looked) ? looked.then(toVerdict) : toVerdict(looked);
+    return lookupVerdict(ctx, identity);
   };
   // Then the Cedar policies (policies/): they can only narrow what the rules above allow.
   const withPolicies = (ctx: RequestContext, v: Verdict): Verdict =>

@@ -5,8 +5,8 @@ import { identityReader, type IdentityReader } from './identity-value.js';
 import type { OwnerAnswer, OwnerCache } from './owner-cache.js';
 import type { OwnerLookupClient } from './owner-lookup-client.js';
 import { lookupUnavailable, objectRefused } from './refusal.js';
-import { requestReader, type RequestReader } from './request-value.js';
-import { valueRefusal } from './ownership-rules.js';
+import { bodyRefused, valueRefusal } from './ownership-rules.js';
+import { requestReader, type RequestReader, type RequestValue } from './request-value.js';
 
 type LookupConfig = NonNullable<RouteAuthzConfig['ownerLookup']>;
 
@@ -43,6 +43,16 @@ export class OwnerLookup {
 
   check(ctx: RequestContext, identity: Identity): Denial | undefined | Promise<Denial | undefined> {
     const id = this.#read(ctx);
+    // An id in the JSON body: wait for it, then the same as any other.
+    if (id instanceof Promise)
+      return id.then(
+        (value) => this.#checkId(identity, value),
+        (err: unknown) => bodyRefused(err, identity, this.#rule),
+      );
+    return this.#checkId(identity, id);
+  }
+
+  #checkId(identity: Identity, id: RequestValue): Denial | undefined | Promise<Denial | undefined> {
     const expected = this.#expected(identity);
     const refused = valueRefusal(identity, this.#rule, id, expected, this.#hide);
     if (refused !== undefined) return refused;

@@ -1,5 +1,6 @@
 import type { RouteAuthzConfig } from '../../config/authz-schema.js';
 import type { Denial } from '../../gateway/problems.js';
+import { bodyReadRefusal } from '../../gateway/request-body.js';
 import type { Identity, RequestContext } from '../../gateway/stage.js';
 import { identityReader, type IdentityReader } from './identity-value.js';
 import { objectRefused } from './refusal.js';
@@ -17,6 +18,19 @@ interface CompiledRule {
   readonly rule: string;
   readonly read: RequestReader;
   readonly expected: IdentityReader;
+}
+
+/**
+ * The refusal of a rule whose value is in a body that could not be read: a broken limit keeps
+ * the guard's reason, malformed JSON (a duplicate member included) is this one.
+ */
+export function bodyRefused(err: unknown, identity: Identity, rule: string): Denial {
+  return bodyReadRefusal(err, {
+    kind: 'body-rejected',
+    reason: 'authz.owner.body_malformed',
+    detail: 'The request body is not valid JSON.',
+    audit: { consumer: identity.consumerId, credential: identity.credential, details: { rule } },
+  });
 }
 
 /**
@@ -48,14 +62,16 @@ export function valueRefusal(
 /**
  * Declarative ownership (BOLA): every rule compares a value of the request with a value of the
  * caller's identity, exactly (case-sensitive, nothing trimmed or decoded twice). Synchronous,
- * and allocation-free when every rule holds.
+ * and allocation-free when every rule holds, unless a rule reads the JSON body.
  */
 export class OwnershipRules {
   readonly #rules: readonly CompiledRule[];
   readonly #hide: boolean;
+  readonly #readsBody: boolean;
 
   constructor(rules: readonly OwnershipRuleConfig[], hide: boolean) {
     this.#hide = hide;
+    this.#readsBody = rules.some((r) => 'body' in r.value);
     this.#rules = rules.map((r, i) => ({
       rule: `owner.${r.name ?? String(i)}`,
       read: requestReader(r.value),
@@ -63,19 +79,39 @@ export class OwnershipRules {
     }));
   }
 
-  check(ctx: RequestContext, identity: Identity): Denial | undefined {
+  check(ctx: RequestContext, identity: Identity): Denial | undefined | Promise<Denial | undefined> {
+    if (this.#readsBody) return this.#checkWithBody(ctx, identity);
     for (const r of this.#rules) {
-      const value = r.read(ctx);
-      const expected = r.expected(identity);
-      const refused = valueRefusal(identity, r.rule, value, expected, this.#hide);
+      const refused = this.#compare(identity, r, r.read(ctx) as RequestValue);
       if (refused !== undefined) return refused;
-      if (value !== expected)
-        return objectRefused(
-          identity,
-          { reason: 'authz.owner.mismatch', rule: r.rule, object: value as string },
-          this.#hide,
-        );
     }
+    return undefined;
+  }
+
+  async #checkWithBody(ctx: RequestContext, identity: Identity): Promise<Denial | undefined> {
+    for (const r of this.#rules) {
+      let value: RequestValue;
+      try {
+        value = await r.read(ctx);
+      } catch (err) {
+        return bodyRefused(err, identity, r.rule);
+      }
+      const refused = this.#compare(identity, r, value);
+      if (refused !== undefined) return refused;
+    }
+    return undefined;
+  }
+
+  #compare(identity: Identity, r: CompiledRule, value: RequestValue): Denial | undefined {
+    const expected = r.expected(identity);
+    const refused = valueRefusal(identity, r.rule, value, expected, this.#hide);
+    if (refused !== undefined) return refused;
+    if (value !== expected)
+      return objectRefused(
+        identity,
+        { reason: 'authz.owner.mismatch', rule: r.rule, object: value as string },
+        this.#hide,
+      );
     return undefined;
   }
 }

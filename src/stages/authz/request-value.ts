@@ -7,11 +7,42 @@ export const MISSING = Symbol('missing');
 export const AMBIGUOUS = Symbol('ambiguous');
 
 export type RequestValue = string | typeof MISSING | typeof AMBIGUOUS;
-export type RequestReader = (ctx: RequestContext) => RequestValue;
+/**
+ * Synchronous for a path parameter, query parameter or header; a JSON body field waits for the
+ * body (read once for every stage) and rejects as ctx.readJsonBody() does: turn the error into
+ * a refusal with bodyReadRefusal().
+ */
+export type RequestReader = (ctx: RequestContext) => RequestValue | Promise<RequestValue>;
+
+/** RFC 6901: `/owner/id` to `['owner', 'id']`, with `~1` for `/` and `~0` for `~`. */
+function pointerTokens(pointer: string): readonly string[] {
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'));
+}
+
+/**
+ * The value at a JSON pointer: own members only (`/__proto__` or `/constructor` never reach
+ * Object.prototype), array items by their decimal index. Only a non-empty string is a value: a
+ * number or boolean is not turned into text (`42` and `"42"` would otherwise match).
+ */
+function valueAt(json: unknown, tokens: readonly string[]): RequestValue {
+  let cur = json;
+  for (const t of tokens) {
+    if (Array.isArray(cur)) {
+      if (!/^(?:0|[1-9][0-9]{0,8})$/.test(t)) return MISSING;
+      cur = cur[Number(t)];
+    } else if (typeof cur === 'object' && cur !== null && Object.hasOwn(cur, t)) {
+      cur = (cur as Record<string, unknown>)[t];
+    } else return MISSING;
+  }
+  return typeof cur === 'string' && cur !== '' ? cur : MISSING;
+}
 
 /**
  * Reads the value an ownership rule checks, as the upstream will see it: a path parameter of
- * the canonical path, a decoded query parameter, a header. Parse, don't guess: a query
+ * the canonical path, a decoded query parameter, a header, a field of the JSON body. Parse, don't guess: a query
  * parameter or header sent twice is AMBIGUOUS, never the first or the last (HTTP parameter
  * pollution: the gateway would check `tenant=mine` while the upstream reads `tenant=yours`).
  * Values are compared exactly, so nothing is trimmed or case-folded here.
@@ -51,8 +82,10 @@ export function requestReader(cfg: RequestValueConfig): RequestReader {
       return found === undefined || found === '' ? MISSING : found;
     };
   }
-  // The loader refuses `body` until the JSON body can be read for authorization.
-  throw new Error(`request value ${JSON.stringify(cfg)} cannot be read`);
+  const tokens = pointerTokens(cfg.body);
+  // The body is what the upstream receives (a stage that rewrites it runs later), parsed once
+  // with duplicate members refused: `{"tenant":"mine","tenant":"yours"}` never gets this far.
+  return (ctx) => ctx.readJsonBody().then((json) => valueAt(json, tokens));
 }
 
 /** `param:accountId`, `query:tenant`, `header:x-tenant`: how events name the request value. */

@@ -38,6 +38,8 @@ export interface RequestParts {
   /** Raw header pairs, in order, as the client sent them. */
   readonly headers?: readonly [string, string][];
   readonly identity?: Identity;
+  /** What ctx.readJsonBody() resolves to, or the error it rejects with. */
+  readonly body?: unknown;
 }
 
 /** A request context as the gateway builds one, with what the authorization stage reads. */
@@ -60,7 +62,8 @@ export function request(parts: RequestParts = {}): RequestContext {
     log: pino({ level: 'silent' }),
     identity: parts.identity,
     raw: { rawHeaders, headers } as unknown as IncomingMessage,
-    readJsonBody: () => Promise.resolve(undefined),
+    readJsonBody: () =>
+      parts.body instanceof Error ? Promise.reject(parts.body) : Promise.resolve(parts.body),
   };
   return ctx as unknown as RequestContext;
 }
