@@ -170,20 +170,19 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       this.#abort?.(new Error('response refused'));
       return false;
     }
-    const changed = applyResponseChanges(headers, result.changes);
-    const filter = ResponseFilter.start(
+    const start = ResponseFilter.start(
       ctx.method,
       statusCode,
-      changed,
+      applyResponseChanges(headers, result.changes),
       result.changes,
       this.t.route.limits.responseFilterBytes,
     );
-    if (filter === undefined) {
-      res.writeHead(statusCode, changed);
+    if (start.kind === 'refuse') return this.#refuseResponse(start.denial);
+    if (start.kind === 'buffer') {
+      this.#filter = start.filter;
       return true;
     }
-    if (!(filter instanceof ResponseFilter)) return this.#refuseResponse(filter);
-    this.#filter = filter;
+    res.writeHead(statusCode, start.headers as string[]);
     return true;
   }
 

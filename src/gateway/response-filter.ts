@@ -40,16 +40,11 @@ const DECODERS: ReadonlyMap<string, Decoder> = new Map<string, Decoder>([
  * a hash of the content) of the unfiltered body would also let a client confirm a guess of a
  * removed value (hash `{"internalRiskScore": 47, ...}` until it matches).
  */
-const DROPPED = new Set([
-  'content-length',
-  'content-encoding',
-  'etag',
-  'content-md5',
-  'digest',
-  'content-digest',
-  'repr-digest',
-  'accept-ranges',
-]);
+const DIGESTS = ['etag', 'content-md5', 'digest', 'content-digest', 'repr-digest'];
+const DROPPED = new Set(['content-length', 'content-encoding', 'accept-ranges', ...DIGESTS]);
+/** A HEAD answer's Content-Length is the unfiltered body's: how much was removed. */
+const DROPPED_HEAD = new Set(['content-length', 'accept-ranges', ...DIGESTS]);
+const DROPPED_BODYLESS = new Set(DIGESTS);
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -68,6 +63,17 @@ function without(headers: readonly string[], names: ReadonlySet<string>): string
   }
   return out;
 }
+
+/** What the proxy does with a response once the response stages have run. */
+export type FilterStart =
+  /** Send these headers, then the upstream's body as it streams. */
+  | { readonly kind: 'stream'; readonly headers: readonly string[] }
+  /** Buffer the body and send what the filter makes of it. */
+  | { readonly kind: 'buffer'; readonly filter: ResponseFilter }
+  /** Answer with this refusal instead. */
+  | { readonly kind: 'refuse'; readonly denial: Denial };
+
+const refuse = (denial: Denial): FilterStart => ({ kind: 'refuse', denial });
 
 export interface FilteredResponse {
   readonly statusCode: number;
@@ -97,8 +103,9 @@ export class ResponseFilter {
   ) {}
 
   /**
-   * Decides, from the response head, whether the body must be filtered: undefined when no
-   * stage asked or there is no body, a refusal when it cannot be filtered, else the filter.
+   * Decides, from the response head, whether the body must be filtered: streamed as it is when
+   * no stage asked (or there is no body: then only the headers that describe the unfiltered
+   * body go), refused when it cannot be filtered, else buffered through the filter.
    */
   static start(
     method: string,
@@ -106,27 +113,31 @@ export class ResponseFilter {
     headers: readonly string[],
     changes: readonly ResponseChange[],
     cap: number,
-  ): ResponseFilter | Denial | undefined {
+  ): FilterStart {
     let transforms: ((value: unknown) => unknown)[] | undefined;
     for (const change of changes) {
       if (change.transformJson !== undefined) (transforms ??= []).push(change.transformJson);
     }
-    if (transforms === undefined) return undefined;
-    if (method === 'HEAD' || statusCode === 204 || statusCode === 304) return undefined;
-    if (header(headers, 'content-length') === '0') return undefined;
+    if (transforms === undefined) return { kind: 'stream', headers };
+    if (method === 'HEAD') return { kind: 'stream', headers: without(headers, DROPPED_HEAD) };
+    if (statusCode === 204 || statusCode === 304 || header(headers, 'content-length') === '0')
+      return { kind: 'stream', headers: without(headers, DROPPED_BODYLESS) };
     // A Range answer is a slice of the document, which no JSON parser can read.
-    if (statusCode === 206) return UNFILTERABLE;
-    if (!isJsonMediaType(header(headers, 'content-type'))) return UNFILTERABLE;
+    if (statusCode === 206) return refuse(UNFILTERABLE);
+    if (!isJsonMediaType(header(headers, 'content-type'))) return refuse(UNFILTERABLE);
     const coding = header(headers, 'content-encoding')?.trim().toLowerCase();
     let decode: Decoder | undefined;
     if (coding !== undefined && coding !== '' && coding !== 'identity') {
       // One coding only: `gzip, br` (layered) or an unknown one is refused, never guessed at.
       decode = DECODERS.get(coding);
-      if (decode === undefined) return UNFILTERABLE;
+      if (decode === undefined) return refuse(UNFILTERABLE);
     }
     const length = header(headers, 'content-length');
-    if (length !== undefined && Number(length) > cap) return TOO_LARGE;
-    return new ResponseFilter(statusCode, headers, transforms, decode, cap);
+    if (length !== undefined && Number(length) > cap) return refuse(TOO_LARGE);
+    return {
+      kind: 'buffer',
+      filter: new ResponseFilter(statusCode, headers, transforms, decode, cap),
+    };
   }
 
   /** Buffers a chunk; the refusal when the body goes past the cap. */

@@ -46,6 +46,15 @@ function respond(req: IncomingMessage, res: ServerResponse, received: ReceivedRe
     res.end(body);
   };
   switch (received.url) {
+    case '/filtered/sized':
+      return answer(
+        {
+          'content-type': 'application/json',
+          'content-length': String(json.length),
+          etag: '"abc"',
+        },
+        json,
+      );
     case '/filtered/plain':
       return answer({ 'content-type': 'application/json', etag: '"abc"' }, json);
     case '/filtered/gzip':
@@ -397,11 +406,34 @@ describe('response filtering', () => {
     expect(reply.headers.etag).toBeUndefined();
   });
 
-  it('asks the upstream for the whole, uncompressed document', async () => {
-    await call('alice', 'GET', '/filtered/plain');
+  it('asks the upstream for the whole, uncompressed document, without ETag preconditions', async () => {
+    // An ETag hashing the unfiltered body would let If-None-Match confirm a guessed value.
+    const reply = await send(gw.http ?? 0, {
+      path: '/filtered/plain',
+      headers: {
+        'x-api-key': keys.alice,
+        'accept-encoding': 'gzip, br',
+        range: 'bytes=0-10',
+        'if-range': '"abc"',
+        'if-none-match': '"hash-of-a-guess"',
+        'if-match': '"abc"',
+      },
+    });
+    expect(reply.status).toBe(200);
     const seen = rec.requests.at(-1);
     expect(seen?.headers['accept-encoding']).toBe('identity');
-    expect(seen?.headers.range).toBeUndefined();
+    for (const name of ['range', 'if-range', 'if-none-match', 'if-match']) {
+      expect(seen?.headers[name]).toBeUndefined();
+    }
+  });
+
+  it("answers HEAD without the unfiltered body's length or ETag", async () => {
+    const reply = await call('alice', 'HEAD', '/filtered/sized');
+    expect(reply.status).toBe(200);
+    expect(reply.headers['content-length']).toBeUndefined();
+    expect(reply.headers.etag).toBeUndefined();
+    const get = await call('alice', 'GET', '/filtered/sized');
+    expect(get.headers['content-length']).toBe(String(get.body.length));
   });
 
   it.each([

@@ -83,12 +83,20 @@ function unfilterable(identity: Identity | undefined): Denial {
  * The read filter rewrites the response, so the upstream is asked for the whole document in a
  * form the filter can read: no Range (a slice of JSON cannot be filtered) and no compression
  * (the filter would only have to undo it; a compressed answer is still decoded within the cap).
+ * A read also loses its entity-tag preconditions: ETags are often a hash of the unfiltered body,
+ * so `If-None-Match: <hash of a guess>` answered 304 would confirm a guess of a removed value
+ * (writes keep theirs: If-Match guards against lost updates).
  */
 const READ_CHANGE: RequestChange = Object.freeze({
   removeHeaders: Object.freeze(['range', 'if-range']),
   setHeaders: Object.freeze({ 'accept-encoding': 'identity' }),
 });
+const SAFE_READ_CHANGE: RequestChange = Object.freeze({
+  removeHeaders: Object.freeze(['range', 'if-range', 'if-none-match', 'if-match']),
+  setHeaders: Object.freeze({ 'accept-encoding': 'identity' }),
+});
 const ALLOW_FOR_READ: Verdict = Object.freeze({ continue: true, change: READ_CHANGE });
+const ALLOW_FOR_SAFE_READ: Verdict = Object.freeze({ continue: true, change: SAFE_READ_CHANGE });
 
 function hasBody(ctx: RequestContext): boolean {
   const h = ctx.headers;
@@ -106,7 +114,8 @@ function headerOf(res: UpstreamResponse, name: string): string | undefined {
  * is refused. Other types (an image, a CSV export) are not JSON properties and pass.
  */
 function readKind(ctx: RequestContext, res: UpstreamResponse): 'filter' | 'pass' | 'refuse' {
-  if (ctx.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) return 'pass';
+  // No body: the proxy still drops what describes the unfiltered one (its length, its ETag).
+  if (ctx.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) return 'filter';
   const type = headerOf(res, 'content-type');
   if (type === undefined || type.trim() === '') {
     return headerOf(res, 'content-length') === '0' ? 'pass' : 'refuse';
@@ -142,9 +151,16 @@ export function createPropertyRules(
     throw new Error(`${where}authz.properties: ${(err as Error).message}`);
   }
   const strip = rules.write?.onViolation === 'strip';
-  const allowed = read === undefined ? ALLOW : ALLOW_FOR_READ;
+  // Only GET and HEAD lose their preconditions; every method's request is checked below.
+  const allowedFor = (ctx: RequestContext): Verdict =>
+    read === undefined
+      ? ALLOW
+      : ctx.method === 'GET' || ctx.method === 'HEAD'
+        ? ALLOW_FOR_SAFE_READ
+        : ALLOW_FOR_READ;
 
   const checkBody = (ctx: RequestContext, body: unknown, allowedTree: RoleAllowances): Verdict => {
+    const allowed = allowedFor(ctx);
     if (body === undefined) return allowed;
     const tree = allowedTree.for(ctx.identity);
     if (!strip) {
@@ -163,15 +179,13 @@ export function createPropertyRules(
       },
       'request body properties stripped',
     );
-    return {
-      continue: true,
-      change:
-        read === undefined ? { body: stripped.value } : { ...READ_CHANGE, body: stripped.value },
-    };
+    // The read rules' request change (if any) stays, with the stripped body beside it.
+    const base = allowed.continue ? allowed.change : undefined;
+    return { continue: true, change: { ...base, body: stripped.value } };
   };
 
   const onRequest = (ctx: RequestContext): Verdict | Promise<Verdict> => {
-    if (write === undefined || !hasBody(ctx)) return allowed;
+    if (write === undefined || !hasBody(ctx)) return allowedFor(ctx);
     if (!isJsonMediaType(ctx.headers['content-type'])) return deny(notJson(ctx.identity));
     const w = write;
     return ctx.readJsonBody().then(
