@@ -23,18 +23,6 @@ export const SAYS_NOTHING_ABOUT_AUTHZ =
   'says nothing about authorization: add authz.anyAuthenticated: true, scopes, roles, owner, ' +
   'ownerLookup or policy, here or in defaults.authz';
 
-/** Keys that decide who may call or what they may touch: meaningless without an identity. */
-const IDENTITY_RULES = [
-  'anyAuthenticated',
-  'scopes',
-  'roles',
-  'admin',
-  'methods',
-  'owner',
-  'ownerLookup',
-  'ownerBypassRoles',
-] as const;
-
 /** A `{param}` of each `:param` segment, and `*` for a final wildcard. */
 function paramsOf(path: string): Set<string> {
   const names = new Set<string>();
@@ -195,7 +183,10 @@ export function checkAuthz(r: AuthzReporter, config: Record<string, unknown>): v
     const own = route.authz !== undefined;
     if (auth.public === true) {
       if (!isRecord(route.authz)) return;
-      const rules = IDENTITY_RULES.filter((k) => isRecord(route.authz) && k in route.authz);
+      // Every rule reads the caller's identity (property rules and policies too): on a public
+      // route it would be silently skipped, so it is refused. hideExistence alone is harmless
+      // (and filled in by the defaults).
+      const rules = Object.keys(route.authz).filter((k) => k !== 'hideExistence');
       if (rules.length > 0)
         r.report(
           ['routes', i, 'authz'],

@@ -220,7 +220,8 @@ describe('config loading and public routes', () => {
   it.each([
     ['anyAuthenticated', '{anyAuthenticated: true}', 'anyAuthenticated'],
     ['an owner rule', '{owner: [{value: {param: id}, equals: {consumer: id}}]}', 'owner'],
-    ['admin and scopes', '{admin: true, scopes: {allOf: [a]}}', 'scopes, admin'],
+    ['admin and scopes', '{admin: true, scopes: {allOf: [a]}}', 'admin, scopes'],
+    ['property rules', '{properties: {read: {allow: [id]}}}', 'properties'],
   ])('refuses %s on a public route: it has no identity to check', (_what, authz, keys) => {
     expect(
       issuesOf([
