@@ -70,9 +70,9 @@ function caseProblems(config: Config, cases: readonly PolicyTestCase[], file: st
       problems.push(
         `${where}: route ${JSON.stringify(c.route)} does not accept ${c.method}; its methods: ${route.methods.join(', ')}`,
       );
-    if (c.body !== undefined)
+    if (c.body !== undefined && authz?.policyBody !== true)
       problems.push(
-        `${where}: body: the policies are not given body fields (docs/authorization.md)`,
+        `${where}: body: route ${JSON.stringify(c.route)} does not give the body to the policies (authz.policyBody: true)`,
       );
   });
   return problems;
@@ -130,6 +130,7 @@ export function runPolicyTest(file: string, configFile: string): void {
           method: c.method,
           path: c.path ?? pathFor(route, params),
           params,
+          body: c.body,
         },
         identityOf(c),
       );

@@ -168,6 +168,12 @@ export const RouteAuthz = Closed(
     policy: Type.Optional(
       Type.Boolean({ description: 'Also ask the Cedar policies (authz.policies)' }),
     ),
+    policyBody: Type.Optional(
+      Type.Boolean({
+        description:
+          'Give the policies the JSON body fields their schema declares under Route.body (the body is read)',
+      }),
+    ),
   },
   'Authorization of a route: function, object and property level, default deny',
 );

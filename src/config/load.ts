@@ -760,11 +760,12 @@ function checkSemantics(
  */
 function checkPolicyFiles(r: Reporter, config: Record<string, unknown>, baseDir: string): void {
   const policies = isRecord(config.authz) ? config.authz.policies : undefined;
-  if (!isRecord(policies)) return;
-  const before = r.issues.length;
-  checkFile(r, policies, 'file', ['authz', 'policies', 'file'], baseDir);
-  checkFile(r, policies, 'schema', ['authz', 'policies', 'schema'], baseDir);
-  if (r.issues.length > before) return;
+  if (isRecord(policies)) {
+    const before = r.issues.length;
+    checkFile(r, policies, 'file', ['authz', 'policies', 'file'], baseDir);
+    checkFile(r, policies, 'schema', ['authz', 'policies', 'schema'], baseDir);
+    if (r.issues.length > before) return;
+  }
   checkPolicyConfig(
     { report: (path, m) => r.report(path, m), add: (i) => r.issues.push(i) },
     config,

@@ -75,6 +75,20 @@ function call(who: Consumer, method: string, path: string, body?: unknown) {
 
 const ORDER = { items: [{ sku: 'WIDGET-1', qty: 1 }] };
 
+/** A PATCH with the body exactly as given. */
+function patch(who: Consumer, path: string, contentType: string, body: string) {
+  return send(gw.http ?? 0, {
+    method: 'PATCH',
+    path,
+    headers: { 'x-api-key': keys[who], 'content-type': contentType },
+    body,
+  });
+}
+
+async function eventOf(requestId: string): Promise<Record<string, unknown>> {
+  return gw.waitForLog((l) => l.event === 'request.denied' && l.requestId === requestId, 5_000);
+}
+
 describe('routes that ask the Cedar policies', () => {
   it.each([
     // carol's scopes allow placing an order on her account; her readonly plan does not.
@@ -129,5 +143,48 @@ describe('routes that ask the Cedar policies', () => {
       5_000,
     );
     expect(event.reason).toBe('authz.owner_lookup.mismatch');
+  });
+});
+
+describe('body fields given to the policies (policyBody: true)', () => {
+  it('refuses a body field the policies forbid, naming the policy', async () => {
+    const reply = await call('alice', 'PATCH', '/accounts/acc_1001', { tier: 'enterprise' });
+
+    const problem = expectProblem(reply, 403, 'forbidden');
+    const event = await eventOf(problem.requestId);
+    expect(event).toMatchObject({ reason: 'authz.policy.denied', consumer: 'alice' });
+    expect(event.details).toEqual({
+      rule: 'enterprise-tier-by-admins',
+      object: '/accounts/acc_1001',
+    });
+  });
+
+  it.each([
+    // The upstream might read a form body the policies never saw.
+    [
+      'a body that is not declared JSON',
+      'application/x-www-form-urlencoded',
+      'tier=enterprise',
+      'authz.policy.body_not_json',
+    ],
+    ['malformed JSON', 'application/json', '{"tier":', 'authz.policy.body_malformed'],
+    // Which tier would the upstream read? Neither: refused.
+    [
+      'a field sent twice',
+      'application/json',
+      '{"tier":"pro","tier":"enterprise"}',
+      'authz.policy.body_malformed',
+    ],
+  ])('refuses %s with 400 (%s)', async (_, contentType, body, reason) => {
+    const reply = await patch('alice', '/accounts/acc_1001', contentType, body);
+
+    const problem = expectProblem(reply, 400, 'body-rejected');
+    expect((await eventOf(problem.requestId)).reason).toBe(reason);
+  });
+
+  it.each([[{ name: 'Alice A.' }], [{ tier: 'pro' }]])('lets %j through', async (body) => {
+    const reply = await call('alice', 'PATCH', '/accounts/acc_1001', body);
+
+    expect(reply.status, reply.text).toBe(200);
   });
 });

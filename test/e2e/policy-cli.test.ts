@@ -92,8 +92,26 @@ describe('portcullis check with authz.policies', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
       new RegExp(
-        `${copy.config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+ routes\\[1\\]\\.authz\\.policy: route "orders" asks the policies, but the schema declares no action "orders"`,
+        `${copy.config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+ routes\\[2\\]\\.authz\\.policy: route "orders" asks the policies, but the schema declares no action "orders"`,
       ),
+    );
+  });
+
+  it('refuses policyBody on a route that does not ask the policies', async () => {
+    const copy = exampleCopy();
+    writeFileSync(
+      copy.config,
+      readFileSync(copy.config, 'utf8').replace(
+        '      policy: true\n      # The JSON body',
+        '      # The JSON body',
+      ),
+    );
+
+    const run = await portcullis(['check', '-c', copy.config]);
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /routes\[1\]\.authz\.policyBody: gives the body to the policies, but the route does not ask them: add policy: true\n/,
     );
   });
 
@@ -124,7 +142,7 @@ describe('portcullis policy test', () => {
     expect(run.stdout).toMatch(
       /^PASS +carol, on the readonly plan, places no order +deny by readonly-plan-places-no-orders +deny +readonly-plan-places-no-orders$/m,
     );
-    expect(run.stdout).toMatch(/\n6 passed, 0 failed\n$/);
+    expect(run.stdout).toMatch(/\n8 passed, 0 failed\n$/);
   });
 
   it.each([
@@ -150,7 +168,7 @@ describe('portcullis policy test', () => {
 
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(row);
-    expect(run.stdout).toMatch(/\n5 passed, 1 failed\n$/);
+    expect(run.stdout).toMatch(/\n7 passed, 1 failed\n$/);
   });
 
   it.each([
@@ -170,6 +188,11 @@ describe('portcullis policy test', () => {
       'a route that does not ask the policies',
       'cases:\n  - name: x\n    principal: { id: a }\n    route: catalog\n    method: GET\n    expect: allow\n',
       /cases\[0\] \("x"\): route "catalog" does not ask the policies/,
+    ],
+    [
+      'a body for a route that does not give it to the policies',
+      'cases:\n  - name: x\n    principal: { id: a }\n    route: orders\n    method: GET\n    body: { tier: x }\n    expect: allow\n',
+      /cases\[0\] \("x"\): body: route "orders" does not give the body to the policies/,
     ],
     [
       'a route that does not exist',
@@ -194,7 +217,8 @@ describe('portcullis policy test', () => {
         /authz:\n {2}policies:\n {4}file: portcullis.cedar\n {4}schema: portcullis.cedarschema\n/,
         '',
       )
-      .replaceAll('      policy: true\n', '');
+      .replaceAll('      policy: true\n', '')
+      .replaceAll('      policyBody: true\n', '');
     writeFileSync(copy.config, config);
 
     const run = await portcullis(['policy', 'test', EXAMPLE_TESTS, '-c', copy.config]);

@@ -3,6 +3,7 @@ import type { Config, RouteConfig } from '../../config/schema.js';
 import type { Clock, Stage } from '../../gateway/stage.js';
 import { createAuthzStage } from './authz-stage.js';
 import { OwnerCache } from './owner-cache.js';
+import { routePolicies, type RoutePolicies } from './policies/policy-check.js';
 import { createPolicyEngine, type PolicyEngine } from './policies/policy-engine.js';
 import { OwnerLookup } from './owner-lookup.js';
 import { lookupTarget, OwnerLookupClient } from './owner-lookup-client.js';
@@ -50,14 +51,14 @@ export class AuthzServices {
       const authz = route.authz ?? config.defaults.authz;
       // The loader refuses a route that takes credentials without authz; this guards a config built by hand.
       if (authz === undefined) throw new Error(`route ${route.name}: no authz`);
-      let policies: PolicyEngine | undefined;
+      let policies: RoutePolicies | undefined;
       if (authz.policy === true) {
         // The loader refuses `policy: true` without authz.policies; this guards a config built by hand.
         if (config.authz.policies === undefined)
           throw new Error(`route ${route.name}: authz.policy without authz.policies`);
         // Read, parsed and validated once per config generation, kept when the files are unchanged.
         engine ??= createPolicyEngine(config.authz.policies, { previous: this.#policies });
-        policies = engine;
+        policies = routePolicies(engine, authz.policyBody === true);
       }
       let ownerLookup: OwnerLookup | undefined;
       const lookup = authz.ownerLookup;

@@ -11,8 +11,7 @@ import {
 import { functionRulesByMethod } from './function-rules.js';
 import type { OwnerLookup } from './owner-lookup.js';
 import { OwnershipRules } from './ownership-rules.js';
-import { checkPolicies } from './policies/policy-check.js';
-import type { PolicyEngine } from './policies/policy-engine.js';
+import type { RoutePolicies } from './policies/policy-check.js';
 import { createPropertyRules } from './properties/property-rules.js';
 import { forbidden } from './refusal.js';
 
@@ -26,7 +25,7 @@ export interface AuthzStageOptions {
   readonly anonymousAllowed: boolean;
   readonly ownerLookup?: OwnerLookup;
   /** The Cedar policies, for a route with `authz.policy: true`. */
-  readonly policies?: PolicyEngine;
+  readonly policies?: RoutePolicies;
 }
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
@@ -90,10 +89,11 @@ export function createAuthzStage(opts: AuthzStageOptions): Stage {
     return lookupVerdict(ctx, identity);
   };
   // Then the Cedar policies (policies/): they can only narrow what the rules above allow.
-  const withPolicies = (ctx: RequestContext, v: Verdict): Verdict =>
-    !v.continue || policies === undefined || ctx.identity === undefined
-      ? v
-      : toVerdict(checkPolicies(policies, ctx, ctx.identity));
+  const withPolicies = (ctx: RequestContext, v: Verdict): Verdict | Promise<Verdict> => {
+    if (!v.continue || policies === undefined || ctx.identity === undefined) return v;
+    const denied = policies.check(ctx, ctx.identity);
+    return isPromise(denied) ? denied.then(toVerdict) : toVerdict(denied);
+  };
   const decideAll =
     policies === undefined
       ? decide

@@ -23,10 +23,17 @@ export interface ConsumerShape {
   readonly claims: readonly { readonly name: string; readonly type: ScalarType }[] | undefined;
 }
 
+/** A declared field of the JSON body: a scalar, or an object with declared fields of its own. */
+export type BodyField =
+  | { readonly name: string; readonly type: ScalarType }
+  | { readonly name: string; readonly fields: readonly BodyField[] };
+
 export interface RouteShape {
   readonly method: boolean;
   readonly path: boolean;
   readonly params: readonly string[] | undefined;
+  /** The JSON body fields the schema declares; undefined when it declares no `body`. */
+  readonly body: readonly BodyField[] | undefined;
 }
 
 export interface EntityShape {
@@ -233,18 +240,57 @@ function consumerShape(
   return { scopes, roles, method, metadata, claims };
 }
 
+/**
+ * `Route.body`: records of optional String, Long or Bool fields, nested as the JSON is. Every
+ * field is optional: a request that lacks it, or sends it with another type, has it absent.
+ */
+function bodyFields(
+  attr: Attribute,
+  at: readonly string[],
+  problems: ShapeProblem[],
+  depth = 0,
+): BodyField[] | undefined {
+  const where = at.join('.');
+  if (attr.type.kind !== 'record' || depth > MAX_TYPE_DEPTH) {
+    problems.push({
+      message: `Route attribute "${where}" must be a record of optional String, Long, Bool or records, not ${describe(attr.type)}`,
+      near: ['Route', ...at],
+    });
+    return undefined;
+  }
+  const fields: BodyField[] = [];
+  for (const [name, a] of attr.type.attributes) {
+    const here = [...at, name];
+    if (a.required) {
+      problems.push({
+        message: `Route attribute "${here.join('.')}" must be optional (${name}?: ...): not every request body has it`,
+        near: ['Route', ...here],
+      });
+      continue;
+    }
+    if (a.type.kind === 'scalar') fields.push({ name, type: a.type.type });
+    else {
+      const nested = bodyFields(a, here, problems, depth + 1);
+      if (nested !== undefined) fields.push({ name, fields: nested });
+    }
+  }
+  return fields;
+}
+
 function routeShape(attrs: ReadonlyMap<string, Attribute>, problems: ShapeProblem[]): RouteShape {
   let method = false;
   let path = false;
   let params: string[] | undefined;
+  let body: BodyField[] | undefined;
   for (const [name, attr] of attrs) {
     if (name === 'method') method = expectType('Route', name, attr, 'String', problems);
     else if (name === 'path') path = expectType('Route', name, attr, 'String', problems);
     else if (name === 'params')
       params = stringRecord('Route', name, attr, ['String'], problems)?.map((k) => k.name);
-    else problems.push(unknownAttribute('Route', name, 'method, path, params'));
+    else if (name === 'body') body = bodyFields(attr, ['body'], problems);
+    else problems.push(unknownAttribute('Route', name, 'method, path, params, body'));
   }
-  return { method, path, params };
+  return { method, path, params, body };
 }
 
 const isType = (name: unknown, entity: string) =>

@@ -21,6 +21,29 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
  * or every one of its requests would be denied.
  */
 export function checkPolicyConfig(r: PolicyReporter, config: Record<string, unknown>): void {
+  const defaults = isRecord(config.defaults) ? config.defaults : {};
+  const routes = Array.isArray(config.routes) ? (config.routes as unknown[]) : [];
+  /** The routes that ask the policies, with where their `authz` is. */
+  const asking: { name: string; at: Path; body: boolean }[] = [];
+  routes.forEach((route, i) => {
+    if (!isRecord(route) || typeof route.name !== 'string') return;
+    const own = route.authz !== undefined;
+    const authz = own ? route.authz : defaults.authz;
+    if (!isRecord(authz)) return;
+    const at: Path = own ? ['routes', i, 'authz'] : ['defaults', 'authz'];
+    if (authz.policyBody === true && authz.policy !== true)
+      r.report(
+        [...at, 'policyBody'],
+        'gives the body to the policies, but the route does not ask them: add policy: true',
+      );
+    if (authz.policy === true)
+      asking.push({
+        name: route.name,
+        at: own ? at : ['routes', i],
+        body: authz.policyBody === true,
+      });
+  });
+
   const section = isRecord(config.authz) ? config.authz : {};
   const files = isRecord(section.policies) ? section.policies : {};
   if (typeof files.file !== 'string' || typeof files.schema !== 'string') return;
@@ -29,22 +52,20 @@ export function checkPolicyConfig(r: PolicyReporter, config: Record<string, unkn
     r.add(new ConfigIssue(i.file, i.line, i.column, `authz.policies.${i.key}`, i.message));
   if (compiled === undefined) return;
 
-  const defaults = isRecord(config.defaults) ? config.defaults : {};
-  const routes = Array.isArray(config.routes) ? (config.routes as unknown[]) : [];
-  routes.forEach((route, i) => {
-    if (!isRecord(route) || typeof route.name !== 'string') return;
-    const own = route.authz !== undefined;
-    const authz = own ? route.authz : defaults.authz;
-    if (!isRecord(authz) || authz.policy !== true) return;
-    const at: Path = own ? ['routes', i, 'authz', 'policy'] : ['routes', i];
-    const name = route.name;
-    if (compiled.shape.actions.has(name)) return;
+  for (const { name, at, body } of asking) {
+    const policyAt = at[0] === 'routes' && at.length === 2 ? at : [...at, 'policy'];
+    if (body && compiled.shape.route.body === undefined)
+      r.report(
+        at.length === 2 ? at : [...at, 'policyBody'],
+        'the schema declares no Route.body: no field of the body would reach the policies',
+      );
+    if (compiled.shape.actions.has(name)) continue;
     const why = compiled.shape.unusableActions.get(name);
     r.report(
-      at,
+      policyAt,
       why === undefined
         ? `route ${JSON.stringify(name)} asks the policies, but the schema declares no action ${JSON.stringify(name)}: add it to the actions of namespace Portcullis`
         : `route ${JSON.stringify(name)} asks the policies, but its action in the schema cannot be asked: ${why}`,
     );
-  });
+  }
 }

@@ -1,9 +1,23 @@
 import type { EntityJson } from '@cedar-policy/cedar-wasm/nodejs';
 import type { Identity } from '../../../gateway/stage.js';
-import { CONSUMER_TYPE, ROUTE_TYPE, type EntityShape } from './entity-shape.js';
+import {
+  CONSUMER_TYPE,
+  ROUTE_TYPE,
+  type BodyField,
+  type EntityShape,
+  type ScalarType,
+} from './entity-shape.js';
 
+interface BodyRecord {
+  [field: string]: string | number | boolean | BodyRecord;
+}
 type Value =
-  string | number | boolean | readonly string[] | Record<string, string | number | boolean>;
+  | string
+  | number
+  | boolean
+  | readonly string[]
+  | Record<string, string | number | boolean>
+  | BodyRecord;
 
 /** What a policy decision is asked about: the request, as the authorization stage sees it. */
 export interface PolicyRequest {
@@ -12,6 +26,8 @@ export interface PolicyRequest {
   /** The canonical path. */
   readonly path: string;
   readonly params: Readonly<Record<string, string | undefined>>;
+  /** The parsed JSON body, for a route with `policyBody: true`; undefined otherwise. */
+  readonly body?: unknown;
 }
 
 /**
@@ -34,6 +50,35 @@ function stringsOf(
   return out;
 }
 
+function typed(type: ScalarType, v: unknown): v is string | number | boolean {
+  return (
+    (type === 'String' && typeof v === 'string') ||
+    (type === 'Bool' && typeof v === 'boolean') ||
+    (type === 'Long' && typeof v === 'number' && Number.isSafeInteger(v))
+  );
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The declared fields of the JSON body, each with its declared type or absent (like claims:
+ * nothing converted). Only what the schema names is copied: the rest of the body, however
+ * large or deep, never reaches Cedar.
+ */
+function bodyOf(json: unknown, fields: readonly BodyField[]): BodyRecord {
+  const out = Object.create(null) as BodyRecord;
+  if (!isObject(json)) return out;
+  for (const field of fields) {
+    if (!Object.hasOwn(json, field.name)) continue;
+    const v = json[field.name];
+    if ('type' in field) {
+      if (typed(field.type, v)) out[field.name] = v;
+    } else if (isObject(v)) out[field.name] = bodyOf(v, field.fields);
+  }
+  return out;
+}
+
 /**
  * A claim is given only with the type the schema declares: a Long must be an integer Cedar can
  * hold, and nothing is converted (`"5"` is not 5, `1` is not true). A claim of another type is
@@ -48,12 +93,7 @@ function claimsOf(
   for (const { name, type } of declared) {
     if (!Object.hasOwn(claims, name)) continue;
     const v = claims[name];
-    if (
-      (type === 'String' && typeof v === 'string') ||
-      (type === 'Bool' && typeof v === 'boolean') ||
-      (type === 'Long' && typeof v === 'number' && Number.isSafeInteger(v))
-    )
-      out[name] = v;
+    if (typed(type, v)) out[name] = v;
   }
   return out;
 }
@@ -81,6 +121,7 @@ export function requestEntities(
   if (r.method) resource.method = request.method;
   if (r.path) resource.path = request.path;
   if (r.params !== undefined) resource.params = stringsOf(request.params, r.params);
+  if (r.body !== undefined) resource.body = bodyOf(request.body, r.body);
 
   return [
     {

@@ -318,3 +318,46 @@ describe('reloading', () => {
     expect(second.policyIds).toContain('more');
   });
 });
+
+describe('body fields (Route.body)', () => {
+  const schema = SCHEMA.replace(
+    'params: { accountId?: String },',
+    'params: { accountId?: String },\n    body: { amount?: Long, owner?: { id?: String } },',
+  );
+  const policies = `@id("open")
+permit (principal, action, resource);
+
+@id("large")
+forbid (principal, action == Portcullis::Action::"orders", resource)
+when { resource.body has amount && resource.body.amount > 1000 };
+
+@id("foreign-owner")
+forbid (principal, action == Portcullis::Action::"orders", resource)
+when { resource.body has owner && resource.body.owner has id && resource.body.owner.id != principal.id };
+`;
+  const engine = createPolicyEngine(files(policies.replace('principal.id', '"carol"'), schema));
+  const post = (body: unknown) => req('orders', { method: 'POST', body });
+
+  it.each([
+    ['a declared field of its type', { amount: 5000 }, 'deny', ['large']],
+    ['under the limit', { amount: 10 }, 'allow', ['open']],
+    ['a field of another type is absent, never converted', { amount: '5000' }, 'allow', ['open']],
+    ['a nested field', { owner: { id: 'bob' } }, 'deny', ['foreign-owner']],
+    ['a nested field that is not an object', { owner: 'bob' }, 'allow', ['open']],
+    ['no body', undefined, 'allow', ['open']],
+    ['a body that is a list', [{ amount: 5000 }], 'allow', ['open']],
+    ['undeclared fields are not given', { amount: 1, note: 'x'.repeat(10_000) }, 'allow', ['open']],
+  ] as const)('%s', (_, body, decision, reasons) => {
+    expect(engine.evaluate(post(body), who())).toEqual({ decision, reasons: [...reasons] });
+  });
+
+  it('refuses a required body field in the schema', () => {
+    const found = problems(
+      '@id("a") permit (principal, action, resource);',
+      schema.replace('amount?: Long', 'amount: Long'),
+    );
+    expect(found[0]).toMatch(
+      /authz\.policies\.schema: Route attribute "body\.amount" must be optional/,
+    );
+  });
+});
