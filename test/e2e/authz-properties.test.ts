@@ -333,6 +333,17 @@ describe('mass assignment on the writable demo resources', () => {
     expect(reply.headers['content-length']).toBe(String(reply.body.length));
   });
 
+  it('refuses a JSON Patch, whose operations name properties in pointers', async () => {
+    const reply = await call(
+      'alice',
+      'PATCH',
+      '/accounts/acc_1001',
+      '[{"op":"replace","path":"/balance","value":1000000}]',
+      'application/json-patch+json',
+    );
+    await expectRefusal(reply, 400, 'body-rejected', 'authz.property.json_patch');
+  });
+
   it('refuses a form body where JSON rules apply', async () => {
     const reply = await call(
       'alice',

@@ -70,6 +70,25 @@ function notJson(identity: Identity | undefined): Denial {
   };
 }
 
+function jsonPatch(identity: Identity | undefined): Denial {
+  // `[{"op":"replace","path":"/balance","value":0}]` names its properties in pointers: checked
+  // as a document, it would pass wherever op, path and value were allowed.
+  return {
+    kind: 'body-rejected',
+    reason: 'authz.property.json_patch',
+    detail: 'JSON Patch bodies are not accepted here; send the properties as a JSON object.',
+    audit: audit(identity, { rule: 'properties.write' }),
+  };
+}
+
+/** application/json-patch+json, with or without parameters. */
+function isJsonPatch(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const semi = contentType.indexOf(';');
+  const type = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  return type === 'application/json-patch+json';
+}
+
 function unfilterable(identity: Identity | undefined): Denial {
   return {
     kind: 'bad-gateway',
@@ -186,7 +205,9 @@ export function createPropertyRules(
 
   const onRequest = (ctx: RequestContext): Verdict | Promise<Verdict> => {
     if (write === undefined || !hasBody(ctx)) return allowedFor(ctx);
-    if (!isJsonMediaType(ctx.headers['content-type'])) return deny(notJson(ctx.identity));
+    const type = ctx.headers['content-type'];
+    if (!isJsonMediaType(type)) return deny(notJson(ctx.identity));
+    if (isJsonPatch(type)) return deny(jsonPatch(ctx.identity));
     const w = write;
     return ctx.readJsonBody().then(
       (body) => checkBody(ctx, body, w),

@@ -75,7 +75,7 @@ describe('createPropertyRules', () => {
   it.each([
     ['JSON', { 'content-type': 'application/json' }, 200, 'filter'],
     ['problem+json', { 'content-type': 'application/problem+json' }, 404, 'filter'],
-    ['a 204 (its ETag still goes)', {}, 204, 'filter'],
+    ['a 204 (bodyless: only its ETag goes)', {}, 204, 'filter'],
     ['text', { 'content-type': 'text/csv' }, 200, 'pass'],
     ['an empty untyped body', { 'content-length': '0' }, 200, 'pass'],
     ['an untyped body', { 'content-length': '12' }, 200, 'refuse'],
