@@ -22,6 +22,7 @@ type Consumer = 'alice' | 'carol' | 'ops' | 'dave';
 
 let upstream: DemoUpstream;
 let gw: GatewayProcess;
+let dir: string;
 const keys = {} as Record<Consumer, string>;
 
 /** The example in a directory of its own, on this test's upstream, with dave, who has no tenant. */
@@ -47,7 +48,7 @@ function exampleConfig(dir: string): string {
 
 beforeAll(async () => {
   upstream = await startDemoUpstream({ host: '127.0.0.1', port: 0 });
-  const dir = mkdtempSync(join(tmpdir(), 'pcl-policies-'));
+  dir = mkdtempSync(join(tmpdir(), 'pcl-policies-'));
   const file = exampleConfig(dir);
   for (const consumer of ['alice', 'carol', 'ops', 'dave'] as const) {
     const created = await portcullis(['keys', 'create', '--consumer', consumer, '-c', file]);
@@ -168,6 +169,13 @@ describe('body fields given to the policies (policyBody: true)', () => {
       'authz.policy.body_not_json',
     ],
     ['malformed JSON', 'application/json', '{"tier":', 'authz.policy.body_malformed'],
+    // A JSON Patch would set the tier in operations the policies never see as fields.
+    [
+      'a JSON Patch',
+      'application/json-patch+json',
+      '[{"op":"replace","path":"/tier","value":"enterprise"}]',
+      'authz.policy.body_not_object',
+    ],
     // Which tier would the upstream read? Neither: refused.
     [
       'a field sent twice',
@@ -186,5 +194,43 @@ describe('body fields given to the policies (policyBody: true)', () => {
     const reply = await call('alice', 'PATCH', '/accounts/acc_1001', body);
 
     expect(reply.status, reply.text).toBe(200);
+  });
+});
+
+// Last: it changes the policies of the running gateway.
+describe('reloading the policies', () => {
+  const countOf = (msg: string) => gw.logs.filter((l) => l.msg === msg).length;
+
+  it('enforces changed policies after SIGHUP, and keeps them when the new ones are refused', async () => {
+    const file = join(dir, 'portcullis.cedar');
+    const original = readFileSync(file, 'utf8');
+    expect((await call('alice', 'GET', '/orders/ord_5001')).status).toBe(200);
+
+    writeFileSync(
+      file,
+      `${original}\n@id("no-orders-for-alice")\nforbid (principal == Portcullis::Consumer::"alice", action == Portcullis::Action::"orders", resource);\n`,
+    );
+    const reloaded = countOf('config reloaded');
+    gw.child.kill('SIGHUP');
+    await gw.waitForLog(() => countOf('config reloaded') > reloaded, 10_000);
+    const refused = await call('alice', 'GET', '/orders/ord_5001');
+    const problem = expectProblem(refused, 403, 'forbidden');
+    expect((await eventOf(problem.requestId)).details).toEqual({
+      rule: 'no-orders-for-alice',
+      object: '/orders/ord_5001',
+    });
+
+    // A policy that does not validate: the reload is refused and the running policies stay.
+    writeFileSync(
+      file,
+      `${original}\n@id("typo")\nforbid (principal, action, resource) when { principal.role == "x" };\n`,
+    );
+    const rejected = countOf('reload refused; the running config stays');
+    gw.child.kill('SIGHUP');
+    await gw.waitForLog(
+      () => countOf('reload refused; the running config stays') > rejected,
+      10_000,
+    );
+    expect((await call('alice', 'GET', '/orders/ord_5001')).status).toBe(403);
   });
 });

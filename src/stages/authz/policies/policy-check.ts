@@ -82,19 +82,26 @@ export function routePolicies(engine: PolicyEngine, readBody: boolean): RoutePol
         );
       return ctx.readJsonBody().then(
         (body) =>
-          checkPolicies(
-            engine,
-            {
-              id: ctx.id,
-              log: ctx.log,
-              route: ctx.route,
-              method: ctx.method,
-              path: ctx.path,
-              params: ctx.params,
-              body,
-            },
-            identity,
-          ),
+          // Policies see an object's fields: an array (a JSON Patch, a batch) or a bare value
+          // would reach the upstream with nothing of it checked.
+          body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))
+            ? bodyRejected(
+                forbidden(identity, { reason: 'authz.policy.body_not_object', rule: 'policyBody' }),
+                'The request body must be a JSON object.',
+              )
+            : checkPolicies(
+                engine,
+                {
+                  id: ctx.id,
+                  log: ctx.log,
+                  route: ctx.route,
+                  method: ctx.method,
+                  path: ctx.path,
+                  params: ctx.params,
+                  body,
+                },
+                identity,
+              ),
         (err: unknown) =>
           bodyReadRefusal(
             err,
