@@ -28,8 +28,6 @@ export interface PolicyEngine {
   readonly digest: string;
   /** The ids of the policies, in no particular order. */
   readonly policyIds: readonly string[];
-  /** Whether the schema declares an action for this route (`Portcullis::Action::"<route>"`). */
-  hasAction(route: string): boolean;
   /** Synchronous: Cedar runs in WebAssembly on this thread. Never throws; fails closed. */
   evaluate(request: PolicyRequest, identity: Identity): PolicyDecision;
 }
@@ -76,7 +74,6 @@ function engineOf(compiled: CompiledPolicies): PolicyEngine {
   return {
     digest: compiled.digest,
     policyIds,
-    hasAction: (route) => shape.actions.has(route),
     evaluate(request, identity) {
       try {
         return decisionOf(
