@@ -15,10 +15,11 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
- * `portcullis check` of `authz.policies` (both paths already resolved and readable): the
- * policies parse and validate against the schema, each problem at its line and column of the
- * policy file or schema; and every route that asks the policies has its action in the schema,
- * or every one of its requests would be denied.
+ * `portcullis check` of the Cedar policies (the paths of `authz.policies` already resolved and
+ * readable): `policyBody` only where the route asks the policies; the policies parse and
+ * validate against the schema, each problem at its line and column of the policy file or
+ * schema; every route that asks the policies has its action in the schema (or every one of its
+ * requests would be denied), and one that gives them the body finds `Route.body` declared.
  */
 export function checkPolicyConfig(r: PolicyReporter, config: Record<string, unknown>): void {
   const defaults = isRecord(config.defaults) ? config.defaults : {};
