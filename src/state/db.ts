@@ -6,13 +6,7 @@
  */
 export type SqlValue = string | number | bigint | boolean | Buffer | null;
 
-/** What `insertMany` takes: PostgreSQL needs each column's type to unpack the arrays. */
-export interface InsertColumn {
-  readonly name: string;
-  readonly type: 'bigint' | 'integer' | 'text';
-}
-
-/** A value of `insertMany`: numbers go to bigint or integer columns (whole numbers only). */
+/** A value of `insertMany`. */
 export type InsertValue = string | number | null;
 
 export interface Db {
@@ -26,14 +20,13 @@ export interface Db {
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
   /**
    * Inserts many rows into one table in as few statements as the backend allows (event
-   * batches): multi-row `VALUES` lists on SQLite, one `unnest` of column arrays per statement on
-   * PostgreSQL. Each row has a value for each column, in order. All or nothing: in a
-   * transaction of its own, or part of the transaction it is called in. Returns how many rows
-   * were inserted.
+   * batches): multi-row `VALUES` lists on SQLite, one `COPY ... FROM STDIN` on PostgreSQL. Each
+   * row has a value for each column, in order. All or nothing: in a transaction of its own, or
+   * part of the transaction it is called in. Returns how many rows were inserted.
    */
   insertMany(
     table: string,
-    columns: readonly InsertColumn[],
+    columns: readonly string[],
     rows: readonly (readonly InsertValue[])[],
   ): Promise<number>;
   /** Several statements without parameters (migrations). */

@@ -1,4 +1,4 @@
-import type { InsertColumn, InsertValue } from './db.js';
+import type { InsertValue } from './db.js';
 import { StoreError } from './store-error.js';
 
 /**
@@ -11,10 +11,10 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Throws unless the names are plain identifiers and every row has a value for each column. */
 export function checkInsert(
   table: string,
-  columns: readonly InsertColumn[],
+  columns: readonly string[],
   rows: readonly (readonly InsertValue[])[],
 ): void {
-  const bad = [table, ...columns.map((c) => c.name)].find((name) => !IDENTIFIER.test(name));
+  const bad = [table, ...columns].find((name) => !IDENTIFIER.test(name));
   if (bad !== undefined || columns.length === 0) {
     throw new StoreError(
       'PCL_STORE_QUERY_FAILED',
@@ -37,11 +37,7 @@ export function valuesInsertSql(table: string, names: readonly string[], rows: n
   return `INSERT INTO ${table} (${names.join(', ')}) VALUES ${Array<string>(rows).fill(tuple).join(', ')}`;
 }
 
-/**
- * PostgreSQL: one statement whatever the number of rows, one array parameter per column
- * (`unnest` zips them back into rows): parsed and planned once, one round trip.
- */
-export function unnestInsertSql(table: string, columns: readonly InsertColumn[]): string {
-  const arrays = columns.map((c, i) => `$${i + 1}::${c.type}[]`);
-  return `INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')}) SELECT * FROM unnest(${arrays.join(', ')})`;
+/** PostgreSQL: the rows follow as COPY data (`copy-in.ts`): one statement, one round trip. */
+export function copyFromStdinSql(table: string, columns: readonly string[]): string {
+  return `COPY ${table} (${columns.join(', ')}) FROM STDIN`;
 }

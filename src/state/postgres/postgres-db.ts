@@ -1,9 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
-import type { Db, InsertColumn, InsertValue, SqlValue } from '../db.js';
-import { checkInsert, unnestInsertSql } from '../insert-statement.js';
+import type { Db, InsertValue, SqlValue } from '../db.js';
+import { checkInsert, copyFromStdinSql } from '../insert-statement.js';
 import { StoreError, redactParams, withoutQuotedValue } from '../store-error.js';
-import { columnArrayLiteral } from './array-literal.js';
+import { copyRows } from './copy-in.js';
 
 // Read back what SQLite gives for the same column, so store code runs unchanged on both:
 // int8 (COUNT, BIGINT ids, epoch milliseconds) and NUMERIC (SUM of BIGINT) as numbers (every
@@ -82,34 +82,26 @@ async function send<R>(
   }
 }
 
-/** Bounds one statement's parameters (a few hundred KB) whatever the batch size. */
-const ROWS_PER_INSERT = 1000;
-
 /**
- * One `INSERT ... SELECT * FROM unnest(...)` per ROWS_PER_INSERT rows, each column sent as the
- * text of one array: the server parses and plans one statement, and this thread formats the
- * values without building an object per row.
+ * One `COPY ... FROM STDIN`: the server parses each row's text straight into the table, with no
+ * statement to plan and no parameters to unpack (measured at 2.8 µs of server CPU a row, against
+ * 4.5 for an INSERT of unnest() arrays and 7 for json_to_recordset), and it is one statement,
+ * all or nothing, whatever the number of rows.
  */
 async function insertRows(
-  client: pg.Pool | pg.PoolClient,
+  client: pg.ClientBase,
   table: string,
-  columns: readonly InsertColumn[],
+  columns: readonly string[],
   rows: readonly (readonly InsertValue[])[],
 ): Promise<number> {
   checkInsert(table, columns, rows);
-  const sql = unnestInsertSql(table, columns);
-  let inserted = 0;
-  for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
-    const chunk = rows.slice(start, start + ROWS_PER_INSERT);
-    const arrays = columns.map((_c, i) => columnArrayLiteral(chunk, i));
-    try {
-      inserted += (await client.query(sql, arrays)).rowCount ?? 0;
-    } catch (err) {
-      // Redacted value by value: an error message may quote one of them.
-      throw wrap(err, chunk.flat());
-    }
+  if (rows.length === 0) return 0;
+  try {
+    return await copyRows(client, copyFromStdinSql(table, columns), rows);
+  } catch (err) {
+    // Redacted value by value: an error message may quote one of them.
+    throw wrap(err, rows.flat());
   }
-  return inserted;
 }
 
 /** PostgreSQL through a node-postgres pool: for several gateway nodes sharing one state. */
@@ -156,18 +148,26 @@ export class PostgresDb implements Db {
     return send(this.#pool, sql, params, (r) => r.rows as T[]);
   }
 
-  /** One statement is all or nothing by itself; more go in a transaction. */
-  insertMany(
+  /** One COPY is all or nothing by itself: no transaction needed. */
+  async insertMany(
     table: string,
-    columns: readonly InsertColumn[],
+    columns: readonly string[],
     rows: readonly (readonly InsertValue[])[],
   ): Promise<number> {
-    if (rows.length > ROWS_PER_INSERT) {
-      return this.transaction((tx) => tx.insertMany(table, columns, rows));
-    }
     const refused = this.#check();
-    if (refused !== undefined) return Promise.reject(refused);
-    return insertRows(this.#pool, table, columns, rows);
+    if (refused !== undefined) throw refused;
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw wrap(err, []);
+    }
+    try {
+      return await insertRows(client, table, columns, rows);
+    } finally {
+      // A connection that broke meanwhile is not queryable any more: the pool discards it.
+      client.release();
+    }
   }
 
   run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
@@ -236,7 +236,7 @@ function transactionDb(client: pg.PoolClient, state: { active: boolean }): Db {
       state.active ? send(client, sql, params, (r) => r.rowCount ?? 0) : ended(),
     insertMany: (
       table: string,
-      columns: readonly InsertColumn[],
+      columns: readonly string[],
       rows: readonly (readonly InsertValue[])[],
     ) => (state.active ? insertRows(client, table, columns, rows) : ended()),
     exec: (sql: string) => (state.active ? send(client, sql, undefined, () => undefined) : ended()),

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Db, InsertColumn, InsertValue, SqlValue } from '../db.js';
+import type { Db, InsertValue, SqlValue } from '../db.js';
 import { checkInsert } from '../insert-statement.js';
 import { StoreError, redactParams } from '../store-error.js';
 import type { SqliteRequest, SqliteResponse, SqliteWorkerData } from './sqlite-protocol.js';
@@ -154,7 +154,7 @@ export class SqliteDb implements Db {
 
   insertMany(
     table: string,
-    columns: readonly InsertColumn[],
+    columns: readonly string[],
     rows: readonly (readonly InsertValue[])[],
   ): Promise<number> {
     return this.#serial(() => this.#insertMany(table, columns, rows));
@@ -174,14 +174,18 @@ export class SqliteDb implements Db {
 
   async #insertMany(
     table: string,
-    columns: readonly InsertColumn[],
+    columns: readonly string[],
     rows: readonly (readonly InsertValue[])[],
   ): Promise<number> {
     checkInsert(table, columns, rows);
     if (rows.length === 0) return 0;
-    const names = columns.map((c) => c.name);
-    // postMessage copies the rows as they are now: nothing to copy here.
-    const op = { op: 'insert', table, columns: names, rows: rows as InsertValue[][] } as const;
+    // postMessage copies the columns and rows as they are now: nothing to copy here.
+    const op = {
+      op: 'insert',
+      table,
+      columns: columns as string[],
+      rows: rows as InsertValue[][],
+    } as const;
     return (await this.#send(op)).changes ?? 0;
   }
 
@@ -225,7 +229,7 @@ export class SqliteDb implements Db {
         state.active ? this.#run(sql, params) : ended(),
       insertMany: (
         table: string,
-        columns: readonly InsertColumn[],
+        columns: readonly string[],
         rows: readonly (readonly InsertValue[])[],
       ) => (state.active ? this.#insertMany(table, columns, rows) : ended()),
       exec: (sql: string) => (state.active ? this.#exec(sql) : ended()),
