@@ -93,7 +93,13 @@ class Context implements RequestContext {
     readonly raw: IncomingMessage,
     private readonly head: RequestHead,
     private readonly limits: RouteRuntime['limits'],
+    private readonly res: ServerResponse,
   ) {}
+
+  onFinished(listener: () => void): void {
+    // 'close' follows 'finish', and comes alone when the connection dropped first.
+    this.res.once('close', listener);
+  }
 
   get headers(): IncomingMessage['headers'] {
     return this.raw.headers;
@@ -289,6 +295,7 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
     req,
     head,
     route.limits,
+    res,
   );
   const proceed = (result: PipelineResult): void => {
     if (!result.ok) {

@@ -69,6 +69,11 @@ export interface RequestContext {
    * A request whose body no stage reads is never buffered.
    */
   readJsonBody(): Promise<unknown>;
+  /**
+   * Calls `listener` once when the exchange is over: the response was sent, or the client went
+   * away first. How a stage gives back what a request held (a concurrency slot).
+   */
+  onFinished(listener: () => void): void;
 }
 
 /** A change a stage asks for on the request before it is proxied. */

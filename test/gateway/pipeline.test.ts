@@ -56,6 +56,7 @@ function context(method = 'GET'): RequestContext {
     clock: systemClock,
     log,
     raw: new IncomingMessage(new Socket()),
+    onFinished: () => undefined,
     readJsonBody: () => Promise.resolve(undefined),
   };
 }

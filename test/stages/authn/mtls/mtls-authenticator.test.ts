@@ -79,6 +79,7 @@ function ctxOf(raw: IncomingMessage, scheme: 'http' | 'https'): RequestContext {
     clock: systemClock,
     log: silent,
     raw,
+    onFinished: () => undefined,
     readJsonBody: () => Promise.resolve(undefined),
   };
 }
