@@ -19,6 +19,7 @@ import {
 import { checkPolicyConfig } from '../stages/authz/policies/policy-config-check.js';
 import { PHASES, type StageKind } from '../stages/registry-types.js';
 import { checkAuthz } from './authz-checks.js';
+import { checkRateLimits } from './rate-limit-checks.js';
 import { ConfigError, ConfigFileError, ConfigIssue } from './errors.js';
 import { addConfigFormats, formatMessage } from './formats.js';
 import { ConfigSchema, type Config } from './schema.js';
@@ -740,6 +741,8 @@ function checkSemantics(
     const auth = route.auth ?? defaults.auth;
     if (isRecord(auth) && auth.public !== true && (route.authz ?? defaults.authz) !== undefined)
       types.add('authz');
+    const rateLimits = route.rateLimits ?? defaults.rateLimits;
+    if (isRecord(rateLimits) && listOf(rateLimits.policies).length > 0) types.add('limits');
     const preflight = isRecord(route.preflight) ? route.preflight : {};
     listOf(preflight.skipStages).forEach((skip, j) => {
       if (typeof skip !== 'string' || types.has(skip)) return;
@@ -751,6 +754,7 @@ function checkSemantics(
   checkClaims(r, listOf(config.routes));
   checkAuthn(r, config, baseDir);
   checkAuthz(r, config);
+  checkRateLimits(r, config);
   checkPolicyFiles(r, config, baseDir);
 }
 

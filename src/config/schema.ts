@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { AuthnSection, ConsumerEntry, RouteAuth } from './authn-schema.js';
 import { AuthzSection, RouteAuthz } from './authz-schema.js';
+import { RateLimitPolicies, RouteRateLimits } from './rate-limits-schema.js';
 
 /**
  * The configuration schema, written once: ajv compiles it to validate `portcullis.yaml`
@@ -247,6 +248,7 @@ const Route = Closed(
     stages: Type.Optional(Type.Array(StageEntry)),
     preflight: Preflight,
     limits: Type.Optional(PartialLimits),
+    rateLimits: Type.Optional(RouteRateLimits),
   },
   'A route: which requests, which upstream, which stages',
 );
@@ -256,6 +258,7 @@ const Defaults = Section(
     limits: Limits,
     auth: Type.Optional(RouteAuth),
     authz: Type.Optional(RouteAuthz),
+    rateLimits: Type.Optional(RouteRateLimits),
     stages: Type.Array(StageEntry, {
       default: [],
       description: 'Stages of every route that declares none',
@@ -391,6 +394,7 @@ export const ConfigSchema = Closed(
     }),
     authn: AuthnSection,
     authz: AuthzSection,
+    rateLimits: RateLimitPolicies,
     routes: Type.Array(Route, { minItems: 1 }),
     state: State,
   },
