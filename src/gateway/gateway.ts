@@ -13,6 +13,9 @@ import { subscribeSecurityLog } from '../ops/security-log.js';
 import { openGatewayState, type GatewayState } from '../state/gateway-state.js';
 import { AuthnServices } from '../stages/authn/authn-services.js';
 import { AuthzServices } from '../stages/authz/authz-services.js';
+import type { LocalLimits } from '../stages/limits/limit-check.js';
+import { LimitTable } from '../stages/limits/limit-table.js';
+import { LimitsServices } from '../stages/limits/limits-services.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import { onClientError } from './client-error.js';
 import { redirectHandler } from './redirect.js';
@@ -31,6 +34,8 @@ export interface GatewayOptions {
   readonly watch?: boolean;
   readonly clock?: Clock;
   readonly log?: Logger;
+  /** Where the in-process rate limits count: the cluster primary's table for a worker. */
+  readonly localLimits?: LocalLimits;
 }
 
 export interface GatewayAddresses {
@@ -76,6 +81,7 @@ export class Gateway {
     readonly state: GatewayState,
     readonly authn: AuthnServices,
     readonly authz: AuthzServices,
+    readonly limits: LimitsServices,
   ) {
     const recorder = state.events.recorder;
     this.#holder = { current: runtime, refuse: () => recorder.shouldRefuse() };
@@ -105,6 +111,7 @@ export class Gateway {
     let runtime: Runtime;
     let authn: AuthnServices | undefined;
     const authz = new AuthzServices({ clock });
+    const limits = new LimitsServices({ local: opts.localLimits ?? new LimitTable(clock), log });
     try {
       authn = await AuthnServices.open({
         state,
@@ -117,16 +124,19 @@ export class Gateway {
         clock,
         authn: authn.build(config),
         authz: authz.build(config),
+        limits: limits.build(config),
       }));
       // Issuer keys fetched before the first request, not by it (bounded by the fetch timeouts).
       await authn.ready();
+      await limits.ready();
     } catch (err) {
       await authn?.close();
       await authz.close();
+      await limits.close();
       await state.close();
       throw err;
     }
-    const gw = new Gateway(opts, runtime, log, state, authn, authz);
+    const gw = new Gateway(opts, runtime, log, state, authn, authz, limits);
     try {
       await gw.#listen(config);
     } catch (err) {
@@ -245,6 +255,7 @@ export class Gateway {
         clock: this.opts.clock ?? systemClock,
         authn: this.authn.build(config),
         authz: this.authz.build(config),
+        limits: this.limits.build(config),
       }));
       const httpsCfg = config.listeners.https;
       for (const { scheme, server } of this.#servers) {
@@ -335,6 +346,7 @@ export class Gateway {
     });
     await this.authn.close();
     await this.authz.close();
+    await this.limits.close();
     await this.state.close();
     this.#unsubscribe();
     this.log.info({ outcome }, 'gateway stopped');

@@ -17,6 +17,7 @@ export const PROBLEMS = {
   'request-timeout': { status: 408, title: 'Request not received in time' },
   'body-too-large': { status: 413, title: 'Request body too large' },
   'uri-too-long': { status: 414, title: 'Request URI too long' },
+  'too-many-requests': { status: 429, title: 'Too many requests' },
   'headers-too-large': { status: 431, title: 'Request headers too large' },
   'internal-error': { status: 500, title: 'Internal gateway error' },
   'bad-gateway': { status: 502, title: 'Upstream failed' },

@@ -7,6 +7,7 @@ import type {
 } from '../config/schema.js';
 import type { RouteAuthConfig } from '../config/authn-schema.js';
 import type { AuthzStages } from '../stages/authz/authz-services.js';
+import type { LimitsStages } from '../stages/limits/limits-services.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
 import type { RouteStage } from './pipeline.js';
@@ -81,6 +82,12 @@ function withAuthz(stages: RouteStage[], authz: RouteStage): RouteStage[] {
   return [...stages.slice(0, at), authz, ...stages.slice(at)];
 }
 
+/** The route's consumption limits stage goes right after authentication: it keys on the identity. */
+function withLimits(stages: RouteStage[], limits: RouteStage): RouteStage[] {
+  const at = stages.findIndex((s) => s.type === 'authn') + 1;
+  return [...stages.slice(0, at), limits, ...stages.slice(at)];
+}
+
 function settingsOf(entry: StageEntryConfig): Record<string, unknown> {
   const settings: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(entry)) if (!SHARED_KEYS.has(k)) settings[k] = v;
@@ -120,7 +127,13 @@ function hstsValue(config: Config): string | undefined {
 export function buildRuntime(
   config: Config,
   previous: Runtime | undefined,
-  deps: { log: Logger; clock: Clock; authn: AuthnStages; authz: AuthzStages },
+  deps: {
+    log: Logger;
+    clock: Clock;
+    authn: AuthnStages;
+    authz: AuthzStages;
+    limits: LimitsStages;
+  },
 ): { runtime: Runtime; retired: Upstream[] } {
   const { upstreams, retired } = buildUpstreams(
     config.upstreams,
@@ -138,12 +151,23 @@ export function buildRuntime(
     // The loader refuses a route without auth; this guards a config built by hand.
     const auth = r.auth ?? config.defaults.auth;
     if (auth === undefined) throw new Error(`route ${r.name}: no auth`);
-    const withAuthentication = withAuthn(built, {
+    const authenticated = withAuthn(built, {
       stage: deps.authn.stageFor(r.name, auth),
       type: 'authn',
       enforce: true,
       skipForOptions: skip.has('authn'),
     });
+    // Shadow mode is per policy (the stage records those refusals itself): the stage enforces.
+    const limits = deps.limits.stageFor(r);
+    const withAuthentication =
+      limits === undefined
+        ? authenticated
+        : withLimits(authenticated, {
+            stage: limits,
+            type: 'limits',
+            enforce: true,
+            skipForOptions: skip.has('limits'),
+          });
     const authz = deps.authz.stageFor(r);
     // A preflight that skips authentication has no identity to authorize: it skips both.
     const stages =

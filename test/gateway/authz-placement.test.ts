@@ -40,6 +40,7 @@ function runtime() {
     clock: systemClock,
     authn: { stageFor: () => ({ name: 'authn', onRequest: () => ALLOW }) },
     authz: authz.build(config),
+    limits: { stageFor: () => undefined },
   });
   const route = (name: string) => {
     const found = rt.router.match(

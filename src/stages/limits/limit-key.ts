@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import { isIPv6 } from 'node:net';
+import type { RequestContext } from '../../gateway/stage.js';
+
+/** Reads one key part of a request; built once per policy when the config loads. */
+type PartReader = (ctx: RequestContext) => string;
+
+/**
+ * An IPv6 client is counted by its /64: one subscriber gets a whole /64, and counting single
+ * addresses would hand an attacker 2^64 fresh budgets.
+ */
+export function ipBucket(ip: string): string {
+  if (!isIPv6(ip)) return ip;
+  const bare = ip.split('%')[0] ?? ip;
+  if (/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(bare)) return bare.slice(7);
+  const [head = '', tail] = bare.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups =
+    tail === undefined
+      ? left
+      : [
+          ...left,
+          ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'),
+          ...right,
+        ];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (parseInt(g, 16) || 0).toString(16))
+    .join(':')}::/64`;
+}
+
+function headerValue(ctx: RequestContext, name: string): string {
+  const v = ctx.headers[name];
+  if (v === undefined) return '';
+  return Array.isArray(v) ? v.join('\n') : v;
+}
+
+function claimValue(ctx: RequestContext, name: string): string {
+  const v = ctx.identity?.claims?.[name];
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return v === undefined || v === null ? '' : JSON.stringify(v);
+}
+
+function reader(part: string): PartReader {
+  if (part === 'consumer') return (ctx) => ctx.identity?.consumerId ?? '';
+  if (part === 'credential') return (ctx) => ctx.identity?.credential ?? '';
+  if (part === 'ip') return (ctx) => ipBucket(ctx.clientIp);
+  if (part === 'route') return (ctx) => ctx.route.name;
+  if (part === 'global') return () => '';
+  if (part.startsWith('header:')) {
+    const name = part.slice('header:'.length).toLowerCase();
+    return (ctx) => headerValue(ctx, name);
+  }
+  if (part.startsWith('claim:')) {
+    const name = part.slice('claim:'.length);
+    return (ctx) => claimValue(ctx, name);
+  }
+  // The schema admits no other part; this guards a config built by hand.
+  throw new Error(`unknown rate limit key part ${part}`);
+}
+
+export interface KeyBuilder {
+  /**
+   * The fingerprint of the request's key: a hash, so that a header or claim value (which may
+   * be a secret) never reaches Redis, a log or an event as written.
+   */
+  (ctx: RequestContext): string;
+}
+
+/** Builds the key of a policy from its parts. Missing values (no identity) share one bucket. */
+export function keyBuilder(parts: readonly string[]): KeyBuilder {
+  const readers = parts.map(reader);
+  return (ctx) => {
+    const values = readers.map((r) => r(ctx));
+    return createHash('sha256').update(JSON.stringify(values)).digest('base64url').slice(0, 22);
+  };
+}

@@ -1,0 +1,310 @@
+import { randomUUID } from 'node:crypto';
+import { publishDeny } from '../../gateway/events.js';
+import { statusOf, type Denial } from '../../gateway/problems.js';
+import {
+  ALLOW,
+  PASS,
+  deny,
+  type RequestContext,
+  type ResponseVerdict,
+  type Stage,
+  type Verdict,
+} from '../../gateway/stage.js';
+import {
+  leasesOf,
+  type BatchResult,
+  type LimitCheck,
+  type LimitOutcome,
+  type LocalLimits,
+} from './limit-check.js';
+import type { CompiledPolicy, LimitClass } from './limit-policy.js';
+import type { RedisLimits } from './redis-limits.js';
+
+export interface LimitsStageOptions {
+  readonly policies: readonly CompiledPolicy[];
+  /** `rateLimits.cost` of the route: units each rate and quota policy is charged. */
+  readonly cost: number;
+  readonly local: LocalLimits;
+  /** Present when a policy of the route is Redis-backed. */
+  readonly redis: RedisLimits | undefined;
+}
+
+/** One refusal site per class of limit (docs/errors.md); the policy is in the event. */
+const EXCEEDED: Readonly<Record<LimitClass, { reason: string; detail: string }>> = {
+  rate: { reason: 'limits.rate.exceeded', detail: 'Too many requests: the rate limit is reached.' },
+  quota: { reason: 'limits.quota.exceeded', detail: 'The quota of this period is used up.' },
+  concurrency: {
+    reason: 'limits.concurrency.exceeded',
+    detail: 'Too many requests of this caller are in flight.',
+  },
+};
+
+const UNAVAILABLE = {
+  reason: 'limits.backend.unavailable',
+  detail: 'The rate limit could not be checked; try again later.',
+};
+
+const EMPTY: BatchResult = Object.freeze({ admitted: true, outcomes: [] });
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** The checks of one request, split by backend, in the order of the route's policies. */
+interface Pending {
+  readonly checks: LimitCheck[];
+  readonly local: number[];
+  readonly redis: number[];
+}
+
+/**
+ * The consumption limits of one route (docs/limits.md): every policy of the route checked on
+ * every request, all or nothing (a refused request consumes from none), local ones in this
+ * process or the cluster primary, Redis ones in one atomic round trip.
+ */
+export function createLimitsStage(opts: LimitsStageOptions): Stage {
+  const { policies, local, redis } = opts;
+  const withHeaders = policies.filter((p) => p.headers);
+  const policyHeader = withHeaders.map((p) => p.policyItem).join(', ');
+  const redisTimeout = Math.min(
+    ...policies.filter((p) => p.backend === 'redis').map((p) => p.timeoutMs),
+  );
+  const closedOnFailure = policies.some((p) => p.backend === 'redis' && !p.failOpen && !p.shadow);
+  // The RateLimit value of an admitted request, for its response.
+  const admittedHeaders = new WeakMap<RequestContext, string>();
+
+  const prepare = (ctx: RequestContext): Pending => {
+    const now = ctx.clock.now();
+    const pending: Pending = { checks: [], local: [], redis: [] };
+    policies.forEach((p, i) => {
+      const { algorithm, suffix } = p.at(now);
+      const concurrency = algorithm.kind === 'concurrency';
+      pending.checks.push({
+        key: `${p.name}:${p.keyOf(ctx)}${suffix}`,
+        algorithm,
+        cost: concurrency ? 1 : opts.cost,
+        shadow: p.shadow,
+        ...(concurrency ? { token: randomUUID() } : {}),
+      });
+      (p.backend === 'redis' && redis !== undefined ? pending.redis : pending.local).push(i);
+    });
+    return pending;
+  };
+
+  const pick = (pending: Pending, idx: readonly number[]): LimitCheck[] =>
+    idx.map((i) => pending.checks[i] as LimitCheck);
+
+  /** The outcomes of the whole request, by policy, from the parts each backend decided. */
+  const merge = (
+    pending: Pending,
+    parts: readonly { idx: readonly number[]; result: BatchResult }[],
+  ): LimitOutcome[] => {
+    const out: LimitOutcome[] = new Array<LimitOutcome>(pending.checks.length);
+    for (const { idx, result } of parts)
+      idx.forEach((i, j) => (out[i] = result.outcomes[j] as LimitOutcome));
+    return out;
+  };
+
+  const rateLimitHeader = (outcomes: readonly LimitOutcome[]): string =>
+    policies
+      .map((p, i) => {
+        if (!p.headers) return undefined;
+        const o = outcomes[i];
+        if (o === undefined) return undefined;
+        return `"${p.name}";r=${Math.max(0, o.remaining)};t=${Math.ceil(Math.max(0, o.resetMs) / 1000)}`;
+      })
+      .filter((v) => v !== undefined)
+      .join(', ');
+
+  const refusal = (
+    ctx: RequestContext,
+    pending: Pending,
+    outcomes: readonly LimitOutcome[],
+    fallback: boolean,
+  ): Verdict => {
+    // The enforced refusal that lasts longest decides Retry-After.
+    let worst = -1;
+    outcomes.forEach((o, i) => {
+      if (o === undefined || o.allowed || policies[i]?.shadow === true) return;
+      if (worst === -1 || o.retryMs > (outcomes[worst] as LimitOutcome).retryMs) worst = i;
+    });
+    const p = policies[worst] as CompiledPolicy;
+    const o = outcomes[worst] as LimitOutcome;
+    const headers: Record<string, string> = {
+      'retry-after': String(Math.max(1, Math.ceil(o.retryMs / 1000))),
+    };
+    if (withHeaders.length > 0) {
+      // The limits that would have admitted it gave nothing: what they have left is unchanged.
+      const unchanged = outcomes.map((x, i) =>
+        x.allowed ? { ...x, remaining: x.remaining + (pending.checks[i] as LimitCheck).cost } : x,
+      );
+      headers['ratelimit-policy'] = policyHeader;
+      headers.ratelimit = rateLimitHeader(unchanged);
+    }
+    const site = EXCEEDED[p.class];
+    return deny({
+      kind: 'too-many-requests',
+      reason: site.reason,
+      detail: site.detail,
+      headers,
+      audit: auditOf(ctx, p, pending.checks[worst] as LimitCheck, fallback),
+    });
+  };
+
+  const admitted = (
+    ctx: RequestContext,
+    pending: Pending,
+    outcomes: readonly LimitOutcome[],
+    netLeases: readonly LimitCheck[],
+  ): Verdict => {
+    outcomes.forEach((o, i) => {
+      const p = policies[i] as CompiledPolicy;
+      if (o !== undefined && !o.allowed && p.shadow)
+        recordShadow(ctx, p, pending.checks[i] as LimitCheck);
+    });
+    const localLeases = leasesOf([...pick(pending, pending.local), ...netLeases]);
+    const redisLeases = netLeases.length > 0 ? [] : leasesOf(pick(pending, pending.redis));
+    if (localLeases.length > 0 || redisLeases.length > 0) {
+      ctx.onFinished(() => {
+        if (localLeases.length > 0) local.release(localLeases);
+        if (redisLeases.length > 0) redis?.release(redisLeases);
+      });
+    }
+    if (withHeaders.length > 0) admittedHeaders.set(ctx, rateLimitHeader(outcomes));
+    return ALLOW;
+  };
+
+  /** Redis slow or down: 503 where a policy says closed, this node's own count where open. */
+  const onRedisFailure = (
+    ctx: RequestContext,
+    pending: Pending,
+    localResult: BatchResult,
+    err: unknown,
+  ): Verdict | Promise<Verdict> => {
+    ctx.log.warn({ err, requestId: ctx.id }, 'rate limits: Redis check failed');
+    const localChecks = pick(pending, pending.local);
+    if (closedOnFailure) {
+      local.refund(localChecks);
+      const p = policies[pending.redis[0] as number] as CompiledPolicy;
+      return deny({
+        kind: 'service-unavailable',
+        reason: UNAVAILABLE.reason,
+        detail: UNAVAILABLE.detail,
+        audit: auditOf(ctx, p, pending.checks[pending.redis[0] as number] as LimitCheck, false),
+      });
+    }
+    const net = pick(pending, pending.redis).map((c) => ({ ...c, key: `net:${c.key}` }));
+    const decide = (netResult: BatchResult): Verdict => {
+      const outcomes = merge(pending, [
+        { idx: pending.local, result: localResult },
+        { idx: pending.redis, result: netResult },
+      ]);
+      if (!netResult.admitted) {
+        local.refund(localChecks);
+        return refusal(ctx, pending, outcomes, true);
+      }
+      return admitted(ctx, pending, outcomes, net);
+    };
+    const r = local.consume(net);
+    return isPromise(r) ? r.then(decide) : decide(r);
+  };
+
+  const afterLocal = (
+    ctx: RequestContext,
+    pending: Pending,
+    localResult: BatchResult,
+  ): Verdict | Promise<Verdict> => {
+    if (!localResult.admitted)
+      return refusal(
+        ctx,
+        pending,
+        merge(pending, [{ idx: pending.local, result: localResult }]),
+        false,
+      );
+    if (pending.redis.length === 0 || redis === undefined)
+      return admitted(
+        ctx,
+        pending,
+        merge(pending, [{ idx: pending.local, result: localResult }]),
+        [],
+      );
+    const remote = pick(pending, pending.redis);
+    return redis.consume(remote, redisTimeout).then(
+      (redisResult) => {
+        const outcomes = merge(pending, [
+          { idx: pending.local, result: localResult },
+          { idx: pending.redis, result: redisResult },
+        ]);
+        if (!redisResult.admitted) {
+          local.refund(pick(pending, pending.local));
+          return refusal(ctx, pending, outcomes, false);
+        }
+        return admitted(ctx, pending, outcomes, []);
+      },
+      (err: unknown) => onRedisFailure(ctx, pending, localResult, err),
+    );
+  };
+
+  const stage: Stage = {
+    name: 'limits',
+    onRequest(ctx) {
+      const pending = prepare(ctx);
+      const localResult =
+        pending.local.length === 0 ? EMPTY : local.consume(pick(pending, pending.local));
+      return isPromise(localResult)
+        ? localResult.then((r) => afterLocal(ctx, pending, r))
+        : afterLocal(ctx, pending, localResult);
+    },
+  };
+  if (withHeaders.length === 0) return stage;
+  return {
+    ...stage,
+    onResponse(ctx): ResponseVerdict {
+      const value = admittedHeaders.get(ctx);
+      if (value === undefined) return PASS;
+      return {
+        continue: true,
+        change: { setHeaders: { 'ratelimit-policy': policyHeader, ratelimit: value } },
+      };
+    },
+  };
+}
+
+/** What the event says of a refusal: the policy and the key's fingerprint, never its values. */
+function auditOf(
+  ctx: RequestContext,
+  p: CompiledPolicy,
+  check: LimitCheck,
+  fallback: boolean,
+): Denial['audit'] {
+  const details: Record<string, string | number | boolean> = {
+    policy: p.name,
+    key: check.key.slice(p.name.length + 1),
+    backend: fallback ? 'local-fallback' : p.backend,
+    cost: check.cost,
+  };
+  const id = ctx.identity;
+  return id === undefined
+    ? { details }
+    : { consumer: id.consumerId, credential: id.credential, details };
+}
+
+/** A shadow policy that would have refused: recorded, not enforced. */
+function recordShadow(ctx: RequestContext, p: CompiledPolicy, check: LimitCheck): void {
+  const site = EXCEEDED[p.class];
+  const audit = auditOf(ctx, p, check, false);
+  publishDeny({
+    requestId: ctx.id,
+    reason: site.reason,
+    status: statusOf('too-many-requests'),
+    enforced: false,
+    stage: 'limits',
+    route: ctx.route.name,
+    method: ctx.method,
+    path: ctx.path,
+    clientIp: ctx.clientIp,
+    consumer: audit?.consumer,
+    credential: audit?.credential,
+    details: audit?.details,
+  });
+}
