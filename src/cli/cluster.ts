@@ -6,6 +6,8 @@ import { loadConfigFile } from '../config/load.js';
 import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../ops/logger.js';
 import { createOpsServer } from '../ops/ops-server.js';
+import { IpcLimits, serveLimits } from '../stages/limits/limits-ipc.js';
+import { LimitTable } from '../stages/limits/limit-table.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import { reportConfigError } from './config-errors.js';
 
@@ -45,8 +47,11 @@ export async function runCluster(file: string, workers: number): Promise<void> {
   let stopping = false;
   // Every worker reads the same key set from the store: the latest document any sent is current.
   let jwks: { keys: readonly object[] } = { keys: [] };
+  // The in-process rate limits of every worker, counted here so they hold across workers.
+  const limits = new LimitTable({ now: () => Date.now() });
   const fork = (): void => {
     const worker = cluster.fork();
+    serveLimits(worker, limits);
     worker.on('message', (m: Message) => {
       if (m.type === 'ready') ready.add(worker);
       if (m.type === 'jwks') jwks = m.document;
@@ -116,6 +121,7 @@ async function runWorker(file: string): Promise<void> {
     env: process.env,
     ops: false,
     watch: false,
+    localLimits: new IpcLimits(),
   });
   process.on('message', (m: Message) => {
     if (m.type === 'reload') gateway.reload(m.cause);
