@@ -117,6 +117,39 @@ ${markdownTable(header, rows, ['l', 'l', 'r', 'r', 'r', 'r'])}
 `;
 }
 
+function limitsMethod(report) {
+  if (!report.limitsAccuracy?.length) return '';
+  return `- **portcullis-limit-local** and **portcullis-limit-redis**: the pass-through route with one
+  rate limit per client IP far above the load (nothing is refused), with its \`RateLimit\`
+  headers on, counted in process or in Redis (one Lua round trip per request). A limit costs
+  (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough), and p50(setup) −
+  p50(portcullis-passthrough) under the same load. Each is first checked to answer with its
+  \`RateLimit-Policy\`.
+`;
+}
+
+function limitsSection(report) {
+  if (!report.limitsAccuracy?.length) return '';
+  const rows = report.limitsAccuracy.map((a) => [
+    a.label,
+    String(a.limit),
+    String(a.attempts),
+    String(a.admitted),
+    String(a.refused),
+    a.seconds.toFixed(2),
+  ]);
+  const header = ['case', 'limit', 'attempts', 'admitted', 'refused (429)', 'seconds'];
+  return `## Rate limit accuracy
+
+A limit of ${report.limitsAccuracy[0].limit} per ${report.limitsAccuracy[0].windowSeconds} s on one key (a sliding window,
+\`key: [route]\`), and every attempt sent at once: over three gateway processes sharing one
+Redis, and over the four workers of one gateway (the in-process backend, counted in the
+cluster primary). Counting alone, each process would admit its own ${report.limitsAccuracy[0].limit}.
+
+${markdownTable(header, rows, ['l', 'r', 'r', 'r', 'r', 'r'])}
+`;
+}
+
 export function formatMarkdown(report) {
   const { machine, options, tools } = report;
   const o = options;
@@ -162,7 +195,7 @@ keep-alive connections with one request in flight on each (pipelining 1).
   or a token signed by the benchmark): the steady state of a client that keeps its credential,
   with the gateway's caches warm. Each is first checked to answer 401 without it. Authentication
   costs (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough).
-${eventsMethod(report)}- **fastify-http-proxy**: fastify with @fastify/http-proxy, default options, logger off
+${limitsMethod(report)}${eventsMethod(report)}- **fastify-http-proxy**: fastify with @fastify/http-proxy, default options, logger off
   (bench/peers/fastify-proxy.mjs).
 - **nginx**: \`worker_processes 1\`, access log off, an upstream block with \`keepalive 64\`
   (idle upstream connections closed after 4 s, before the upstream's own 5 s), \`proxy_http_version
@@ -206,7 +239,7 @@ ${markdownTable(HALF_LOAD_HEADER, halfLoadCells(report), ['l', 'r', 'r', 'r', 'r
 `
     : ''
 }
-${eventsSection(report)}## Targets
+${eventsSection(report)}${limitsSection(report)}## Targets
 
 ${report.targets.map((t) => `- ${targetLine(t)}`).join('\n')}
 

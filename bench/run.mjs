@@ -20,6 +20,13 @@ import {
   waitForOk,
 } from './children.mjs';
 import { AUTHN_SETUPS, applyAuthn, credentialHeaders } from './authn-setups.mjs';
+import {
+  LIMITS_SETUPS,
+  applyLimits,
+  checkLimited,
+  deleteBenchKeys,
+  measureAccuracy,
+} from './limits-setups.mjs';
 import { commandCpuSeconds, groupCpuSeconds } from './cpu-time.mjs';
 import {
   countEvents,
@@ -57,6 +64,10 @@ const TARGETS = {
   eventRecordingCost: 0.1,
   /** (passthrough − authenticated) ÷ passthrough, in req/s, with the gateway's caches warm. */
   authenticationCost: 0.05,
+  /** (passthrough − Redis-limited) ÷ passthrough, in req/s. */
+  redisLimitCost: 0.1,
+  /** p50(Redis-limited) − p50(passthrough), in ms, under the same closed-loop load. */
+  redisLimitP50Ms: 0.5,
 };
 
 /**
@@ -88,6 +99,8 @@ const SETUPS = [
   { name: 'portcullis-all-stages', kind: 'portcullis', stages: ALL_STAGES, workers: 1 },
   // The pass-through route authenticated with an API key, or a JWT (RS256, ES256).
   ...AUTHN_SETUPS,
+  // The pass-through route with a generous rate limit, in process or in Redis.
+  ...LIMITS_SETUPS,
   // The full pipeline with event recording on, to each store backend.
   {
     name: 'portcullis-events-sqlite',
@@ -238,6 +251,7 @@ async function writePortcullisConfig(dir, setup, { port, opsPort, upstreamUrl, s
   const folder = path.join(dir, setup.name);
   mkdirSync(folder, { recursive: true });
   if (setup.authn !== undefined) await applyAuthn(config, setup, folder);
+  if (setup.limits !== undefined) applyLimits(config, setup);
   const file = path.join(folder, 'portcullis.yaml');
   writeFileSync(file, YAML.stringify(config));
   return file;
@@ -280,7 +294,7 @@ async function checkSetup(setup, url, expectedBody, headers = {}) {
     }
   }
   if (problems.length) throw new Error(`${setup.name}: GET ${url}: ${problems.join('; ')}`);
-  return res.body;
+  return res;
 }
 
 function loadProblems(name, label, m) {
@@ -331,7 +345,11 @@ async function main(argv) {
 
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'portcullis-bench-'));
   cleanupDirs.push(tmp);
-  const [upstreamPort, ...ports] = await freePorts(1 + 2 * setups.length);
+  const limited = setups.some((s) => s.limits !== undefined);
+  // The accuracy run's gateways: three, then one with workers, each with an ops port.
+  const [upstreamPort, ...ports] = await freePorts(1 + 2 * setups.length + (limited ? 8 : 0));
+  const accuracyPorts = limited ? ports.slice(2 * setups.length) : [];
+  if (limited) cleanupTasks.push(deleteBenchKeys);
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
 
   const useDemo = existsSync(DEMO_UPSTREAM);
@@ -350,7 +368,7 @@ async function main(argv) {
     String(upstreamPort),
   ]);
   await waitForOk(upstream, `${upstreamUrl}/catalog`);
-  const body = await checkSetup({ name: 'upstream' }, `${upstreamUrl}/catalog`, null);
+  const { body } = await checkSetup({ name: 'upstream' }, `${upstreamUrl}/catalog`, null);
   if (body.length !== 1024)
     throw new Error(`the upstream's /catalog is ${body.length} bytes, not 1024`);
   say(`upstream: ${upstreamName} on ${upstreamUrl}`);
@@ -427,7 +445,8 @@ async function main(argv) {
       child = startChild(setup.name, nginx.bin, args);
       await waitForOk(child, url);
     }
-    await checkSetup(setup, url, body, headersOf(setup));
+    const checked = await checkSetup(setup, url, body, headersOf(setup));
+    if (setup.limits !== undefined) checkLimited(setup, checked);
     // An authenticated setup must really authenticate: without its credential, a 401.
     if (setup.authn !== undefined) {
       const refused = await httpGet(url, {});
@@ -536,6 +555,21 @@ async function main(argv) {
     };
   }
 
+  // How exact the limits are across processes: admitted against the limit.
+  const limitsAccuracy = limited
+    ? await measureAccuracy({
+        cli: CLI,
+        env: portcullisEnv,
+        dir: tmp,
+        upstreamUrl,
+        ports: accuracyPorts,
+        say,
+      })
+    : [];
+  for (const a of limitsAccuracy) {
+    if (a.other > 0) problems.push(`accuracy ${a.name}: ${a.other} answers neither 200 nor 429`);
+  }
+
   // What each event-recording setup wrote over the whole run (warm-ups and checks included).
   const events = [];
   // The baselines must not record: otherwise the cost compares recording with recording.
@@ -576,7 +610,8 @@ async function main(argv) {
     halfLoad,
     events,
     eventsConfig: EVENTS_CONFIG,
-    targets: evaluateTargets(row, halfLoad, recording, baselineRecords),
+    limitsAccuracy,
+    targets: evaluateTargets(row, halfLoad, recording, baselineRecords, limitsAccuracy),
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
   };
 
@@ -602,7 +637,7 @@ async function main(argv) {
   return 0;
 }
 
-function evaluateTargets(row, halfLoad, recording, baselineRecords) {
+function evaluateTargets(row, halfLoad, recording, baselineRecords, limitsAccuracy) {
   const quotient = (a, b) => (row(a) && row(b) ? row(a).best.rps / row(b).best.rps : Number.NaN);
   const atLeast = (label, value, target) => ({
     label,
@@ -699,6 +734,33 @@ function evaluateTargets(row, halfLoad, recording, baselineRecords) {
       display: `${((added / pass.leanest.cpuUs) * 100).toFixed(1)} % (${added.toFixed(1)} µs)`,
       target: '',
       status: 'no target',
+    });
+  }
+  const pass = row('portcullis-passthrough');
+  for (const { name } of LIMITS_SETUPS) {
+    if (!row(name) || !pass) continue;
+    const redis = name === 'portcullis-limit-redis';
+    const cost = (pass.best.rps - row(name).best.rps) / pass.best.rps;
+    targets.push({
+      label: `rate limit, ${name}: (portcullis-passthrough − ${name}) ÷ portcullis-passthrough`,
+      display: `${(cost * 100).toFixed(1)} %`,
+      target: redis ? `< ${TARGETS.redisLimitCost * 100} %` : '',
+      status: !redis ? 'no target' : cost < TARGETS.redisLimitCost ? 'met' : 'missed',
+    });
+    const p50 = row(name).best.p50 - pass.best.p50;
+    targets.push({
+      label: `rate limit, ${name}, added p50: p50(${name}) − p50(portcullis-passthrough)`,
+      display: `${p50.toFixed(2)} ms`,
+      target: redis ? `< ${TARGETS.redisLimitP50Ms} ms` : '',
+      status: !redis ? 'no target' : p50 < TARGETS.redisLimitP50Ms ? 'met' : 'missed',
+    });
+  }
+  for (const a of limitsAccuracy) {
+    targets.push({
+      label: `rate limit accuracy, ${a.label}: admitted of ${a.attempts} concurrent attempts on ${a.limit} per ${a.windowSeconds} s`,
+      display: String(a.admitted),
+      target: `${a.limit - 1} to ${a.limit}`,
+      status: a.admitted >= a.limit - 1 && a.admitted <= a.limit ? 'met' : 'missed',
     });
   }
   const p99 = (name) => halfLoad?.rows.find((r) => r.name === name)?.best.p99 ?? Number.NaN;
