@@ -52,6 +52,7 @@ export async function runDemo(file = EXAMPLE): Promise<void> {
       `  curl -i ${base}/accounts/acc_1002 -H 'Authorization: Bearer ${bobToken}'`,
       `  curl -i ${base}/accounts -H 'Authorization: Bearer ${bobToken}'  # every account: admins only, 403`,
       `  curl -i ${base}/accounts -H 'X-API-Key: ${opsKey}'                 # ops is an admin`,
+      `  for i in $(seq 12); do curl -s -o /dev/null -w '%{http_code} ' ${base}/accounts -H 'X-API-Key: ${opsKey}'; done  # a list costs 10 units: 429 after 10`,
       `  curl -i '${base}/accounts/..%2fadmin/accounts/acc_1001'     # path trick: refused with 400`,
       `  curl -i -X DELETE ${base}/admin/accounts/acc_1001 -H 'X-API-Key: ${opsKey}' -H 'X-Forwarded-For: 10.0.0.5'  # admin only from 10/8; a spoofed IP is refused (403)`,
       '',
