@@ -84,6 +84,16 @@ export function checkRateLimits(r: RateLimitReporter, config: Record<string, unk
           [...at, 'cost'],
           `costs ${cost} units, more than policy ${r.show(here, name)} ever admits (${capacity}): no request would pass`,
         );
+      const methods = isRecord(auth) ? listOf(auth.methods) : [];
+      const claimless = methods.filter((m) => m === 'api-key' || m === 'mtls');
+      const claims = listOf(policy.key).filter(
+        (k): k is string => typeof k === 'string' && k.startsWith('claim:'),
+      );
+      if (!isPublic && claimless.length > 0 && claims.length > 0)
+        r.report(
+          here,
+          `policy ${r.show(here, name)} keys on ${claims.join(', ')}, but ${claimless.join(' and ')} credentials carry no claims: their callers would share one bucket; key it on consumer or credential`,
+        );
       if (isPublic) {
         const parts = listOf(policy.key).filter(
           (k): k is string => typeof k === 'string' && IDENTITY_PARTS.test(k),

@@ -79,6 +79,15 @@ describe('config loading refuses nonsense limits', () => {
         'routes[1].rateLimits.policies[0]: policy "a" keys on claim:tenant, which a public route has none of: every caller would share one bucket; key it on ip or route',
     },
     {
+      what: 'a claim key on a route that takes API keys, which carry no claims',
+      text: config(
+        'a: {key: ["claim:tenant"], rate: {limit: 1, windowSeconds: 1}}',
+        '{policies: [a]}',
+      ),
+      issue:
+        'routes[0].rateLimits.policies[0]: policy "a" keys on claim:tenant, but api-key credentials carry no claims: their callers would share one bucket; key it on consumer or credential',
+    },
+    {
       what: 'a consumer key on a public route',
       text: config(
         'a: {key: [ip, consumer], rate: {limit: 1, windowSeconds: 1}}',
@@ -160,9 +169,12 @@ describe('config loading refuses nonsense limits', () => {
       '  inflight: {key: [consumer, "header:x-tenant"], concurrency: {limit: 4}}',
       '  everyone: {key: [global], rate: {limit: 1000, windowSeconds: 1}, enforce: false}',
       'defaults: {rateLimits: {policies: [window]}}',
+      'authn:',
+      '  issuers:',
+      '    corp: {issuer: https://idp.example.com, audiences: [api], jwksUrl: https://idp.example.com/jwks}',
       'routes:',
       '  - {name: private, paths: [/p], methods: [GET, OPTIONS], upstream: api,',
-      '     auth: {methods: [api-key]}, authz: {anyAuthenticated: true},',
+      '     auth: {methods: ["jwt:corp"]}, authz: {anyAuthenticated: true},',
       '     rateLimits: {policies: [burst, daily, monthly, inflight, everyone], cost: 10},',
       '     preflight: {skipStages: [limits]}}',
       '  - {name: open, paths: [/o], methods: [GET], upstream: api, auth: {public: true}}',
