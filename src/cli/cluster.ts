@@ -5,6 +5,7 @@ import { basename, dirname } from 'node:path';
 import { loadConfigFile } from '../config/load.js';
 import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../ops/logger.js';
+import { clusterMetricsSource, serveMetricsToPrimary } from '../ops/metrics.js';
 import { createOpsServer } from '../ops/ops-server.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import { reportConfigError } from './config-errors.js';
@@ -21,7 +22,7 @@ const JWKS_EVERY_MS = 10_000;
 
 /**
  * Several worker processes on one machine (node:cluster). The primary validates the config,
- * serves /healthz and /readyz, watches the file and forwards SIGHUP and SIGTERM; each worker
+ * serves /healthz, /readyz and the workers' metrics summed, watches the file and forwards SIGHUP and SIGTERM; each worker
  * runs a whole gateway, and the kernel spreads connections among them.
  */
 export async function runCluster(file: string, workers: number): Promise<void> {
@@ -65,6 +66,7 @@ export async function runCluster(file: string, workers: number): Promise<void> {
   if (config.listeners.ops !== undefined) {
     const server = createOpsServer(() => !stopping && ready.size === workers, {
       jwks: () => jwks,
+      ...(config.listeners.ops.metrics ? { metrics: clusterMetricsSource() } : {}),
     });
     ops = server;
     // The address as bound (with `port: 0` the config does not say), as a single gateway logs it.
@@ -129,5 +131,6 @@ async function runWorker(file: string): Promise<void> {
   };
   sendJwks();
   setInterval(sendJwks, JWKS_EVERY_MS).unref();
+  if (gateway.metrics !== undefined) serveMetricsToPrimary(gateway.metrics.registry);
   process.send?.({ type: 'ready' } satisfies Message);
 }

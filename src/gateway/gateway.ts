@@ -8,6 +8,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../ops/logger.js';
+import { createGatewayMetrics, metricsSource, type GatewayMetrics } from '../ops/metrics.js';
 import { createOpsServer } from '../ops/ops-server.js';
 import { subscribeSecurityLog } from '../ops/security-log.js';
 import { openGatewayState, type GatewayState } from '../state/gateway-state.js';
@@ -25,7 +26,7 @@ import type { Upstream } from './upstreams.js';
 export interface GatewayOptions {
   readonly configFile: string;
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** Serve /healthz and /readyz (the primary does, cluster workers do not). */
+  /** Serve /healthz, /readyz and /metrics (the primary does, cluster workers do not). */
   readonly ops?: boolean;
   /** Watch the config file (the primary does, cluster workers are told to reload). */
   readonly watch?: boolean;
@@ -76,6 +77,8 @@ export class Gateway {
     readonly state: GatewayState,
     readonly authn: AuthnServices,
     readonly authz: AuthzServices,
+    /** Set when the ops listener serves metrics (`listeners.ops.metrics`), workers included. */
+    readonly metrics: GatewayMetrics | undefined,
   ) {
     const recorder = state.events.recorder;
     this.#holder = { current: runtime, refuse: () => recorder.shouldRefuse() };
@@ -126,7 +129,11 @@ export class Gateway {
       await state.close();
       throw err;
     }
-    const gw = new Gateway(opts, runtime, log, state, authn, authz);
+    const metrics =
+      config.listeners.ops?.metrics === true
+        ? createGatewayMetrics({ events: () => state.events.stats() })
+        : undefined;
+    const gw = new Gateway(opts, runtime, log, state, authn, authz, metrics);
     try {
       await gw.#listen(config);
     } catch (err) {
@@ -169,7 +176,10 @@ export class Gateway {
       this.log.info({ address: this.addresses.https }, 'https listener ready');
     }
     if (ops !== undefined && this.opts.ops !== false) {
-      this.#ops = createOpsServer(() => this.ready, { jwks: () => this.authn.jwks() });
+      this.#ops = createOpsServer(() => this.ready, {
+        jwks: () => this.authn.jwks(),
+        ...(this.metrics === undefined ? {} : { metrics: metricsSource(this.metrics.registry) }),
+      });
       this.addresses.ops = await listen(this.#ops, ops.host, ops.port);
       this.log.info({ address: this.addresses.ops }, 'ops listener ready');
     }
@@ -337,6 +347,7 @@ export class Gateway {
     await this.authz.close();
     await this.state.close();
     this.#unsubscribe();
+    this.metrics?.close();
     this.log.info({ outcome }, 'gateway stopped');
     this.log.flush();
   }

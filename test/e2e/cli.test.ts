@@ -135,14 +135,22 @@ routes:
 
     // The kernel hands each new connection to whichever worker accepts first: concurrent
     // connections, in rounds, until both have served (bounded, so a lone worker fails).
+    let sent = 0;
     for (let round = 0; round < 10 && pidsOf('access').size < 2; round++) {
       const replies = await Promise.all(
         Array.from({ length: 10 }, () => send(gw.http as number, { path: '/catalog' })),
       );
       expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
+      sent += replies.length;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect([...pidsOf('access')].sort()).toEqual([...workers].sort());
+    // The primary's /metrics sums what every worker counted.
+    const metrics = await send(ops, { path: '/metrics' });
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toContain(
+      `portcullis_requests_total{route="catalog",method="GET",status="200"} ${sent}\n`,
+    );
 
     expect(await gw.stop('SIGTERM')).toBe(0);
     for (const pid of workers) {
