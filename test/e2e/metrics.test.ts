@@ -38,10 +38,10 @@ function sample(text: string, name: string, labels: Record<string, string>): num
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`)) continue;
     const close = line.indexOf('} ');
-    const pairs = Object.fromEntries(
-      [...line.slice(name.length + 1, close).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
-    );
-    if (Object.entries(labels).every(([k, v]) => pairs[k] === v))
+    const pairs = new Map<string, string>();
+    for (const m of line.slice(name.length + 1, close).matchAll(/(\w+)="([^"]*)"/g))
+      pairs.set(m[1] ?? '', m[2] ?? '');
+    if (Object.entries(labels).every(([k, v]) => pairs.get(k) === v))
       return Number(line.slice(close + 2));
   }
   return undefined;
