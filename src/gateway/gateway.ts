@@ -8,6 +8,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../ops/logger.js';
+import { BlocksService } from '../stages/blocks/blocks-service.js';
 import { createGatewayMetrics, metricsSource, type GatewayMetrics } from '../ops/metrics.js';
 import { createOpsServer } from '../ops/ops-server.js';
 import { subscribeSecurityLog } from '../ops/security-log.js';
@@ -77,6 +78,8 @@ export class Gateway {
     readonly state: GatewayState,
     readonly authn: AuthnServices,
     readonly authz: AuthzServices,
+    /** The blocks in force (docs/blocks.md), followed from the store. */
+    readonly blocks: BlocksService,
     /** Set when the ops listener serves metrics (`listeners.ops.metrics`), workers included. */
     readonly metrics: GatewayMetrics | undefined,
   ) {
@@ -107,25 +110,30 @@ export class Gateway {
     });
     let runtime: Runtime;
     let authn: AuthnServices | undefined;
+    let blocks: BlocksService | undefined;
     const authz = new AuthzServices({ clock });
     try {
+      blocks = await BlocksService.open({ db: state.db, cluster: state.cluster, clock, log });
       authn = await AuthnServices.open({
         state,
         clock,
         log,
         devMode: config.state.encryption.devMode,
+        blocks: blocks.active,
       });
       ({ runtime } = buildRuntime(config, undefined, {
         log,
         clock,
         authn: authn.build(config),
         authz: authz.build(config),
+        blocks: blocks.active,
       }));
       // Issuer keys fetched before the first request, not by it (bounded by the fetch timeouts).
       await authn.ready();
     } catch (err) {
       await authn?.close();
       await authz.close();
+      await blocks?.close();
       await state.close();
       throw err;
     }
@@ -133,7 +141,7 @@ export class Gateway {
       config.listeners.ops?.metrics === true
         ? createGatewayMetrics({ events: () => state.events.stats() })
         : undefined;
-    const gw = new Gateway(opts, runtime, log, state, authn, authz, metrics);
+    const gw = new Gateway(opts, runtime, log, state, authn, authz, blocks, metrics);
     try {
       await gw.#listen(config);
     } catch (err) {
@@ -255,6 +263,7 @@ export class Gateway {
         clock: this.opts.clock ?? systemClock,
         authn: this.authn.build(config),
         authz: this.authz.build(config),
+        blocks: this.blocks.active,
       }));
       const httpsCfg = config.listeners.https;
       for (const { scheme, server } of this.#servers) {
@@ -345,6 +354,7 @@ export class Gateway {
     });
     await this.authn.close();
     await this.authz.close();
+    await this.blocks.close();
     await this.state.close();
     this.#unsubscribe();
     this.metrics?.close();

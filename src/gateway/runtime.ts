@@ -7,6 +7,7 @@ import type {
 } from '../config/schema.js';
 import type { RouteAuthConfig } from '../config/authn-schema.js';
 import type { AuthzStages } from '../stages/authz/authz-services.js';
+import type { BlockHit } from '../stages/blocks/active-blocks.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
 import type { RouteStage } from './pipeline.js';
@@ -46,6 +47,12 @@ export interface Runtime {
   readonly problems: Readonly<Record<'http' | 'https', ProblemOptions>>;
   readonly log: Logger;
   readonly clock: Clock;
+  /** Blocked client IPs (docs/blocks.md), checked before routing; absent in unit tests. */
+  readonly blocks: IpBlocks | undefined;
+}
+
+export interface IpBlocks {
+  forIp(ip: string): BlockHit | undefined;
 }
 
 const SHARED_KEYS = new Set(['type', 'enabled', 'enforce']);
@@ -120,7 +127,13 @@ function hstsValue(config: Config): string | undefined {
 export function buildRuntime(
   config: Config,
   previous: Runtime | undefined,
-  deps: { log: Logger; clock: Clock; authn: AuthnStages; authz: AuthzStages },
+  deps: {
+    log: Logger;
+    clock: Clock;
+    authn: AuthnStages;
+    authz: AuthzStages;
+    blocks?: IpBlocks;
+  },
 ): { runtime: Runtime; retired: Upstream[] } {
   const { upstreams, retired } = buildUpstreams(
     config.upstreams,
@@ -197,6 +210,7 @@ export function buildRuntime(
     },
     log: deps.log,
     clock: deps.clock,
+    blocks: deps.blocks,
   };
   return { runtime, retired };
 }
