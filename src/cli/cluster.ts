@@ -3,6 +3,7 @@ import { watch } from 'node:fs';
 import type { Server } from 'node:http';
 import { basename, dirname } from 'node:path';
 import { loadConfigFile } from '../config/load.js';
+import { DEV_KEY_ENV, newDevKeyText } from '../state/crypto/master-key.js';
 import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../ops/logger.js';
 import { clusterMetricsSource, serveMetricsToPrimary } from '../ops/metrics.js';
@@ -46,8 +47,11 @@ export async function runCluster(file: string, workers: number): Promise<void> {
   let stopping = false;
   // Every worker reads the same key set from the store: the latest document any sent is current.
   let jwks: { keys: readonly object[] } = { keys: [] };
+  // Dev mode: one throwaway master key for every worker (a key of its own each, and what one
+  // encrypted the others could not read). Used only when no real key is set.
+  const workerEnv = config.state.encryption.devMode ? { [DEV_KEY_ENV]: newDevKeyText() } : {};
   const fork = (): void => {
-    const worker = cluster.fork();
+    const worker = cluster.fork(workerEnv);
     worker.on('message', (m: Message) => {
       if (m.type === 'ready') ready.add(worker);
       if (m.type === 'jwks') jwks = m.document;
