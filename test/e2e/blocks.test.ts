@@ -102,203 +102,220 @@ afterAll(async () => {
   await deleteRedisKeys(PREFIX);
 });
 
-describe('portcullis blocks on two gateways sharing one store and one Redis', () => {
-  it('refuses a blocked client IP everywhere within a second, on every path, until removed', async () => {
-    const add = await cli('blocks', 'add', '--ip', '203.0.113.9', '--reason', 'scanner', '--json');
-    expect(add.code, add.stderr).toBe(0);
-    const block = JSON.parse(add.stdout) as { id: string; subject: string; state: string };
-    expect(block).toMatchObject({ subject: '203.0.113.9', state: 'active' });
+// Each test runs several CLI commands (a process each): generous on a loaded machine.
+describe(
+  'portcullis blocks on two gateways sharing one store and one Redis',
+  { timeout: 90_000 },
+  () => {
+    it('refuses a blocked client IP everywhere within a second, on every path, until removed', async () => {
+      const add = await cli(
+        'blocks',
+        'add',
+        '--ip',
+        '203.0.113.9',
+        '--reason',
+        'scanner',
+        '--json',
+      );
+      expect(add.code, add.stderr).toBe(0);
+      const block = JSON.parse(add.stdout) as { id: string; subject: string; state: string };
+      expect(block).toMatchObject({ subject: '203.0.113.9', state: 'active' });
 
-    const elapsed = await everywhereWithin(
-      1000,
-      async (gw) => (await get(gw, { client: '203.0.113.9' })).status === 403,
-    );
-    expect(elapsed).toBeLessThan(1000);
-    for (const gw of gateways) {
-      // Before routing: a path no route declares is refused the same way, not 404.
-      for (const path of ['/public', '/no-such-route', '/orders']) {
-        const reply = await get(gw, { client: '203.0.113.9', path });
-        const body = expectProblem(reply, 403, 'forbidden');
-        expect(body.detail).toBe('The client is blocked.');
-        const line = await deniedLine(gw, body.requestId);
-        expect(line).toMatchObject({
-          reason: 'blocks.blocked.ip',
-          stage: 'blocks',
-          clientIp: '203.0.113.9',
-          details: { block: block.id, subject: '203.0.113.9' },
+      const elapsed = await everywhereWithin(
+        1000,
+        async (gw) => (await get(gw, { client: '203.0.113.9' })).status === 403,
+      );
+      expect(elapsed).toBeLessThan(1000);
+      for (const gw of gateways) {
+        // Before routing: a path no route declares is refused the same way, not 404.
+        for (const path of ['/public', '/no-such-route', '/orders']) {
+          const reply = await get(gw, { client: '203.0.113.9', path });
+          const body = expectProblem(reply, 403, 'forbidden');
+          expect(body.detail).toBe('The client is blocked.');
+          const line = await deniedLine(gw, body.requestId);
+          expect(line).toMatchObject({
+            reason: 'blocks.blocked.ip',
+            stage: 'blocks',
+            clientIp: '203.0.113.9',
+            details: { block: block.id, subject: '203.0.113.9' },
+          });
+        }
+        // Another client is served.
+        expect((await get(gw, { client: '203.0.113.10' })).status).toBe(200);
+      }
+
+      expect((await cli('blocks', 'remove', block.id)).code).toBe(0);
+      await everywhereWithin(
+        1000,
+        async (gw) => (await get(gw, { client: '203.0.113.9' })).status === 200,
+      );
+    });
+
+    it('refuses every address of a blocked range, IPv6 included, whatever its spelling', async () => {
+      const add = await cli(
+        'blocks',
+        'add',
+        '--ip',
+        '2001:DB8:0::/32',
+        '--reason',
+        'bad net',
+        '--json',
+      );
+      expect(add.code, add.stderr).toBe(0);
+      const block = JSON.parse(add.stdout) as { id: string; subject: string };
+      expect(block.subject).toBe('2001:db8::/32');
+
+      await everywhereWithin(
+        1000,
+        async (gw) => (await get(gw, { client: '2001:db8:1::7' })).status === 403,
+      );
+      for (const gw of gateways) {
+        expect((await get(gw, { client: '2001:db8:ffff::1' })).status).toBe(403);
+        expect((await get(gw, { client: '2001:db9::1' })).status).toBe(200);
+      }
+      expect((await cli('blocks', 'remove', block.id)).code).toBe(0);
+    });
+
+    it('is not escaped by spoofing X-Forwarded-For: only the trusted proxy is believed', async () => {
+      const add = await cli(
+        'blocks',
+        'add',
+        '--ip',
+        '203.0.113.20',
+        '--reason',
+        'stuffing',
+        '--json',
+      );
+      const block = JSON.parse(add.stdout) as { id: string };
+      await everywhereWithin(
+        1000,
+        async (gw) => (await get(gw, { client: '203.0.113.20' })).status === 403,
+      );
+      // The blocked client prepends a made-up address: the trusted proxy appended the real one,
+      // and the right-most untrusted entry is the client.
+      for (const gw of gateways) {
+        const reply = await get(gw, { client: '', forwardedFor: '198.51.100.1, 203.0.113.20' });
+        expect(reply.status).toBe(403);
+      }
+      expect((await cli('blocks', 'remove', block.id)).code).toBe(0);
+    });
+
+    it('refuses a blocked consumer and a blocked credential as soon as authentication names them', async () => {
+      expect(
+        (
+          await get(gateways[0] as GatewayProcess, {
+            client: '198.51.100.7',
+            path: '/orders',
+            key: aliceKey,
+          })
+        ).status,
+      ).toBe(200);
+      const add = await cli('blocks', 'add', '--consumer', 'alice', '--reason', 'abuse', '--json');
+      expect(add.code, add.stderr).toBe(0);
+      const block = JSON.parse(add.stdout) as { id: string };
+      const request = { client: '198.51.100.7', path: '/orders', key: aliceKey };
+      await everywhereWithin(1000, async (gw) => (await get(gw, request)).status === 403);
+      for (const gw of gateways) {
+        const body = expectProblem(await get(gw, request), 403, 'forbidden', [aliceKey]);
+        expect(await deniedLine(gw, body.requestId)).toMatchObject({
+          reason: 'blocks.blocked.consumer',
+          consumer: 'alice',
+          details: { block: block.id },
         });
       }
-      // Another client is served.
-      expect((await get(gw, { client: '203.0.113.10' })).status).toBe(200);
-    }
+      // A blocked consumer's requests never reach the upstream.
+      const seen = upstream.requests.length;
+      await get(gateways[1] as GatewayProcess, request);
+      expect(upstream.requests.length).toBe(seen);
+      expect((await cli('blocks', 'remove', block.id)).code).toBe(0);
+      await everywhereWithin(1000, async (gw) => (await get(gw, request)).status === 200);
 
-    expect((await cli('blocks', 'remove', block.id)).code).toBe(0);
-    await everywhereWithin(
-      1000,
-      async (gw) => (await get(gw, { client: '203.0.113.9' })).status === 200,
-    );
-  });
-
-  it('refuses every address of a blocked range, IPv6 included, whatever its spelling', async () => {
-    const add = await cli(
-      'blocks',
-      'add',
-      '--ip',
-      '2001:DB8:0::/32',
-      '--reason',
-      'bad net',
-      '--json',
-    );
-    expect(add.code, add.stderr).toBe(0);
-    const block = JSON.parse(add.stdout) as { id: string; subject: string };
-    expect(block.subject).toBe('2001:db8::/32');
-
-    await everywhereWithin(
-      1000,
-      async (gw) => (await get(gw, { client: '2001:db8:1::7' })).status === 403,
-    );
-    for (const gw of gateways) {
-      expect((await get(gw, { client: '2001:db8:ffff::1' })).status).toBe(403);
-      expect((await get(gw, { client: '2001:db9::1' })).status).toBe(200);
-    }
-    expect((await cli('blocks', 'remove', block.id)).code).toBe(0);
-  });
-
-  it('is not escaped by spoofing X-Forwarded-For: only the trusted proxy is believed', async () => {
-    const add = await cli(
-      'blocks',
-      'add',
-      '--ip',
-      '203.0.113.20',
-      '--reason',
-      'stuffing',
-      '--json',
-    );
-    const block = JSON.parse(add.stdout) as { id: string };
-    await everywhereWithin(
-      1000,
-      async (gw) => (await get(gw, { client: '203.0.113.20' })).status === 403,
-    );
-    // The blocked client prepends a made-up address: the trusted proxy appended the real one,
-    // and the right-most untrusted entry is the client.
-    for (const gw of gateways) {
-      const reply = await get(gw, { client: '', forwardedFor: '198.51.100.1, 203.0.113.20' });
-      expect(reply.status).toBe(403);
-    }
-    expect((await cli('blocks', 'remove', block.id)).code).toBe(0);
-  });
-
-  it('refuses a blocked consumer and a blocked credential as soon as authentication names them', async () => {
-    expect(
-      (
-        await get(gateways[0] as GatewayProcess, {
-          client: '198.51.100.7',
-          path: '/orders',
-          key: aliceKey,
-        })
-      ).status,
-    ).toBe(200);
-    const add = await cli('blocks', 'add', '--consumer', 'alice', '--reason', 'abuse', '--json');
-    expect(add.code, add.stderr).toBe(0);
-    const block = JSON.parse(add.stdout) as { id: string };
-    const request = { client: '198.51.100.7', path: '/orders', key: aliceKey };
-    await everywhereWithin(1000, async (gw) => (await get(gw, request)).status === 403);
-    for (const gw of gateways) {
-      const body = expectProblem(await get(gw, request), 403, 'forbidden', [aliceKey]);
-      expect(await deniedLine(gw, body.requestId)).toMatchObject({
-        reason: 'blocks.blocked.consumer',
-        consumer: 'alice',
-        details: { block: block.id },
+      // The credential, by the fingerprint `keys list` shows.
+      const keys = JSON.parse((await cli('keys', 'list', '--json')).stdout) as {
+        fingerprint: string;
+      }[];
+      const fingerprint = keys[0]?.fingerprint ?? '';
+      expect(fingerprint).toMatch(/^fp:[0-9a-f]{12}$/);
+      const cred = await cli(
+        'blocks',
+        'add',
+        '--credential',
+        fingerprint,
+        '--reason',
+        'leaked',
+        '--for',
+        '2s',
+        '--json',
+      );
+      expect(cred.code, cred.stderr).toBe(0);
+      await everywhereWithin(1000, async (gw) => (await get(gw, request)).status === 403);
+      const body = expectProblem(
+        await get(gateways[0] as GatewayProcess, request),
+        403,
+        'forbidden',
+      );
+      expect(await deniedLine(gateways[0] as GatewayProcess, body.requestId)).toMatchObject({
+        reason: 'blocks.blocked.credential',
+        credential: fingerprint,
       });
-    }
-    // A blocked consumer's requests never reach the upstream.
-    const seen = upstream.requests.length;
-    await get(gateways[1] as GatewayProcess, request);
-    expect(upstream.requests.length).toBe(seen);
-    expect((await cli('blocks', 'remove', block.id)).code).toBe(0);
-    await everywhereWithin(1000, async (gw) => (await get(gw, request)).status === 200);
-
-    // The credential, by the fingerprint `keys list` shows.
-    const keys = JSON.parse((await cli('keys', 'list', '--json')).stdout) as {
-      fingerprint: string;
-    }[];
-    const fingerprint = keys[0]?.fingerprint ?? '';
-    expect(fingerprint).toMatch(/^fp:[0-9a-f]{12}$/);
-    const cred = await cli(
-      'blocks',
-      'add',
-      '--credential',
-      fingerprint,
-      '--reason',
-      'leaked',
-      '--for',
-      '2s',
-      '--json',
-    );
-    expect(cred.code, cred.stderr).toBe(0);
-    await everywhereWithin(1000, async (gw) => (await get(gw, request)).status === 403);
-    const body = expectProblem(await get(gateways[0] as GatewayProcess, request), 403, 'forbidden');
-    expect(await deniedLine(gateways[0] as GatewayProcess, body.requestId)).toMatchObject({
-      reason: 'blocks.blocked.credential',
-      credential: fingerprint,
+      // It expires on time, without anyone removing it.
+      await everywhereWithin(3000, async (gw) => (await get(gw, request)).status === 200);
     });
-    // It expires on time, without anyone removing it.
-    await everywhereWithin(3000, async (gw) => (await get(gw, request)).status === 200);
-  });
 
-  it('lists the blocks in force, and with --all the ended ones too', async () => {
-    const listed = JSON.parse((await cli('blocks', 'list', '--json')).stdout) as unknown[];
-    expect(listed).toEqual([]);
-    const all = JSON.parse((await cli('blocks', 'list', '--all', '--json')).stdout) as {
-      kind: string;
-      subject: string;
-      state: string;
-      reason: string;
-    }[];
-    expect(all.map((b) => [b.kind, b.subject, b.state])).toEqual([
-      ['ip', '203.0.113.9', 'removed'],
-      ['ip', '2001:db8::/32', 'removed'],
-      ['ip', '203.0.113.20', 'removed'],
-      ['consumer', 'alice', 'removed'],
-      ['credential', expect.stringMatching(/^fp:/) as unknown, 'expired'],
-    ]);
-  });
+    it('lists the blocks in force, and with --all the ended ones too', async () => {
+      const listed = JSON.parse((await cli('blocks', 'list', '--json')).stdout) as unknown[];
+      expect(listed).toEqual([]);
+      const all = JSON.parse((await cli('blocks', 'list', '--all', '--json')).stdout) as {
+        kind: string;
+        subject: string;
+        state: string;
+        reason: string;
+      }[];
+      expect(all.map((b) => [b.kind, b.subject, b.state])).toEqual([
+        ['ip', '203.0.113.9', 'removed'],
+        ['ip', '2001:db8::/32', 'removed'],
+        ['ip', '203.0.113.20', 'removed'],
+        ['consumer', 'alice', 'removed'],
+        ['credential', expect.stringMatching(/^fp:/) as unknown, 'expired'],
+      ]);
+    });
 
-  it.each([
-    [['--ip', '203.0.113.1/33'], 'subject: expected an IPv4 or IPv6 address, or a CIDR range'],
-    [['--ip', 'fe80::1%eth0'], 'subject: expected an IPv4 or IPv6 address, or a CIDR range'],
-    [['--ip', '010.0.0.1'], 'subject: expected an IPv4 or IPv6 address, or a CIDR range'],
-    [['--consumer', 'alice smith'], 'subject: expected a consumer id'],
-    [
-      ['--credential', 'pcl_live_0123456789abcdefghijABCDEFGHIJklmnopqr012345'],
-      'subject: expected a credential fingerprint',
-    ],
-    [['--credential', 'fp:ABCDEF012345'], 'subject: expected a credential fingerprint'],
-    [['--ip', '203.0.113.1', '--consumer', 'alice'], 'name exactly one subject'],
-    [[], 'name exactly one subject'],
-  ])('refuses %j with PCL_ADMIN_INVALID', async (args, message) => {
-    const run = await cli('blocks', 'add', ...args, '--reason', 'x');
-    expect(run.code).toBe(1);
-    expect(run.stderr).toContain('PCL_ADMIN_INVALID');
-    expect(run.stderr).toContain(message);
-    // A secret given by mistake is never echoed back.
-    expect(run.stderr).not.toContain('pcl_live_');
-  });
+    it.each([
+      [['--ip', '203.0.113.1/33'], 'subject: expected an IPv4 or IPv6 address, or a CIDR range'],
+      [['--ip', 'fe80::1%eth0'], 'subject: expected an IPv4 or IPv6 address, or a CIDR range'],
+      [['--ip', '010.0.0.1'], 'subject: expected an IPv4 or IPv6 address, or a CIDR range'],
+      [['--consumer', 'alice smith'], 'subject: expected a consumer id'],
+      [
+        ['--credential', 'pcl_live_0123456789abcdefghijABCDEFGHIJklmnopqr012345'],
+        'subject: expected a credential fingerprint',
+      ],
+      [['--credential', 'fp:ABCDEF012345'], 'subject: expected a credential fingerprint'],
+      [['--ip', '203.0.113.1', '--consumer', 'alice'], 'name exactly one subject'],
+      [[], 'name exactly one subject'],
+    ])('refuses %j with PCL_ADMIN_INVALID', async (args, message) => {
+      const run = await cli('blocks', 'add', ...args, '--reason', 'x');
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('PCL_ADMIN_INVALID');
+      expect(run.stderr).toContain(message);
+      // A secret given by mistake is never echoed back.
+      expect(run.stderr).not.toContain('pcl_live_');
+    });
 
-  it('refuses a reason that would write control characters to a terminal', async () => {
-    const run = await cli('blocks', 'add', '--ip', '203.0.113.1', '--reason', 'a\u001b[2Jb');
-    expect(run.code).toBe(1);
-    expect(run.stderr).toContain('reason: 1 to 200 characters on one line');
-  });
+    it('refuses a reason that would write control characters to a terminal', async () => {
+      const run = await cli('blocks', 'add', '--ip', '203.0.113.1', '--reason', 'a\u001b[2Jb');
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('reason: 1 to 200 characters on one line');
+    });
 
-  it('stored none of the blocks it refused', async () => {
-    const all = JSON.parse((await cli('blocks', 'list', '--all', '--json')).stdout) as unknown[];
-    expect(all).toHaveLength(5);
-  });
+    it('stored none of the blocks it refused', async () => {
+      const all = JSON.parse((await cli('blocks', 'list', '--all', '--json')).stdout) as unknown[];
+      expect(all).toHaveLength(5);
+    });
 
-  it('says which block is unknown', async () => {
-    const run = await cli('blocks', 'remove', 'blk_0000000000000000');
-    expect(run.code).toBe(1);
-    expect(run.stderr).toContain('PCL_ADMIN_NOT_FOUND: no block blk_0000000000000000');
-  });
-});
+    it('says which block is unknown', async () => {
+      const run = await cli('blocks', 'remove', 'blk_0000000000000000');
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('PCL_ADMIN_NOT_FOUND: no block blk_0000000000000000');
+    });
+  },
+);
