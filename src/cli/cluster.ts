@@ -3,8 +3,10 @@ import { watch } from 'node:fs';
 import type { Server } from 'node:http';
 import { basename, dirname } from 'node:path';
 import { loadConfigFile } from '../config/load.js';
+import { DEV_KEY_ENV, newDevKeyText } from '../state/crypto/master-key.js';
 import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../ops/logger.js';
+import { clusterMetricsSource, serveMetricsToPrimary } from '../ops/metrics.js';
 import { createOpsServer } from '../ops/ops-server.js';
 import { IpcLimits, serveLimits } from '../stages/limits/limits-ipc.js';
 import { LimitTable } from '../stages/limits/limit-table.js';
@@ -23,7 +25,7 @@ const JWKS_EVERY_MS = 10_000;
 
 /**
  * Several worker processes on one machine (node:cluster). The primary validates the config,
- * serves /healthz and /readyz, watches the file and forwards SIGHUP and SIGTERM; each worker
+ * serves /healthz, /readyz and the workers' metrics summed, watches the file and forwards SIGHUP and SIGTERM; each worker
  * runs a whole gateway, and the kernel spreads connections among them.
  */
 export async function runCluster(file: string, workers: number): Promise<void> {
@@ -47,10 +49,13 @@ export async function runCluster(file: string, workers: number): Promise<void> {
   let stopping = false;
   // Every worker reads the same key set from the store: the latest document any sent is current.
   let jwks: { keys: readonly object[] } = { keys: [] };
+  // Dev mode: one throwaway master key for every worker (a key of its own each, and what one
+  // encrypted the others could not read). Used only when no real key is set.
+  const workerEnv = config.state.encryption.devMode ? { [DEV_KEY_ENV]: newDevKeyText() } : {};
   // The in-process rate limits of every worker, counted here so they hold across workers.
   const limits = new LimitTable({ now: () => Date.now() });
   const fork = (): void => {
-    const worker = cluster.fork();
+    const worker = cluster.fork(workerEnv);
     serveLimits(worker, limits);
     worker.on('message', (m: Message) => {
       if (m.type === 'ready') ready.add(worker);
@@ -70,6 +75,7 @@ export async function runCluster(file: string, workers: number): Promise<void> {
   if (config.listeners.ops !== undefined) {
     const server = createOpsServer(() => !stopping && ready.size === workers, {
       jwks: () => jwks,
+      ...(config.listeners.ops.metrics ? { metrics: clusterMetricsSource() } : {}),
     });
     ops = server;
     // The address as bound (with `port: 0` the config does not say), as a single gateway logs it.
@@ -135,5 +141,6 @@ async function runWorker(file: string): Promise<void> {
   };
   sendJwks();
   setInterval(sendJwks, JWKS_EVERY_MS).unref();
+  if (gateway.metrics !== undefined) serveMetricsToPrimary(gateway.metrics.registry);
   process.send?.({ type: 'ready' } satisfies Message);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { runAuditVerify } from './audit-verify.js';
+import { runBlocksAdd, runBlocksList, runBlocksRemove } from './blocks.js';
 import { runCheck } from './check.js';
 import { runConsumersAdd } from './consumers-add.js';
 import { runConsumersSetDisabled } from './consumers-disable.js';
@@ -200,6 +201,55 @@ keys
       keyId: string,
       opts: { config: string; overlap?: number; expiresIn?: number; json?: boolean },
     ) => runKeysRotate(keyId, opts),
+  );
+
+const blocks = program
+  .command('blocks')
+  .description('client IPs, consumers and credentials refused on every gateway');
+
+blocks
+  .command('add')
+  .description(
+    'refuse a client IP or range, a consumer or a credential, everywhere within a second',
+  )
+  .option(...CONFIG)
+  .option('--ip <address>', 'an IPv4 or IPv6 address, or a CIDR range')
+  .option('--consumer <id>', 'a consumer id')
+  .option('--credential <fingerprint>', 'a credential fingerprint (fp:...), as events show it')
+  .requiredOption('--reason <text>', 'why, for whoever reads the list and the audit trail')
+  .option(
+    '--for <duration>',
+    'how long (30m, 24h, 7d); until removed by default',
+    durationOption(1000, 3650 * DAY_MS),
+  )
+  .option('--json', 'print JSON')
+  .action(
+    (opts: {
+      config: string;
+      ip?: string;
+      consumer?: string;
+      credential?: string;
+      reason: string;
+      for?: number;
+      json?: boolean;
+    }) => runBlocksAdd(opts),
+  );
+
+blocks
+  .command('list')
+  .description('the blocks in force')
+  .option(...CONFIG)
+  .option('--all', 'every block ever made, expired and removed ones too')
+  .option('--json', 'print JSON')
+  .action((opts: { config: string; all?: boolean; json?: boolean }) => runBlocksList(opts));
+
+blocks
+  .command('remove <blockId>')
+  .description('end a block now, on every gateway within a second')
+  .option(...CONFIG)
+  .option('--json', 'print JSON')
+  .action((blockId: string, opts: { config: string; json?: boolean }) =>
+    runBlocksRemove(blockId, opts),
   );
 
 const secrets = program

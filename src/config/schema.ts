@@ -75,8 +75,12 @@ const OpsListener = Closed(
   {
     host: Type.String({ default: '127.0.0.1', minLength: 1 }),
     port: Port,
+    metrics: Type.Boolean({
+      default: true,
+      description: 'Serve Prometheus metrics at GET /metrics (docs/operations.md)',
+    }),
   },
-  'Operations listener: /healthz and /readyz, never on the data plane',
+  'Operations listener: /healthz, /readyz and /metrics, never on the data plane',
 );
 
 const Listeners = Closed(

@@ -8,6 +8,8 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../ops/logger.js';
+import { BlocksService } from '../stages/blocks/blocks-service.js';
+import { createGatewayMetrics, metricsSource, type GatewayMetrics } from '../ops/metrics.js';
 import { createOpsServer } from '../ops/ops-server.js';
 import { subscribeSecurityLog } from '../ops/security-log.js';
 import { openGatewayState, type GatewayState } from '../state/gateway-state.js';
@@ -28,7 +30,7 @@ import type { Upstream } from './upstreams.js';
 export interface GatewayOptions {
   readonly configFile: string;
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** Serve /healthz and /readyz (the primary does, cluster workers do not). */
+  /** Serve /healthz, /readyz and /metrics (the primary does, cluster workers do not). */
   readonly ops?: boolean;
   /** Watch the config file (the primary does, cluster workers are told to reload). */
   readonly watch?: boolean;
@@ -81,6 +83,10 @@ export class Gateway {
     readonly state: GatewayState,
     readonly authn: AuthnServices,
     readonly authz: AuthzServices,
+    /** The blocks in force (docs/blocks.md), followed from the store. */
+    readonly blocks: BlocksService,
+    /** Set when the ops listener serves metrics (`listeners.ops.metrics`), workers included. */
+    readonly metrics: GatewayMetrics | undefined,
     readonly limits: LimitsServices,
   ) {
     const recorder = state.events.recorder;
@@ -110,20 +116,24 @@ export class Gateway {
     });
     let runtime: Runtime;
     let authn: AuthnServices | undefined;
+    let blocks: BlocksService | undefined;
     const authz = new AuthzServices({ clock });
     const limits = new LimitsServices({ local: opts.localLimits ?? new LimitTable(clock), log });
     try {
+      blocks = await BlocksService.open({ db: state.db, cluster: state.cluster, clock, log });
       authn = await AuthnServices.open({
         state,
         clock,
         log,
         devMode: config.state.encryption.devMode,
+        blocks: blocks.active,
       });
       ({ runtime } = buildRuntime(config, undefined, {
         log,
         clock,
         authn: authn.build(config),
         authz: authz.build(config),
+        blocks: blocks.active,
         limits: limits.build(config),
       }));
       // Issuer keys fetched before the first request, not by it (bounded by the fetch timeouts).
@@ -132,11 +142,16 @@ export class Gateway {
     } catch (err) {
       await authn?.close();
       await authz.close();
+      await blocks?.close();
       await limits.close();
       await state.close();
       throw err;
     }
-    const gw = new Gateway(opts, runtime, log, state, authn, authz, limits);
+    const metrics =
+      config.listeners.ops?.metrics === true
+        ? createGatewayMetrics({ events: () => state.events.stats() })
+        : undefined;
+    const gw = new Gateway(opts, runtime, log, state, authn, authz, blocks, metrics, limits);
     try {
       await gw.#listen(config);
     } catch (err) {
@@ -179,7 +194,10 @@ export class Gateway {
       this.log.info({ address: this.addresses.https }, 'https listener ready');
     }
     if (ops !== undefined && this.opts.ops !== false) {
-      this.#ops = createOpsServer(() => this.ready, { jwks: () => this.authn.jwks() });
+      this.#ops = createOpsServer(() => this.ready, {
+        jwks: () => this.authn.jwks(),
+        ...(this.metrics === undefined ? {} : { metrics: metricsSource(this.metrics.registry) }),
+      });
       this.addresses.ops = await listen(this.#ops, ops.host, ops.port);
       this.log.info({ address: this.addresses.ops }, 'ops listener ready');
     }
@@ -255,6 +273,7 @@ export class Gateway {
         clock: this.opts.clock ?? systemClock,
         authn: this.authn.build(config),
         authz: this.authz.build(config),
+        blocks: this.blocks.active,
         limits: this.limits.build(config),
       }));
       const httpsCfg = config.listeners.https;
@@ -346,9 +365,11 @@ export class Gateway {
     });
     await this.authn.close();
     await this.authz.close();
+    await this.blocks.close();
     await this.limits.close();
     await this.state.close();
     this.#unsubscribe();
+    this.metrics?.close();
     this.log.info({ outcome }, 'gateway stopped');
     this.log.flush();
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { ipBlocked } from '../stages/blocks/block-refusal.js';
 import { publishDeny } from './events.js';
 import { formatForwarded, validForwardedHost, validForwardedProto } from './forwarded-headers.js';
 import { normalizePath } from './normalize-path.js';
@@ -193,6 +194,7 @@ function refuse(
     status: statusOf(denial.kind),
     enforced: true,
     ...where,
+    ...(denial.audit?.details === undefined ? {} : { details: denial.audit.details }),
   });
   sendProblem(
     res,
@@ -228,6 +230,12 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
   // detectors of later issues count per client), never the proxy in front of the gateway.
   const address = rt.trusted.resolve(peer, head.forwardedFor);
   where.clientIp = address.clientIp;
+  // A blocked client is refused before anything else about its request is looked at.
+  const block = rt.blocks?.forIp(address.clientIp);
+  if (block !== undefined) {
+    refuse(rt, scheme, res, ipBlocked(block), id, { ...where, stage: 'blocks' });
+    return;
+  }
   if (method === 'TRACE' || method === 'CONNECT') {
     refuse(rt, scheme, res, METHOD_FORBIDDEN, id, where);
     return;

@@ -8,6 +8,7 @@ import type {
 import type { RouteAuthConfig } from '../config/authn-schema.js';
 import type { AuthzStages } from '../stages/authz/authz-services.js';
 import type { LimitsStages } from '../stages/limits/limits-services.js';
+import type { BlockHit } from '../stages/blocks/active-blocks.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
 import type { RouteStage } from './pipeline.js';
@@ -47,6 +48,12 @@ export interface Runtime {
   readonly problems: Readonly<Record<'http' | 'https', ProblemOptions>>;
   readonly log: Logger;
   readonly clock: Clock;
+  /** Blocked client IPs (docs/blocks.md), checked before routing; absent in unit tests. */
+  readonly blocks: IpBlocks | undefined;
+}
+
+export interface IpBlocks {
+  forIp(ip: string): BlockHit | undefined;
 }
 
 const SHARED_KEYS = new Set(['type', 'enabled', 'enforce']);
@@ -133,6 +140,7 @@ export function buildRuntime(
     authn: AuthnStages;
     authz: AuthzStages;
     limits: LimitsStages;
+    blocks?: IpBlocks;
   },
 ): { runtime: Runtime; retired: Upstream[] } {
   const { upstreams, retired } = buildUpstreams(
@@ -221,6 +229,7 @@ export function buildRuntime(
     },
     log: deps.log,
     clock: deps.clock,
+    blocks: deps.blocks,
   };
   return { runtime, retired };
 }

@@ -1,4 +1,5 @@
-import http, { type Server } from 'node:http';
+import http, { type Server, type ServerResponse } from 'node:http';
+import type { MetricsSource } from './metrics.js';
 
 export interface OpsServerOptions {
   /**
@@ -6,6 +7,8 @@ export interface OpsServerOptions {
    * `GET /.well-known/jwks.json`; without it that path is 404.
    */
   readonly jwks?: () => { readonly keys: readonly object[] };
+  /** Prometheus metrics served at `GET /metrics`; without it that path is 404. */
+  readonly metrics?: MetricsSource;
 }
 
 /** Upstreams may cache the keys this long; a rotated key stays published well beyond it. */
@@ -13,14 +16,19 @@ const JWKS_MAX_AGE_SECONDS = 300;
 
 /**
  * The operations listener, apart from the data plane: /healthz says the process is alive,
- * /readyz says it should receive traffic (false while starting and while draining), and
- * /.well-known/jwks.json publishes the keys of the identity tokens.
+ * /readyz says it should receive traffic (false while starting and while draining),
+ * /metrics is for Prometheus, and /.well-known/jwks.json publishes the keys of the identity
+ * tokens.
  */
 export function createOpsServer(isReady: () => boolean, opts: OpsServerOptions = {}): Server {
   return http.createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/.well-known/jwks.json' && opts.jwks !== undefined) {
       serveJwks(req.method, opts.jwks, res);
+      return;
+    }
+    if (path === '/metrics' && opts.metrics !== undefined) {
+      serveMetrics(req.method, opts.metrics, res);
       return;
     }
     let status = 404;
@@ -49,17 +57,9 @@ function publicMembers(jwk: object): Record<string, unknown> {
 function serveJwks(
   method: string | undefined,
   jwks: NonNullable<OpsServerOptions['jwks']>,
-  res: http.ServerResponse,
+  res: ServerResponse,
 ): void {
-  if (method !== 'GET' && method !== 'HEAD') {
-    res.writeHead(405, {
-      allow: 'GET, HEAD',
-      'content-type': 'application/json',
-      'cache-control': 'no-store',
-    });
-    res.end(JSON.stringify({ status: 'method not allowed' }));
-    return;
-  }
+  if (refusedMethod(method, res)) return;
   let body: string;
   try {
     body = JSON.stringify({ keys: jwks().keys.map(publicMembers) });
@@ -74,4 +74,35 @@ function serveJwks(
     'content-length': Buffer.byteLength(body),
   });
   res.end(method === 'HEAD' ? undefined : body);
+}
+
+function serveMetrics(
+  method: string | undefined,
+  metrics: MetricsSource,
+  res: ServerResponse,
+): void {
+  if (refusedMethod(method, res)) return;
+  metrics.render().then(
+    (text) => {
+      res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+      res.end(method === 'HEAD' ? undefined : text);
+    },
+    // A worker that did not answer in time (cluster mode): say so rather than serve a partial sum.
+    () => {
+      res.writeHead(503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ status: 'metrics unavailable' }));
+    },
+  );
+}
+
+/** Answers 405 to anything but GET and HEAD, the only methods of the ops documents. */
+function refusedMethod(method: string | undefined, res: ServerResponse): boolean {
+  if (method === 'GET' || method === 'HEAD') return false;
+  res.writeHead(405, {
+    allow: 'GET, HEAD',
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+  });
+  res.end(JSON.stringify({ status: 'method not allowed' }));
+  return true;
 }

@@ -82,6 +82,47 @@ describe('portcullis start', () => {
   );
 });
 
+describe('portcullis start --workers 2 in dev mode', () => {
+  it('gives every worker the same throwaway master key, so they read what each other encrypted', async () => {
+    const demo = await startDemoUpstream({ host: '127.0.0.1', port: 0 });
+    const env = { ...process.env };
+    delete env.PORTCULLIS_MASTER_KEY;
+    const gw = await startGateway(
+      writeConfig(`
+listeners:
+  http: { host: 127.0.0.1, port: 0 }
+upstreams:
+  demo:
+    targets: [${demo.url}]
+routes:
+  - { name: catalog, paths: [/catalog], methods: [GET], upstream: demo, auth: { public: true } }
+state:
+  encryption: { devMode: true }
+`),
+      ['--workers', '2'],
+      env,
+    );
+    try {
+      await gw.waitForLog(
+        () =>
+          new Set(gw.logs.filter((l) => l.msg === 'gateway ready').map((l) => l.pid)).size === 2,
+      );
+      const devLines = gw.logs.filter((l) => l.event === 'encryption.dev_mode');
+      expect(new Set(devLines.map((l) => l.pid)).size).toBe(2);
+      const ids = new Set(devLines.map((l) => l.masterKeyId));
+      expect(ids.size).toBe(1);
+      expect([...ids][0]).toMatch(/^dev-/);
+      // The key itself is never written anywhere the process logs to.
+      expect(JSON.stringify(gw.logs) + gw.stderr()).not.toMatch(/[A-Za-z0-9+/]{43}=/);
+      // Neither worker found the store's secrets unreadable (what a key of its own would do).
+      expect(gw.logs.some((l) => String(l.msg).includes('unreadable'))).toBe(false);
+    } finally {
+      await gw.stop('SIGKILL');
+      await demo.close();
+    }
+  });
+});
+
 describe('portcullis start --workers 2', () => {
   let demo: DemoUpstream;
   let gw: GatewayProcess;
@@ -135,14 +176,22 @@ routes:
 
     // The kernel hands each new connection to whichever worker accepts first: concurrent
     // connections, in rounds, until both have served (bounded, so a lone worker fails).
+    let sent = 0;
     for (let round = 0; round < 10 && pidsOf('access').size < 2; round++) {
       const replies = await Promise.all(
         Array.from({ length: 10 }, () => send(gw.http as number, { path: '/catalog' })),
       );
       expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
+      sent += replies.length;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect([...pidsOf('access')].sort()).toEqual([...workers].sort());
+    // The primary's /metrics sums what every worker counted.
+    const metrics = await send(ops, { path: '/metrics' });
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toContain(
+      `portcullis_requests_total{route="catalog",method="GET",status="200"} ${sent}\n`,
+    );
 
     expect(await gw.stop('SIGTERM')).toBe(0);
     for (const pid of workers) {

@@ -8,7 +8,12 @@ import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/ops/logger.js';
 import { KeyRing, type AssociatedData } from '../../src/state/crypto/key-ring.js';
-import { loadMasterKey, MasterKey } from '../../src/state/crypto/master-key.js';
+import {
+  DEV_KEY_ENV,
+  loadMasterKey,
+  MasterKey,
+  newDevKeyText,
+} from '../../src/state/crypto/master-key.js';
 import { rotateMaster } from '../../src/state/crypto/rotate-master.js';
 import { SecretStore } from '../../src/state/crypto/secrets.js';
 import type { Db } from '../../src/state/db.js';
@@ -112,6 +117,34 @@ describe('loadMasterKey', () => {
     expect(err.code).toBe('PCL_MASTER_KEY_MISSING');
     expect(err.message).toContain('openssl rand -base64 32');
     expect(err.message).toContain('PORTCULLIS_MASTER_KEY');
+  });
+
+  it('shares one throwaway key among the workers of a dev-mode gateway, and only in dev mode', () => {
+    const shared = newDevKeyText();
+    const env = { [DEV_KEY_ENV]: shared };
+    const a = loadMasterKey({ env, devMode: true });
+    const b = loadMasterKey({ env, devMode: true });
+    expect(a.id).toBe(b.id);
+    expect(a.id).toMatch(/^dev-/);
+    // Without the shared key, each process has its own.
+    expect(loadMasterKey({ env: {}, devMode: true }).id).not.toBe(a.id);
+    // Outside dev mode the variable is no master key.
+    expect(() => loadMasterKey({ env, devMode: false })).toThrow(
+      expect.objectContaining({ code: 'PCL_MASTER_KEY_MISSING' }) as Error,
+    );
+    // A real key wins over it.
+    const real = randomBytes(32).toString('base64');
+    expect(
+      loadMasterKey({ env: { ...env, PORTCULLIS_MASTER_KEY: real }, devMode: true }).id,
+    ).not.toMatch(/^dev-/);
+  });
+
+  it('refuses a shared dev key that is not 32 bytes of base64, without echoing it', async () => {
+    const text = randomBytes(16).toString('base64');
+    const err = await failure(() => loadMasterKey({ env: { [DEV_KEY_ENV]: text }, devMode: true }));
+    expect(err.code).toBe('PCL_MASTER_KEY_INVALID');
+    expect(err.message).toContain(DEV_KEY_ENV);
+    expect(err.message).not.toContain(text);
   });
 
   it('refuses a key file that does not exist', async () => {

@@ -43,10 +43,11 @@ export function writeConfig(yaml: string, dir = mkdtempSync(join(tmpdir(), 'pcl-
 export async function startGateway(
   configFile: string,
   args: string[] = [],
+  env: NodeJS.ProcessEnv = gatewayEnv(),
 ): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [CLI, 'start', '-c', configFile, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: gatewayEnv(),
+    env,
   });
   const logs: Record<string, unknown>[] = [];
   const waiters: {

@@ -7,7 +7,7 @@ import type { GatewayState } from '../../state/gateway-state.js';
 import { createApiKeyAuthenticator } from './api-key/api-key-authenticator.js';
 import { ApiKeyIndex } from './api-key/api-key-index.js';
 import type { Authenticator, AuthnDeps } from './authenticator.js';
-import { createAuthnStage } from './authn-stage.js';
+import { createAuthnStage, type IdentityBlocks } from './authn-stage.js';
 import { ConsumerDirectory } from './consumer-directory.js';
 import { IdentitySigningKeys } from './identity-signing-key.js';
 import { IdentityTokens } from './identity-token.js';
@@ -25,6 +25,8 @@ export interface AuthnServicesDeps {
   readonly log: Logger;
   /** Dev mode: a signing key that no longer decrypts (its master key was thrown away) is replaced. */
   readonly devMode: boolean;
+  /** Blocked consumers and credentials, checked as soon as a credential is accepted. */
+  readonly blocks?: IdentityBlocks;
 }
 
 /**
@@ -147,6 +149,7 @@ export class AuthnServices {
           credentialHeaders,
           queryParam: config.authn.apiKeys.queryParam,
           upstream,
+          ...(this.#deps.blocks === undefined ? {} : { blocks: this.#deps.blocks }),
         }),
     };
   }

@@ -2,11 +2,14 @@ import type { RouteAuthConfig } from '../../config/authn-schema.js';
 import type { Denial } from '../../gateway/problems.js';
 import {
   deny,
+  type Identity,
   type RequestChange,
   type RequestContext,
   type Stage,
   type Verdict,
 } from '../../gateway/stage.js';
+import type { BlockHit } from '../blocks/active-blocks.js';
+import { identityBlocked } from '../blocks/block-refusal.js';
 import type { AuthOutcome, Authenticator } from './authenticator.js';
 import { checkCertificateBinding } from './certificate-binding.js';
 import { withoutQueryParam } from './query-credential.js';
@@ -23,6 +26,12 @@ export interface AuthnStageOptions {
   /** The API key query parameter, removed from what the upstream receives. */
   readonly queryParam: string;
   readonly upstream: UpstreamIdentity;
+  /** Blocked consumers and credentials (docs/blocks.md): refused once the caller is known. */
+  readonly blocks?: IdentityBlocks;
+}
+
+export interface IdentityBlocks {
+  forIdentity(identity: Identity): BlockHit | undefined;
 }
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
@@ -90,6 +99,8 @@ export function createAuthnStage(opts: AuthnStageOptions): Stage {
     const identity = outcome.identity;
     const binding: Denial | undefined = checkCertificateBinding(ctx, identity);
     if (binding !== undefined) return deny(binding);
+    const block = opts.blocks?.forIdentity(identity);
+    if (block !== undefined) return deny(identityBlocked(block));
     ctx.identity = identity;
     const query = strippedQuery(ctx);
     const change: RequestChange = {

@@ -6,7 +6,7 @@ import { ConsumerStore } from '../../state/consumers/consumer-store.js';
 import type { Db } from '../../state/db.js';
 import type { ConsumerLookup, ConsumerRecord } from './authenticator.js';
 import { consumerRecord } from './consumer-record.js';
-import { StoreFollower } from './store-follower.js';
+import { StoreFollower } from '../../state/store-follower.js';
 
 export interface ConsumerDirectoryDeps {
   readonly db: Db;

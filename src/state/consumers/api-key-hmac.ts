@@ -3,7 +3,7 @@ import { CryptoError } from '../crypto/crypto-error.js';
 import type { KeyRing } from '../crypto/key-ring.js';
 import { SecretStore } from '../crypto/secrets.js';
 import type { Db } from '../db.js';
-import { nextChange } from './change-counter.js';
+import { nextChange } from '../change-counter.js';
 
 /** The secret that holds the server key API keys are hashed under (encrypted at rest). */
 export const API_KEY_HMAC_SECRET = 'authn/api-key-hmac';
@@ -33,7 +33,7 @@ export class ApiKeyHmac {
     let value = await readKey(secrets, ring);
     if (value === undefined) {
       await db.transaction(async (tx) => {
-        await nextChange(tx);
+        await nextChange(tx, 'authn_changes');
         const existing = await tx.query('SELECT name FROM secrets WHERE name = $1', [
           API_KEY_HMAC_SECRET,
         ]);

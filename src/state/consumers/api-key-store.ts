@@ -1,5 +1,5 @@
 import type { Db } from '../db.js';
-import { nextChange } from './change-counter.js';
+import { nextChange } from '../change-counter.js';
 
 /**
  * An API key as the store keeps it (table `api_keys`, migration 0004): never the key, only its
@@ -119,7 +119,9 @@ export class ApiKeyStore {
   /** Stores a new key; a taken id or hash fails with StoreError (PCL_STORE_QUERY_FAILED). */
   async create(key: NewApiKey): Promise<StoredApiKey> {
     const now = this.#now();
-    return this.#db.transaction(async (tx) => insert(tx, key, now, await nextChange(tx), null));
+    return this.#db.transaction(async (tx) =>
+      insert(tx, key, now, await nextChange(tx, 'authn_changes'), null),
+    );
   }
 
   async get(id: string): Promise<StoredApiKey | undefined> {
@@ -148,7 +150,7 @@ export class ApiKeyStore {
   async revoke(id: string): Promise<{ key: StoredApiKey; changed: boolean } | undefined> {
     const now = this.#now();
     return this.#db.transaction(async (tx) => {
-      const seq = await nextChange(tx);
+      const seq = await nextChange(tx, 'authn_changes');
       const rows = await tx.query(
         `UPDATE api_keys SET revoked_at = $2, change_seq = $3 WHERE id = $1 AND revoked_at IS NULL
          RETURNING ${COLUMNS}`,
@@ -175,7 +177,7 @@ export class ApiKeyStore {
   ): Promise<RotateOutcome> {
     const now = this.#now();
     return this.#db.transaction(async (tx) => {
-      const seq = await nextChange(tx);
+      const seq = await nextChange(tx, 'authn_changes');
       const rows = await tx.query(`SELECT ${COLUMNS} FROM api_keys WHERE id = $1`, [id]);
       const row = rows[0];
       if (row === undefined) return { outcome: 'missing' };
@@ -187,7 +189,7 @@ export class ApiKeyStore {
       // rows of one marker.
       const updated = await tx.query(
         `UPDATE api_keys SET rotated_until = $2, change_seq = $3 WHERE id = $1 RETURNING ${COLUMNS}`,
-        [id, overlapUntil, await nextChange(tx)],
+        [id, overlapUntil, await nextChange(tx, 'authn_changes')],
       );
       return {
         outcome: 'ok',

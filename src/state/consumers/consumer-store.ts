@@ -1,5 +1,5 @@
 import type { Db } from '../db.js';
-import { nextChange } from './change-counter.js';
+import { nextChange } from '../change-counter.js';
 import {
   consumerFieldsProblem,
   type ConsumerFields,
@@ -80,7 +80,7 @@ export class ConsumerStore {
     if (problem !== undefined) throw new RangeError(problem);
     const now = this.#now();
     return this.#db.transaction(async (tx) => {
-      const seq = await nextChange(tx);
+      const seq = await nextChange(tx, 'authn_changes');
       const rows = await tx.query(
         `INSERT INTO consumers (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, 0, $6, $6, $7)
          ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
@@ -126,7 +126,7 @@ export class ConsumerStore {
       if (row === undefined) return undefined;
       const before = fromRow(row);
       if (before.disabled === disabled) return { consumer: before, changed: false };
-      const seq = await nextChange(tx);
+      const seq = await nextChange(tx, 'authn_changes');
       const rows = await tx.query(
         `UPDATE consumers SET disabled = $2, updated_at = $3, change_seq = $4 WHERE id = $1
          RETURNING ${COLUMNS}`,

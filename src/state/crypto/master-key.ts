@@ -13,6 +13,16 @@ import { CryptoError } from './crypto-error.js';
 
 /** The environment variable that holds the base64 master key. */
 export const MASTER_KEY_ENV = 'PORTCULLIS_MASTER_KEY';
+/**
+ * Set by `portcullis start --workers N` for its workers only, in dev mode: the one throwaway key
+ * they share, so that what one worker encrypts the others can read. Never set it yourself.
+ */
+export const DEV_KEY_ENV = 'PORTCULLIS_DEV_MASTER_KEY';
+
+/** A throwaway key for the workers of one primary (see DEV_KEY_ENV), in base64. */
+export function newDevKeyText(): string {
+  return randomBytes(KEY_BYTES).toString('base64');
+}
 
 /** What loading the key may warn about; a pino logger fits. */
 export interface MasterKeyLog {
@@ -150,10 +160,18 @@ export function loadMasterKey(sources: MasterKeySources): MasterKey {
       `no master key: set ${MASTER_KEY_ENV} or state.encryption.masterKeyFile to 32 random bytes in base64; ${HOW_TO_CREATE} (for a throwaway key while developing, set state.encryption.devMode: true)`,
     );
   }
-  const key = MasterKey.fromBytes(randomBytes(KEY_BYTES), true);
+  const shared = sources.env[DEV_KEY_ENV];
+  const key = MasterKey.fromBytes(
+    shared === undefined ? randomBytes(KEY_BYTES) : decodeKey(shared, DEV_KEY_ENV),
+    true,
+  );
+  const [whose, lostWith] =
+    shared === undefined
+      ? ['for this process', 'process']
+      : ['for the workers of this gateway, and shared by them', 'gateway'];
   sources.log?.warn(
     { event: 'encryption.dev_mode', masterKeyId: key.id },
-    `state.encryption.devMode: no master key is set, so a throwaway one (${key.id}) was generated for this process; everything encrypted under it is lost when the process stops. Never use dev mode in production: set ${MASTER_KEY_ENV} or state.encryption.masterKeyFile (${HOW_TO_CREATE})`,
+    `state.encryption.devMode: no master key is set, so a throwaway one (${key.id}) was generated ${whose}; everything encrypted under it is lost when the ${lostWith} stops. Never use dev mode in production: set ${MASTER_KEY_ENV} or state.encryption.masterKeyFile (${HOW_TO_CREATE})`,
   );
   return key;
 }

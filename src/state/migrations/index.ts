@@ -4,6 +4,7 @@ import { AUDIT_MIGRATION } from './0002-audit.js';
 import { KEYS_AND_SECRETS } from './0003-keys-and-secrets.js';
 import { CONSUMERS_AND_API_KEYS } from './0004-consumers.js';
 import { EVENTS_INDEXES } from './0005-events-indexes.js';
+import { BLOCKS } from './0006-blocks.js';
 
 /**
  * Every schema change of the store, in the order it applies. Each module owns its migration
@@ -15,4 +16,5 @@ export const MIGRATIONS: readonly Migration[] = [
   KEYS_AND_SECRETS,
   CONSUMERS_AND_API_KEYS,
   EVENTS_INDEXES,
+  BLOCKS,
 ];

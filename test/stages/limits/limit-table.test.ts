@@ -34,7 +34,7 @@ const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 
 describe('the window edge', () => {
   // 10 per second. A fixed window would admit 10 at 0.999 s and 10 more at 1.000 s.
-  it.each([
+  it.each<{ name: string; algorithm: LimitAlgorithm; afterEdge: number }>([
     {
       name: 'GCRA, burst 10',
       algorithm: { kind: 'gcra', intervalMs: 100, burst: 10 },

@@ -9,7 +9,7 @@ import {
 } from '../../../state/consumers/change-announcements.js';
 import type { KeyRing } from '../../../state/crypto/key-ring.js';
 import type { Db } from '../../../state/db.js';
-import { StoreFollower } from '../store-follower.js';
+import { StoreFollower } from '../../../state/store-follower.js';
 
 /** What the API key authenticator asks of the keys, all answered from memory. */
 export interface ApiKeyLookup {

@@ -191,7 +191,7 @@ describe.each(BACKENDS)('the API key index on %s', (backend) => {
     await index.refresh();
     await index.refresh();
     expect(index.find(index.digest(a.key))?.id).toBe(a.id);
-    expect(lines.filter((l) => l.event === 'authn.follow_failed')).toHaveLength(1);
+    expect(lines.filter((l) => l.event === 'store.follow_failed')).toHaveLength(1);
     // Nothing of the store's address or a key in the line.
     expect(JSON.stringify(lines)).not.toContain(a.key);
   });

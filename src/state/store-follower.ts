@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import type { ClusterState, Unsubscribe } from '../../state/cluster/cluster-state.js';
+import type { ClusterState, Unsubscribe } from './cluster/cluster-state.js';
 
 export interface StoreFollowerOptions {
-  /** What is followed, for the log: `api keys`, `consumers`. */
+  /** What is followed, for the log: `api keys`, `consumers`, `blocks`. */
   readonly name: string;
   /** Reads what changed in the store since the last pull and applies it; throws on failure. */
   readonly pull: () => Promise<void>;
@@ -48,7 +48,7 @@ export class StoreFollower {
     } catch (err) {
       // Polling alone still keeps the copy within intervalMs of the store.
       opts.log.warn(
-        { event: 'authn.follow_subscribe_failed', what: opts.name, err: messageOf(err) },
+        { event: 'store.follow_subscribe_failed', what: opts.name, err: messageOf(err) },
         'cannot subscribe to change messages; following the store by polling alone',
       );
     }
@@ -82,7 +82,7 @@ export class StoreFollower {
       if (this.#failing) {
         this.#failing = false;
         log.info(
-          { event: 'authn.follow_recovered', what: name },
+          { event: 'store.follow_recovered', what: name },
           `reading ${name} from the store again`,
         );
       }
@@ -90,7 +90,7 @@ export class StoreFollower {
       if (this.#failing) return;
       this.#failing = true;
       log.warn(
-        { event: 'authn.follow_failed', what: name, err: messageOf(err) },
+        { event: 'store.follow_failed', what: name, err: messageOf(err) },
         `cannot read ${name} from the store; serving the last copy read`,
       );
     }
