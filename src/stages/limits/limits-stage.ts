@@ -181,7 +181,8 @@ export function createLimitsStage(opts: LimitsStageOptions): Stage {
     localResult: BatchResult,
     err: unknown,
   ): Verdict | Promise<Verdict> => {
-    ctx.log.warn({ err, requestId: ctx.id }, 'rate limits: Redis check failed');
+    // debug: during an outage this is every request; the client's connection errors are logged once.
+    ctx.log.debug({ err, requestId: ctx.id }, 'rate limits: Redis check failed');
     const localChecks = pick(pending, pending.local);
     if (closedOnFailure) {
       local.refund(localChecks);

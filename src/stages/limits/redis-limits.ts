@@ -233,6 +233,7 @@ export class RedisLimits {
   readonly #prefix: string;
   readonly #log: Logger;
   #errorLogged = false;
+  #slowLoggedAt = -Infinity;
 
   constructor(opts: { url: string; keyPrefix: string; log: Logger }) {
     this.#prefix = `${opts.keyPrefix}rl:`;
@@ -280,10 +281,10 @@ export class RedisLimits {
   consume(checks: readonly LimitCheck[], timeoutMs: number): Promise<BatchResult> {
     if (!this.ready) return Promise.reject(new RedisLimitsError('Redis is not connected'));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new RedisLimitsError(`Redis did not answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => {
+        this.#logSlow(timeoutMs);
+        reject(new RedisLimitsError(`Redis did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.#redis.pclLimitCheck(checks.length, ...argsOf(this.#prefix, checks)).then(
         (reply) => {
           clearTimeout(timer);
@@ -299,6 +300,17 @@ export class RedisLimits {
         },
       );
     });
+  }
+
+  /** A slow Redis is said at most every 10 s: during an outage every request would say it. */
+  #logSlow(timeoutMs: number): void {
+    const now = performance.now();
+    if (now - this.#slowLoggedAt < 10_000) return;
+    this.#slowLoggedAt = now;
+    this.#log.warn(
+      { timeoutMs },
+      'rate limits: Redis answers too slowly; onBackendFailure applies',
+    );
   }
 
   /** Best effort: a refund that cannot be made leaves the limit stricter, never looser. */
