@@ -20,6 +20,13 @@ import {
   waitForOk,
 } from './children.mjs';
 import { AUTHN_SETUPS, applyAuthn, credentialHeaders } from './authn-setups.mjs';
+import { runAuthzInProcess } from './authz-inprocess.mjs';
+import {
+  AUTHZ_SETUPS,
+  applyAuthz,
+  authzCredentialHeaders,
+  checkAuthzSetup,
+} from './authz-setups.mjs';
 import { commandCpuSeconds, groupCpuSeconds } from './cpu-time.mjs';
 import {
   countEvents,
@@ -57,6 +64,17 @@ const TARGETS = {
   eventRecordingCost: 0.1,
   /** (passthrough − authenticated) ÷ passthrough, in req/s, with the gateway's caches warm. */
   authenticationCost: 0.05,
+  /** (authn-only − demo rules) ÷ authn-only, in req/s, the ownership lookup's cache warm. */
+  authorizationCost: 0.05,
+  /** Authorization in-process, p99 per request in µs, for every demo route. */
+  authorizationP99Us: 50,
+};
+
+/** The in-process measurement of authorization (bench/authz-inprocess.mjs): not a setup under load. */
+const AUTHZ_INPROCESS = 'authz-inprocess';
+const AUTHZ_INPROCESS_OPTIONS = {
+  full: { iterations: 10_000, warmup: 2_000 },
+  quick: { iterations: 1_000, warmup: 200 },
 };
 
 /**
@@ -88,6 +106,8 @@ const SETUPS = [
   { name: 'portcullis-all-stages', kind: 'portcullis', stages: ALL_STAGES, workers: 1 },
   // The pass-through route authenticated with an API key, or a JWT (RS256, ES256).
   ...AUTHN_SETUPS,
+  // The demo's account route with an API key, with authentication only and with its rules.
+  ...AUTHZ_SETUPS,
   // The full pipeline with event recording on, to each store backend.
   {
     name: 'portcullis-events-sqlite',
@@ -116,7 +136,8 @@ const USAGE = `usage: npm run bench -- [options]
   --connections C   concurrent keep-alive connections (default 50)
   --rounds N        interleaved rounds; the best round of each setup is reported (default 2)
   --quick           smoke test: --duration 2 --warmup 1 --rounds 1, docs not written
-  --only A,B        only these setups (${SETUPS.map((s) => s.name).join(', ')}); docs not written
+  --only A,B        only these setups (${SETUPS.map((s) => s.name).join(', ')}),
+                    or ${AUTHZ_INPROCESS} (authorization measured in-process); docs not written
   --help            this text`;
 
 /** Temp dirs of this run, removed on every way out. */
@@ -162,7 +183,8 @@ function parseFlags(argv) {
     .map((s) => s.trim())
     .filter(Boolean);
   for (const name of only ?? []) {
-    if (!SETUPS.some((s) => s.name === name)) throw new UsageError(`--only: unknown setup ${name}`);
+    if (name !== AUTHZ_INPROCESS && !SETUPS.some((s) => s.name === name))
+      throw new UsageError(`--only: unknown setup ${name}`);
   }
   return {
     help: values.help,
@@ -238,6 +260,7 @@ async function writePortcullisConfig(dir, setup, { port, opsPort, upstreamUrl, s
   const folder = path.join(dir, setup.name);
   mkdirSync(folder, { recursive: true });
   if (setup.authn !== undefined) await applyAuthn(config, setup, folder);
+  if (setup.authz !== undefined) applyAuthz(config, setup, { upstreamUrl });
   const file = path.join(folder, 'portcullis.yaml');
   writeFileSync(file, YAML.stringify(config));
   return file;
@@ -321,6 +344,7 @@ async function main(argv) {
   }
   const setups = flags.only ? SETUPS.filter((s) => flags.only.includes(s.name)) : SETUPS;
   const fullRun = !flags.quick && !flags.only;
+  const inProcess = !flags.only || flags.only.includes(AUTHZ_INPROCESS);
 
   if (setups.some((s) => s.kind === 'portcullis') && !existsSync(CLI)) {
     throw new Error(
@@ -334,7 +358,22 @@ async function main(argv) {
   const [upstreamPort, ...ports] = await freePorts(1 + 2 * setups.length);
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
 
+  // Authorization in-process first, on a machine not yet busy with any setup.
+  let authzInProcess = null;
+  if (inProcess) {
+    const opts = AUTHZ_INPROCESS_OPTIONS[flags.quick ? 'quick' : 'full'];
+    say(
+      `${AUTHZ_INPROCESS}: the demo's rules, ${opts.iterations} iterations after ${opts.warmup} of warm-up`,
+    );
+    authzInProcess = await runAuthzInProcess(opts);
+    say(`${AUTHZ_INPROCESS}: done; lookups that missed their cache: ${authzInProcess.cacheMisses}`);
+  }
+
   const useDemo = existsSync(DEMO_UPSTREAM);
+  if (!useDemo && setups.some((s) => s.authz !== undefined))
+    throw new Error(
+      `${path.relative(ROOT, DEMO_UPSTREAM)} not found: the authorization setups need the demo upstream (npm run build)`,
+    );
   if (!useDemo)
     say(
       `${path.relative(ROOT, DEMO_UPSTREAM)} not found: using bench/stand-in-upstream.mjs instead`,
@@ -383,7 +422,7 @@ async function main(argv) {
   const groups = new Map();
   for (const [i, setup] of setups.entries()) {
     const port = ports[2 * i];
-    const url = `http://127.0.0.1:${port}/catalog`;
+    const url = `http://127.0.0.1:${port}${setup.path ?? '/catalog'}`;
     if (setup.kind === 'direct') {
       targets.set(setup.name, `${upstreamUrl}/catalog`);
       groups.set(setup.name, upstream.proc.pid);
@@ -402,6 +441,16 @@ async function main(argv) {
         credentials.set(
           setup.name,
           await credentialHeaders(setup, { cli: CLI, configFile: config, env: portcullisEnv }),
+        );
+      }
+      if (setup.authz !== undefined) {
+        credentials.set(
+          setup.name,
+          await authzCredentialHeaders(setup, {
+            cli: CLI,
+            configFile: config,
+            env: portcullisEnv,
+          }),
         );
       }
       const args = [CLI, 'start', '-c', config];
@@ -427,9 +476,12 @@ async function main(argv) {
       child = startChild(setup.name, nginx.bin, args);
       await waitForOk(child, url);
     }
-    await checkSetup(setup, url, body, headersOf(setup));
+    // A setup on another path than /catalog answers another body; its own check says what.
+    await checkSetup(setup, url, setup.path === undefined ? body : null, headersOf(setup));
+    if (setup.authz !== undefined)
+      await checkAuthzSetup(setup, `http://127.0.0.1:${port}`, headersOf(setup));
     // An authenticated setup must really authenticate: without its credential, a 401.
-    if (setup.authn !== undefined) {
+    if (setup.authn !== undefined || setup.authz !== undefined) {
       const refused = await httpGet(url, {});
       if (refused.status !== 401)
         throw new Error(
@@ -576,7 +628,8 @@ async function main(argv) {
     halfLoad,
     events,
     eventsConfig: EVENTS_CONFIG,
-    targets: evaluateTargets(row, halfLoad, recording, baselineRecords),
+    authzInProcess,
+    targets: evaluateTargets(row, halfLoad, recording, baselineRecords, authzInProcess),
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
   };
 
@@ -602,7 +655,7 @@ async function main(argv) {
   return 0;
 }
 
-function evaluateTargets(row, halfLoad, recording, baselineRecords) {
+function evaluateTargets(row, halfLoad, recording, baselineRecords, authzInProcess) {
   const quotient = (a, b) => (row(a) && row(b) ? row(a).best.rps / row(b).best.rps : Number.NaN);
   const atLeast = (label, value, target) => ({
     label,
@@ -700,6 +753,47 @@ function evaluateTargets(row, halfLoad, recording, baselineRecords) {
       target: '',
       status: 'no target',
     });
+  }
+  const [authnOnly, authzDemo] = AUTHZ_SETUPS.map((s) => row(s.name));
+  if (authnOnly && authzDemo) {
+    const cost = (authnOnly.best.rps - authzDemo.best.rps) / authnOnly.best.rps;
+    const limit = TARGETS.authorizationCost;
+    targets.push({
+      label: `authorization, the demo's rules: (${authnOnly.name} − ${authzDemo.name}) ÷ ${authnOnly.name}`,
+      display: `${(cost * 100).toFixed(1)} %`,
+      target: `< ${limit * 100} %`,
+      status: cost < limit ? 'met' : 'missed',
+    });
+    const added = authzDemo.leanest.cpuUs - authnOnly.leanest.cpuUs;
+    targets.push({
+      label: `authorization, the demo's rules, in CPU per request: (${authzDemo.name} − ${authnOnly.name}) ÷ ${authnOnly.name}`,
+      display: `${((added / authnOnly.leanest.cpuUs) * 100).toFixed(1)} % (${added.toFixed(1)} µs)`,
+      target: '',
+      status: 'no target',
+    });
+  }
+  if (authzInProcess) {
+    // The demo's rules are held to the target: the route whose p99 is highest says if it is met.
+    const demo = authzInProcess.rows.filter((r) => r.kind === 'request' || r.kind === 'response');
+    const worst = demo.reduce((a, b) => (b.p99 > a.p99 ? b : a));
+    const limit = TARGETS.authorizationP99Us;
+    targets.push({
+      label: `authorization in-process, the demo's rules, the highest p99 (${worst.name})`,
+      display: `${worst.p99.toFixed(2)} µs`,
+      target: `< ${limit} µs`,
+      status: worst.p99 < limit ? 'met' : 'missed',
+    });
+    // The Cedar policies of examples/policies, which the demo does not use: shown, not held.
+    for (const kind of ['policies', 'policies-uncached']) {
+      const all = authzInProcess.rows.filter((r) => r.kind === kind).at(-1);
+      if (all === undefined) continue;
+      targets.push({
+        label: `authorization in-process, ${all.name}: p99`,
+        display: `${all.p99.toFixed(2)} µs`,
+        target: '',
+        status: 'no target',
+      });
+    }
   }
   const p99 = (name) => halfLoad?.rows.find((r) => r.name === name)?.best.p99 ?? Number.NaN;
   const added = p99('portcullis-passthrough') - p99('direct');
