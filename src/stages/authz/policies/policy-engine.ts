@@ -46,7 +46,7 @@ const NO_CONTEXT = Object.freeze({});
  */
 const DECISION_CACHE_ENTRIES = 10_000;
 /** A key is the request's entities as JSON: one carrying a long body field is not kept. */
-const DECISION_CACHE_KEY_CHARS = 2048;
+const DECISION_CACHE_KEY_CHARS = 1024;
 
 function decisionOf(answer: AuthorizationAnswer): PolicyDecision {
   if (answer.type === 'failure')
