@@ -56,6 +56,20 @@ function halfLoadCells(report) {
 }
 const HALF_LOAD_HEADER = ['setup', 'target req/s', 'req/s', 'p50 ms', 'p99 ms', 'p99 ms per round'];
 
+const us = (v) => (Number.isFinite(v) ? v.toFixed(2) : 'n/a');
+
+function inProcessCells(result) {
+  return result.rows.map((r) => [
+    r.name,
+    String(r.samples),
+    us(r.p50),
+    us(r.p99),
+    Number.isFinite(r.max) ? r.max.toFixed(1) : 'n/a',
+    `${r.cases} (${r.decisions})`,
+  ]);
+}
+const IN_PROCESS_HEADER = ['route and method', 'samples', 'p50 µs', 'p99 µs', 'max µs', 'cases'];
+
 function targetLine(t) {
   if (t.status === 'not measured')
     return `${t.label}: not measured${t.target ? ` (target ${t.target})` : ''}`;
@@ -71,6 +85,14 @@ export function formatConsole(report) {
   if (report.halfLoad) {
     parts.push('', 'Latency at half the peak of portcullis-passthrough:');
     parts.push(textTable(HALF_LOAD_HEADER, halfLoadCells(report)));
+  }
+  if (report.authzInProcess) {
+    const a = report.authzInProcess;
+    parts.push(
+      '',
+      `Authorization in-process, ${a.iterations} iterations after ${a.warmup} of warm-up (ownership lookups that missed their cache: ${a.cacheMisses}):`,
+    );
+    parts.push(textTable(IN_PROCESS_HEADER, inProcessCells(a)));
   }
   parts.push(
     '',
@@ -92,6 +114,53 @@ function eventsMethod(report) {
   time (cpu(events setup) − cpu(portcullis-all-stages)) ÷ cpu(portcullis-passthrough) per
   request, the PostgreSQL server's included when it runs on this machine; a setup whose store
   received no request event after its check request is reported as not measured.
+`;
+}
+
+/** The authorization setups, when the run had them. */
+function authzMethod(report) {
+  if (!report.rows.some((r) => r.name === 'portcullis-authz-demo')) return '';
+  return `- **portcullis-authz-authn-only** and **portcullis-authz-demo**: the demo's account route
+  (\`GET /accounts/:accountId\`, the demo upstream answering about 150 bytes of JSON) with
+  \`auth.methods\` [api-key], every request carrying alice's key (from \`portcullis keys create\`)
+  for her own account \`acc_1001\`: once with \`authz.anyAuthenticated\` (authentication only),
+  once with the \`authz\` of the route \`accounts\` of examples/portcullis.yaml (a scope, an
+  ownership lookup to the upstream with its cache, hidden existence, an admin bypass and the
+  response filter that removes \`internalRiskScore\`). Each is first checked: with the rules,
+  bob's account is 404 and the filtered property gone; without, both are there. Authorization
+  costs (rps(authn-only) − rps(demo)) ÷ rps(authn-only): the steady state, the ownership lookup
+  answered from its cache.
+`;
+}
+
+/** The in-process measurement of authorization, when the run had it. */
+function inProcessSection(report) {
+  const a = report.authzInProcess;
+  if (!a) return '';
+  return `## Authorization in-process
+
+bench/authz-inprocess.mjs loads examples/portcullis.yaml (the demo's rules, the config
+\`npm start\` runs) and, for the \`policies\` lines, examples/policies/portcullis.yaml (its routes
+ask the Cedar policies of examples/policies/ after their own rules), builds each route's
+authorization stage as the gateway does, and times its \`onRequest\` for every consumer of the
+config (alice and bob of two tenants and ops, an admin; alice, carol and ops for the policies)
+× every method of every route that has authorization × their own and someone else's object
+(${a.rows.find((r) => r.name === 'every request above')?.cases ?? 'n/a'} requests of the demo), each ${a.iterations} times after ${a.warmup} rounds of warm-up,
+interleaved. Each decision is checked against the one expected (own
+object allowed, someone else's 404, missing scope or role 403, mass assignment 403): a run whose
+rules do not decide as expected fails. What one call includes: the function-, object- and
+property-level rules, the JSON body parsed once where a rule reads it, and on allowed reads of a
+route with read rules the response filter (parse, filter, serialize: the work the filter makes
+the proxy do). The ownership lookups asked the demo upstream during the warm-up and answer from
+their cache while measuring, as in steady state (lookups that missed the cache while measuring:
+${a.cacheMisses}). \`policies, a new caller each time\` gives every request a consumer id never
+seen before, so that no policy decision already made can be reused: the cost of a decision
+Cedar has to make. Not included: reading the request, authentication, the network. Node.js
+${a.node}; times from \`process.hrtime\`, in µs; max is mostly a garbage collection or the
+machine's other work.
+
+${markdownTable(IN_PROCESS_HEADER, inProcessCells(a), ['l', 'r', 'r', 'r', 'r', 'l'])}
+
 `;
 }
 
@@ -195,7 +264,7 @@ keep-alive connections with one request in flight on each (pipelining 1).
   or a token signed by the benchmark): the steady state of a client that keeps its credential,
   with the gateway's caches warm. Each is first checked to answer 401 without it. Authentication
   costs (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough).
-${limitsMethod(report)}${eventsMethod(report)}- **fastify-http-proxy**: fastify with @fastify/http-proxy, default options, logger off
+${limitsMethod(report)}${authzMethod(report)}${eventsMethod(report)}- **fastify-http-proxy**: fastify with @fastify/http-proxy, default options, logger off
   (bench/peers/fastify-proxy.mjs).
 - **nginx**: \`worker_processes 1\`, access log off, an upstream block with \`keepalive 64\`
   (idle upstream connections closed after 4 s, before the upstream's own 5 s), \`proxy_http_version
@@ -239,7 +308,7 @@ ${markdownTable(HALF_LOAD_HEADER, halfLoadCells(report), ['l', 'r', 'r', 'r', 'r
 `
     : ''
 }
-${eventsSection(report)}${limitsSection(report)}## Targets
+${eventsSection(report)}${limitsSection(report)}${inProcessSection(report)}## Targets
 
 ${report.targets.map((t) => `- ${targetLine(t)}`).join('\n')}
 

@@ -113,6 +113,11 @@ const PropertyRules = Closed(
           onViolation: Type.Union([Type.Literal('refuse'), Type.Literal('strip')], {
             default: 'refuse',
           }),
+          enforce: Type.Boolean({
+            default: true,
+            description:
+              'false is shadow mode: a violation is recorded (request.denied.shadow), nothing is refused or stripped',
+          }),
         },
         'Which request body properties may be written (mass assignment)',
       ),

@@ -78,15 +78,15 @@ function withAuthn(stages: RouteStage[], authn: RouteStage): RouteStage[] {
  * `limits` stages (a caller over its limit is refused before an ownership lookup costs anything),
  * before the `contract`, `detect` and `transform` stages.
  */
-function withAuthz(stages: RouteStage[], authz: RouteStage): RouteStage[] {
+function withAuthz(stages: RouteStage[], authz: readonly RouteStage[]): RouteStage[] {
   const early = new Set(['blocks', 'limits']);
   const at = stages.findIndex((s) => {
     if (s.type === 'authn') return false;
     const phase = STAGE_KINDS.get(s.type)?.phase;
     return phase === undefined || !early.has(phase);
   });
-  if (at === -1) return [...stages, authz];
-  return [...stages.slice(0, at), authz, ...stages.slice(at)];
+  if (at === -1) return [...stages, ...authz];
+  return [...stages.slice(0, at), ...authz, ...stages.slice(at)];
 }
 
 /** The route's consumption limits stage goes right after authentication: it keys on the identity. */
@@ -178,15 +178,18 @@ export function buildRuntime(
           });
     const authz = deps.authz.stageFor(r);
     // A preflight that skips authentication has no identity to authorize: it skips both.
+    const skipAuthz = skip.has('authz') || skip.has('authn');
+    // Write rules in shadow mode run after it, unenforced (docs/authorization.md).
+    const shadow = deps.authz.shadowStageFor(r);
     const stages =
       authz === undefined
         ? withAuthentication
-        : withAuthz(withAuthentication, {
-            stage: authz,
-            type: 'authz',
-            enforce: true,
-            skipForOptions: skip.has('authz') || skip.has('authn'),
-          });
+        : withAuthz(withAuthentication, [
+            { stage: authz, type: 'authz', enforce: true, skipForOptions: skipAuthz },
+            ...(shadow === undefined
+              ? []
+              : [{ stage: shadow, type: 'authz', enforce: false, skipForOptions: skipAuthz }]),
+          ]);
     return {
       name: r.name,
       hosts: r.hosts,

@@ -176,6 +176,16 @@ function config(dir: string): string {
         limits: { bodyBytes: 4096, jsonDepth: 8 },
       }),
       recRoute('unchecked', ['/unchecked'], ['POST'], { authz: { anyAuthenticated: true } }),
+      // Write rules in shadow mode, refusing and stripping: neither may change a request.
+      ...(['refuse', 'strip'] as const).map((onViolation) =>
+        recRoute(`shadow-${onViolation}`, [`/shadow-${onViolation}`], ['POST'], {
+          authz: {
+            anyAuthenticated: true,
+            properties: { write: { allow: ['name'], onViolation, enforce: false } },
+          },
+          limits: { bodyBytes: 4096 },
+        }),
+      ),
       recRoute('filtered', ['/filtered/*'], ['GET', 'HEAD'], {
         authz: {
           anyAuthenticated: true,
@@ -564,6 +574,97 @@ describe('the body a stage read is the body the upstream gets', () => {
     const reply = await pending;
     expect(reply.status).toBe(200);
     expect(lastEcho(reply).body).toBe(text);
+  });
+});
+
+describe('write rules in shadow mode (properties.write.enforce: false)', () => {
+  const lastEcho = (reply: Reply): Echo => JSON.parse(reply.text) as Echo;
+
+  it.each([
+    [
+      'refuse',
+      'a property not allowed',
+      '{"name": "A",\n "role":"admin"}',
+      'application/json',
+      'authz.property.write_denied',
+      { rule: 'properties.write', property: 'role' },
+    ],
+    [
+      'strip',
+      'a property not allowed',
+      '{"isAdmin":true, "name":"A"}',
+      'application/json',
+      'authz.property.write_denied',
+      { rule: 'properties.write', property: 'isAdmin' },
+    ],
+    [
+      'refuse',
+      'a duplicate member',
+      '{"name":"A","name":"B"}',
+      'application/json',
+      'authz.property.body_malformed',
+      { rule: 'properties.write', cause: 'duplicate-key' },
+    ],
+    [
+      'refuse',
+      'a form body',
+      'name=A&role=admin',
+      'application/x-www-form-urlencoded',
+      'authz.property.body_not_json',
+      { rule: 'properties.write' },
+    ],
+  ] as const)(
+    'onViolation %s: lets %s through unchanged and records a request.denied.shadow event',
+    async (onViolation, _what, body, type, reason, details) => {
+      const reply = await call('alice', 'POST', `/shadow-${onViolation}`, body, type);
+
+      expect(reply.status, reply.text).toBe(200);
+      // The upstream got the very bytes the client sent: nothing refused, nothing stripped.
+      expect(lastEcho(reply).body).toBe(body);
+      const requestId = reply.headers['x-request-id'];
+      expect(requestId).toBeTypeOf('string');
+      const event = await gw.waitForLog(
+        (l) => l.event === 'request.denied.shadow' && l.requestId === requestId,
+        5_000,
+      );
+      expect(event).toMatchObject({ reason, stage: 'authz', consumer: 'alice', details });
+      expect(gw.logs.some((l) => l.event === 'request.denied' && l.requestId === requestId)).toBe(
+        false,
+      );
+    },
+  );
+
+  it('still refuses a body over the limits: it was never read whole', async () => {
+    const before = rec.requests.length;
+    const reply = await call(
+      'alice',
+      'POST',
+      '/shadow-refuse',
+      Readable.from(['{"name":"', 'a'.repeat(5000), '"}']),
+    );
+    await expectRefusal(reply, 413, 'body-too-large', 'limits.body.too_large');
+    expect(rec.requests.length).toBe(before);
+  });
+
+  it('records nothing for a body within the rules', async () => {
+    const reply = await call('alice', 'POST', '/shadow-refuse', '{"name":"A"}');
+
+    expect(reply.status, reply.text).toBe(200);
+    expect(lastEcho(reply).body).toBe('{"name":"A"}');
+    // A later request's event arrives after this one's would have: none came for this one.
+    const later = await call('alice', 'POST', '/shadow-refuse', '{"tier":"x"}');
+    await gw.waitForLog(
+      (l) => l.event === 'request.denied.shadow' && l.requestId === later.headers['x-request-id'],
+      5_000,
+    );
+    expect(
+      gw.logs.some(
+        (l) =>
+          l.requestId === reply.headers['x-request-id'] &&
+          typeof l.event === 'string' &&
+          l.event.startsWith('request.denied'),
+      ),
+    ).toBe(false);
   });
 });
 

@@ -30,6 +30,16 @@ routes:
     authz: {anyAuthenticated: true}
     preflight: {skipStages: [authz]}
   - {name: open, paths: [/open], methods: [GET], upstream: api, auth: {public: true}}
+  - name: shadow-write
+    paths: [/c]
+    methods: [GET, POST]
+    upstream: api
+    auth: {methods: [api-key]}
+    authz:
+      anyAuthenticated: true
+      properties: {write: {allow: [name], enforce: false}}
+    stages:
+      - {type: response-headers, remove: [x-powered-by]}
 `;
 
 function runtime() {
@@ -45,7 +55,13 @@ function runtime() {
   const route = (name: string) => {
     const found = rt.router.match(
       'GET',
-      name === 'open' ? '/open' : name === 'admin' ? '/admin' : '/b',
+      name === 'open'
+        ? '/open'
+        : name === 'admin'
+          ? '/admin'
+          : name === 'shadow-write'
+            ? '/c'
+            : '/b',
       'h',
     );
     if (!found.ok) throw new Error(`no route ${name}`);
@@ -64,6 +80,18 @@ describe('the authz stage of a route', () => {
       'response-headers',
     ]);
     expect(route('only-authz-skipped').stages.map((s) => s.type)).toEqual(['authn', 'authz']);
+    await close();
+  });
+
+  it('is followed by the write rules in shadow mode, unenforced, when they are', async () => {
+    const { route, close } = runtime();
+    expect(route('shadow-write').stages.map((s) => [s.type, s.enforce])).toEqual([
+      ['authn', true],
+      ['authz', true],
+      ['authz', false],
+      ['response-headers', true],
+    ]);
+    expect(route('admin').stages.filter((s) => !s.enforce)).toEqual([]);
     await close();
   });
 

@@ -1,7 +1,7 @@
 import { Agent } from 'undici';
 import type { Config, RouteConfig } from '../../config/schema.js';
 import type { Clock, Stage } from '../../gateway/stage.js';
-import { createAuthzStage } from './authz-stage.js';
+import { createAuthzStage, createShadowWriteStage } from './authz-stage.js';
 import { OwnerCache } from './owner-cache.js';
 import { routePolicies, type RoutePolicies } from './policies/policy-check.js';
 import { createPolicyEngine, type PolicyEngine } from './policies/policy-engine.js';
@@ -12,6 +12,11 @@ import { lookupTarget, OwnerLookupClient } from './owner-lookup-client.js';
 export interface AuthzStages {
   /** The route's stage; undefined for a public route, which has no identity to check. */
   stageFor(route: RouteConfig): Stage | undefined;
+  /**
+   * The route's write rules in shadow mode (`properties.write.enforce: false`), to run
+   * unenforced right after its stage; undefined when it has none.
+   */
+  shadowStageFor(route: RouteConfig): Stage | undefined;
 }
 
 // Enough parallel lookups for a burst of new ids; more wait for a connection (within timeoutMs).
@@ -44,6 +49,7 @@ export class AuthzServices {
   build(config: Config): AuthzStages {
     const caches = new Map<string, OwnerCache>();
     const stages = new Map<string, Stage>();
+    const shadows = new Map<string, Stage>();
     let engine: PolicyEngine | undefined;
     for (const route of config.routes) {
       const auth = route.auth ?? config.defaults.auth;
@@ -87,10 +93,15 @@ export class AuthzServices {
           policies,
         }),
       );
+      const shadow = createShadowWriteStage(authz);
+      if (shadow !== undefined) shadows.set(route.name, shadow);
     }
     this.#caches = caches;
     this.#policies = engine;
-    return { stageFor: (route) => stages.get(route.name) };
+    return {
+      stageFor: (route) => stages.get(route.name),
+      shadowStageFor: (route) => shadows.get(route.name),
+    };
   }
 
   close(): Promise<void> {

@@ -56,8 +56,14 @@ export function createAuthzStage(opts: AuthzStageOptions): Stage {
     return isPromise(looked) ? looked.then(toVerdict) : toVerdict(looked);
   };
   const policies = opts.policies;
-  // Property level (properties/): only once the caller may call and touch the object.
-  const properties = createPropertyRules(authz.properties);
+  // Property level (properties/): only once the caller may call and touch the object. Write
+  // rules in shadow mode are a stage of their own (shadowWriteStage), which the pipeline runs
+  // unenforced right after this one.
+  const properties = createPropertyRules(
+    authz.properties?.write?.enforce === false
+      ? { ...authz.properties, write: undefined }
+      : authz.properties,
+  );
 
   const decide = (ctx: RequestContext): Verdict | Promise<Verdict> => {
     const rules = byMethod.get(ctx.method);
@@ -112,4 +118,20 @@ export function createAuthzStage(opts: AuthzStageOptions): Stage {
     },
     ...(properties.onResponse === undefined ? {} : { onResponse: properties.onResponse }),
   };
+}
+
+/**
+ * The write rules of a route whose `properties.write.enforce` is false (shadow mode), as a stage
+ * the pipeline runs unenforced after the authorization stage (which has already allowed the
+ * request): each violation is a refusal the pipeline records as a `request.denied.shadow`
+ * event, and the request goes on with its body as the client sent it. Whatever `onViolation`
+ * says, nothing is stripped: shadow mode changes no request. Undefined when the write rules are
+ * enforced, or absent.
+ */
+export function createShadowWriteStage(authz: RouteAuthzConfig): Stage | undefined {
+  const write = authz.properties?.write;
+  if (write === undefined || write.enforce !== false) return undefined;
+  const rules = createPropertyRules({ write: { ...write, onViolation: 'refuse' } });
+  if (rules === undefined) return undefined;
+  return { name: 'authz', onRequest: (ctx) => rules.onRequest(ctx) };
 }

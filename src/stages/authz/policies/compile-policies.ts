@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import type { DetailedError } from '@cedar-policy/cedar-wasm/nodejs';
+import type { DetailedError, EntityJson } from '@cedar-policy/cedar-wasm/nodejs';
+import { actionEntities } from './action-entities.js';
+import { attributesRead } from './attributes-read.js';
 import { cedar } from './cedar.js';
 import { readEntityShape, type EntityShape } from './entity-shape.js';
 import { byteOffsetOf, positionOfByte } from './source-position.js';
@@ -29,8 +31,11 @@ export interface CompiledPolicies {
   readonly digest: string;
   /** Each policy's text by its `@id`. */
   readonly policies: Readonly<Record<string, string>>;
-  readonly schemaText: string;
   readonly shape: EntityShape;
+  /** The attribute names the policies read (`.` and `has`): the entities carry no others. */
+  readonly attributesRead: ReadonlySet<string>;
+  /** Each `Portcullis::Action` id with the action entities a request for it gives Cedar. */
+  readonly actionEntities: ReadonlyMap<string, readonly EntityJson[]>;
 }
 
 /** Policies and schemas are a few kilobytes: this stops a wrong path from reading a disk image. */
@@ -109,7 +114,15 @@ function near(text: string, words: readonly string[]): number {
 }
 
 /** The schema: parsed, its types resolved, its Portcullis entities checked against ours. */
-function compileSchema(schema: Source, issues: PolicyIssue[]): EntityShape | undefined {
+function compileSchema(
+  schema: Source,
+  issues: PolicyIssue[],
+):
+  | {
+      readonly shape: EntityShape | undefined;
+      readonly actions: ReadonlyMap<string, readonly EntityJson[]>;
+    }
+  | undefined {
   const c = cedar();
   const answer = c.schemaToJsonWithResolvedTypes(schema.text);
   if (answer.type === 'failure') {
@@ -119,14 +132,14 @@ function compileSchema(schema: Source, issues: PolicyIssue[]): EntityShape | und
   const { shape, problems } = readEntityShape(answer.json);
   for (const p of problems)
     issues.push(at(schema, byteOffsetOf(schema.text, near(schema.text, p.near)), p.message));
-  return shape;
+  return { shape, actions: actionEntities(answer.json) };
 }
 
 /** Each policy by its `@id`; problems for what has none, shares one, or is a template. */
 function policiesById(
   policies: Source,
   issues: PolicyIssue[],
-): { byId: Record<string, string>; cedarIds: Map<string, string> } | undefined {
+): { byId: Record<string, string>; cedarIds: Map<string, string>; json: unknown[] } | undefined {
   const c = cedar();
   const parts = c.policySetTextToParts(policies.text);
   if (parts.type === 'failure') {
@@ -135,6 +148,7 @@ function policiesById(
   }
   const byId: Record<string, string> = Object.create(null) as Record<string, string>;
   const cedarIds = new Map<string, string>();
+  const json: unknown[] = [];
   const templates = new Set(parts.policy_templates);
   const located = locateParts(policies.text, [...parts.policies, ...parts.policy_templates]);
   located.forEach(({ part, index }, n) => {
@@ -149,8 +163,8 @@ function policiesById(
       );
       return;
     }
-    const json = c.policyToJson(part);
-    const id = json.type === 'success' ? json.json.annotations?.id : undefined;
+    const parsed = c.policyToJson(part);
+    const id = parsed.type === 'success' ? parsed.json.annotations?.id : undefined;
     if (id === undefined) {
       issues.push(
         at(
@@ -170,6 +184,7 @@ function policiesById(
       return;
     }
     byId[id] = part;
+    if (parsed.type === 'success') json.push(parsed.json);
     // Cedar numbers the policies of a text policy0, policy1, ... in file order.
     cedarIds.set(`policy${n}`, id);
   });
@@ -177,7 +192,7 @@ function policiesById(
     issues.push(
       at(policies, 0, 'holds no policies: every request of a route that asks them would be denied'),
     );
-  return { byId, cedarIds };
+  return { byId, cedarIds, json };
 }
 
 /**
@@ -195,7 +210,8 @@ export function compilePolicies(files: PolicyFiles): {
   const policies = read(files.file, 'file', issues);
   if (schema === undefined || policies === undefined) return { compiled: undefined, issues };
 
-  const shape = compileSchema(schema, issues);
+  const schemaParts = compileSchema(schema, issues);
+  const shape = schemaParts?.shape;
   const split = policiesById(policies, issues);
   if (split === undefined || issues.some((i) => i.key === 'schema'))
     return { compiled: undefined, issues };
@@ -217,7 +233,8 @@ export function compilePolicies(files: PolicyFiles): {
       issues.push(fromCedar(policies, v.error, rename));
     for (const e of answer.otherWarnings) issues.push(fromCedar(policies, e, rename));
   }
-  if (issues.length > 0 || shape === undefined) return { compiled: undefined, issues };
+  if (issues.length > 0 || shape === undefined || schemaParts === undefined)
+    return { compiled: undefined, issues };
 
   const digest = createHash('sha256')
     .update(schema.utf8)
@@ -225,7 +242,13 @@ export function compilePolicies(files: PolicyFiles): {
     .update(policies.utf8)
     .digest('hex');
   return {
-    compiled: { digest, policies: split.byId, schemaText: schema.text, shape },
+    compiled: {
+      digest,
+      policies: split.byId,
+      shape,
+      attributesRead: attributesRead(split.json),
+      actionEntities: schemaParts.actions,
+    },
     issues,
   };
 }

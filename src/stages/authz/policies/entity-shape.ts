@@ -126,6 +126,20 @@ class TypeResolver {
 
 const SET_OF_STRING = 'Set<String>';
 
+/**
+ * Keys Cedar's JSON entity format reads as an escape (`{"__entity": {...}}` is an entity
+ * reference, `__extn` an extension value): a record holding one would not be the record the
+ * schema declares. The gateway gives Cedar entities as JSON, so such keys are refused at load.
+ */
+const RESERVED_KEYS: ReadonlySet<string> = new Set(['__entity', '__extn', '__expr']);
+
+function reservedKey(entity: string, path: readonly string[]): ShapeProblem {
+  return {
+    message: `${entity} attribute "${path.join('.')}" has a name Cedar's JSON entity format reserves (__entity, __extn, __expr): rename it`,
+    near: [entity, ...path],
+  };
+}
+
 /** The keys of a record attribute whose values are strings; each must be optional. */
 function stringRecord(
   entity: string,
@@ -143,6 +157,10 @@ function stringRecord(
   }
   const keys: { name: string; type: ScalarType }[] = [];
   for (const [key, a] of attr.type.attributes) {
+    if (RESERVED_KEYS.has(key)) {
+      problems.push(reservedKey(entity, [name, key]));
+      continue;
+    }
     if (a.type.kind !== 'scalar' || !allowed.includes(a.type.type)) {
       problems.push({
         message: `${entity} attribute "${name}.${key}" must be ${allowed.join(' or ')}, not ${describe(a.type)}`,
@@ -261,6 +279,10 @@ function bodyFields(
   const fields: BodyField[] = [];
   for (const [name, a] of attr.type.attributes) {
     const here = [...at, name];
+    if (RESERVED_KEYS.has(name)) {
+      problems.push(reservedKey('Route', here));
+      continue;
+    }
     if (a.required) {
       problems.push({
         message: `Route attribute "${here.join('.')}" must be optional (${name}?: ...): not every request body has it`,
@@ -351,4 +373,30 @@ export function readEntityShape(schemaJson: unknown): {
     unusableActions,
   };
   return { shape: problems.length === 0 ? shape : undefined, problems };
+}
+
+/**
+ * The shape with only the attributes some policy reads (attributesRead): what the gateway
+ * builds per request. An attribute no policy reads cannot change a decision, and each one
+ * costs Cedar time to parse.
+ */
+export function onlyRead(shape: EntityShape, read: ReadonlySet<string>): EntityShape {
+  const c = shape.consumer;
+  const r = shape.route;
+  return {
+    ...shape,
+    consumer: {
+      scopes: c.scopes && read.has('scopes'),
+      roles: c.roles && read.has('roles'),
+      method: c.method && read.has('method'),
+      metadata: read.has('metadata') ? c.metadata : undefined,
+      claims: read.has('claims') ? c.claims : undefined,
+    },
+    route: {
+      method: r.method && read.has('method'),
+      path: r.path && read.has('path'),
+      params: read.has('params') ? r.params : undefined,
+      body: read.has('body') ? r.body : undefined,
+    },
+  };
 }

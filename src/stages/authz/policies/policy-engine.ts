@@ -1,9 +1,10 @@
-import type { AuthorizationAnswer } from '@cedar-policy/cedar-wasm/nodejs';
+import type { AuthorizationAnswer, EntityJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { ConfigError, ConfigIssue } from '../../../config/errors.js';
 import type { Identity } from '../../../gateway/stage.js';
 import { cedar } from './cedar.js';
+import { DecisionCache } from './decision-cache.js';
 import { compilePolicies, type CompiledPolicies, type PolicyFiles } from './compile-policies.js';
-import { ACTION_TYPE, CONSUMER_TYPE, ROUTE_TYPE } from './entity-shape.js';
+import { ACTION_TYPE, CONSUMER_TYPE, ROUTE_TYPE, onlyRead } from './entity-shape.js';
 import { requestEntities, type PolicyRequest } from './request-entities.js';
 
 export type { PolicyRequest } from './request-entities.js';
@@ -39,6 +40,14 @@ export interface PolicyEngineDeps {
 
 const NO_CONTEXT = Object.freeze({});
 
+/**
+ * Decisions kept per engine: a few per consumer, route and method when the policies read no
+ * object id; many more when they do (the least recently used go first).
+ */
+const DECISION_CACHE_ENTRIES = 10_000;
+/** A key is the request's entities as JSON: one carrying a long body field is not kept. */
+const DECISION_CACHE_KEY_CHARS = 1024;
+
 function decisionOf(answer: AuthorizationAnswer): PolicyDecision {
   if (answer.type === 'failure')
     return {
@@ -58,38 +67,85 @@ function decisionOf(answer: AuthorizationAnswer): PolicyDecision {
   return { decision, reasons: diagnostics.reason };
 }
 
+/** What a request for one action gives Cedar besides its entities, built once per action. */
+interface ActionParts {
+  readonly action: { readonly __entity: { readonly type: string; readonly id: string } };
+  readonly resource: { readonly __entity: { readonly type: string; readonly id: string } };
+  readonly entities: readonly EntityJson[];
+}
+
+function notDeclared(action: string): PolicyDecision {
+  return {
+    decision: 'deny',
+    reasons: [],
+    error: `the schema declares no action ${JSON.stringify(action)} for a Consumer on a Route`,
+  };
+}
+
 function engineOf(compiled: CompiledPolicies): PolicyEngine {
   const c = cedar();
-  // Parsed once into Cedar's own (per-thread) cache, under names derived from the content:
+  // Parsed once into Cedar's own (per-thread) cache, under a name derived from the content:
   // the same files reloaded reuse the same entry rather than adding one.
   const policySetId = `portcullis-policies-${compiled.digest}`;
-  const schemaName = `portcullis-schema-${compiled.digest}`;
   const policies = c.preparsePolicySet(policySetId, { staticPolicies: compiled.policies });
-  const schema = c.preparseSchema(schemaName, compiled.schemaText);
-  if (policies.type === 'failure' || schema.type === 'failure')
-    // compilePolicies has accepted both texts: Cedar disagreeing with itself is a bug.
+  if (policies.type === 'failure')
+    // compilePolicies has accepted the policies: Cedar disagreeing with itself is a bug.
     throw new Error('Cedar refused policies it had validated');
-  const { shape } = compiled;
+  // The policies were validated against the schema at load (strict mode), and the entities are
+  // built by requestEntities from declared types only: Cedar is not given the schema per
+  // request, which would have it check every entity against it again (about a sixth of the
+  // cost). What the schema adds to evaluation, the action groups, comes with the action.
+  const shape = onlyRead(compiled.shape, compiled.attributesRead);
   const policyIds = Object.freeze(Object.keys(compiled.policies));
+  const parts = new Map<string, ActionParts>();
+  const decisions = new DecisionCache<PolicyDecision>(
+    DECISION_CACHE_ENTRIES,
+    DECISION_CACHE_KEY_CHARS,
+  );
+  const partsOf = (name: string): ActionParts | undefined => {
+    let p = parts.get(name);
+    if (p !== undefined) return p;
+    const groups = compiled.actionEntities.get(name);
+    // Only actions the schema declares for a Consumer on a Route: anything else would be
+    // evaluated against no declaration at all.
+    if (groups === undefined || !compiled.shape.actions.has(name)) return undefined;
+    p = Object.freeze({
+      action: Object.freeze({ __entity: Object.freeze({ type: ACTION_TYPE, id: name }) }),
+      resource: Object.freeze({ __entity: Object.freeze({ type: ROUTE_TYPE, id: name }) }),
+      entities: groups,
+    });
+    parts.set(name, p);
+    return p;
+  };
   return {
     digest: compiled.digest,
     policyIds,
     evaluate(request, identity) {
       try {
-        return decisionOf(
+        const p = partsOf(request.route.name);
+        if (p === undefined) return notDeclared(request.route.name);
+        const entities = requestEntities(shape, request, identity);
+        // The principal and the resource, with all they carry, name the whole input: the
+        // action is the route (the resource's id), the context is empty.
+        const key = JSON.stringify(entities);
+        const known = decisions.get(key);
+        if (known !== undefined) return known;
+        const decision = decisionOf(
           c.statefulIsAuthorized({
-            principal: { type: CONSUMER_TYPE, id: identity.consumerId },
-            action: { type: ACTION_TYPE, id: request.route.name },
-            resource: { type: ROUTE_TYPE, id: request.route.name },
+            principal: { __entity: { type: CONSUMER_TYPE, id: identity.consumerId } },
+            action: p.action,
+            resource: p.resource,
             context: NO_CONTEXT,
             preparsedPolicySetId: policySetId,
-            preparsedSchemaName: schemaName,
-            // The request and the entities are checked against the schema: an attribute of
-            // another type than the policies were validated for is an error, not a quiet false.
-            validateRequest: true,
-            entities: requestEntities(shape, request, identity),
+            entities: p.entities.length === 0 ? entities : [...entities, ...p.entities],
           }),
         );
+        if (decision.error === undefined)
+          decisions.set(
+            key,
+            Object.freeze({ ...decision, reasons: Object.freeze([...decision.reasons]) }),
+          );
+        return decision;
       } catch (err) {
         return {
           decision: 'deny',

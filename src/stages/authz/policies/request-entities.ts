@@ -100,8 +100,9 @@ function claimsOf(
 
 /**
  * The principal (`Portcullis::Consumer::"<consumer id>"`) and the resource
- * (`Portcullis::Route::"<route name>"`) of one request, with exactly the attributes the schema
- * declares (docs/authorization.md, "Policies").
+ * (`Portcullis::Route::"<route name>"`) of one request, with exactly the attributes of `shape`:
+ * those the schema declares (docs/authorization.md, "Policies") and some policy reads. Built
+ * here, from values of the declared types only, they conform to the schema by construction.
  */
 export function requestEntities(
   shape: EntityShape,
@@ -123,14 +124,15 @@ export function requestEntities(
   if (r.params !== undefined) resource.params = stringsOf(request.params, r.params);
   if (r.body !== undefined) resource.body = bodyOf(request.body, r.body);
 
+  // The explicit `__entity` form: Cedar reads it without trying the other forms first.
   return [
     {
-      uid: { type: CONSUMER_TYPE, id: identity.consumerId },
+      uid: { __entity: { type: CONSUMER_TYPE, id: identity.consumerId } },
       attrs: principal as EntityJson['attrs'],
       parents: [],
     },
     {
-      uid: { type: ROUTE_TYPE, id: request.route.name },
+      uid: { __entity: { type: ROUTE_TYPE, id: request.route.name } },
       attrs: resource as EntityJson['attrs'],
       parents: [],
     },

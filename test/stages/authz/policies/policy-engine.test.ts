@@ -361,3 +361,110 @@ when { resource.body has owner && resource.body.owner has id && resource.body.ow
     );
   });
 });
+
+describe('what Cedar is given per request (no schema: entities built from the validated shape)', () => {
+  it('keeps action groups: a forbid on a group holds for its member actions', () => {
+    const schema = SCHEMA.replace(
+      'action "orders", "accounts" appliesTo { principal: Consumer, resource: Route };',
+      `action "all";
+  action "writes" in ["all"];
+  action "orders" in ["writes"] appliesTo { principal: Consumer, resource: Route };
+  action "accounts" appliesTo { principal: Consumer, resource: Route };`,
+    );
+    const engine = createPolicyEngine(
+      files(
+        `@id("open") permit (principal, action, resource);
+@id("no-writes-on-readonly")
+forbid (principal, action in Portcullis::Action::"all", resource)
+when { principal.metadata has plan && principal.metadata.plan == "readonly" };`,
+        schema,
+      ),
+    );
+    const readonly = who({ metadata: { plan: 'readonly' } });
+
+    expect(engine.evaluate(req('orders'), readonly)).toEqual({
+      decision: 'deny',
+      reasons: ['no-writes-on-readonly'],
+    });
+    expect(engine.evaluate(req('accounts'), readonly)).toEqual({
+      decision: 'allow',
+      reasons: ['open'],
+    });
+  });
+
+  it.each([
+    ['scopes', 'principal.scopes.contains("orders:write")', { scopes: ['orders:write'] }, {}],
+    ['roles', 'principal.roles.contains("admin")', { roles: ['admin'] }, {}],
+    ['method', 'principal.method == "jwt:corp"', { method: 'jwt:corp' }, {}],
+    ['path', 'resource.path == "/orders"', {}, {}],
+    ['params', 'resource.params has accountId', {}, { params: { accountId: 'a' } }],
+    ['method of the request', 'resource.method == "GET"', {}, {}],
+  ] as const)(
+    'gives the attribute %s to the one policy that reads it, and decides by it',
+    (_, condition, caller, request) => {
+      const engine = createPolicyEngine(
+        files(
+          `@id("only-if") permit (principal, action == Portcullis::Action::"orders", resource) when { ${condition} };`,
+        ),
+      );
+      const r = req('orders', request);
+
+      expect(engine.evaluate(r, who(caller))).toEqual({ decision: 'allow', reasons: ['only-if'] });
+      // Without what the condition reads: nothing permits.
+      expect(
+        engine.evaluate(
+          req('orders', { method: 'POST', path: '/elsewhere' }),
+          who({ method: 'api-key' }),
+        ),
+      ).toEqual({ decision: 'deny', reasons: [] });
+    },
+  );
+
+  it('decides anew when an attribute a policy reads changes, for the same consumer', () => {
+    const engine = createPolicyEngine(files(POLICIES));
+    const post = req('orders', { method: 'POST' });
+    const readonly = who({ metadata: { plan: 'readonly' } });
+    const plain = who({ metadata: { plan: 'pro' } });
+
+    for (let i = 0; i < 3; i++) {
+      expect(engine.evaluate(post, readonly).decision).toBe('deny');
+      expect(engine.evaluate(post, plain).decision).toBe('allow');
+      expect(engine.evaluate(req('orders', { method: 'GET' }), readonly).decision).toBe('allow');
+    }
+  });
+
+  it('fails closed on every evaluation that errors, not only the first', () => {
+    const engine = createPolicyEngine(files(POLICIES));
+
+    for (let i = 0; i < 3; i++) {
+      const result = engine.evaluate(req('orders'), who({ claims: { n: 1 } }));
+      expect(result.decision).toBe('deny');
+      expect(result.error).toMatch(/overflow/);
+    }
+  });
+
+  it.each([
+    [
+      'a metadata key',
+      SCHEMA.replace('tenant?: String', '"__entity"?: String'),
+      'metadata.__entity',
+    ],
+    ['a claim', SCHEMA.replace('sub?: String', '"__extn"?: String'), 'claims.__extn'],
+    [
+      'a body field',
+      SCHEMA.replace(
+        'params: { accountId?: String },',
+        'params: { accountId?: String },\n    body: { "__entity"?: { type?: String, id?: String } },',
+      ),
+      'body.__entity',
+    ],
+  ])(
+    "refuses %s named as Cedar's JSON entity format escapes (a body could forge an entity)",
+    (_, schema, where) => {
+      const found = problems('@id("a") permit (principal, action, resource);', schema);
+      expect(found.join('\n')).toContain(
+        `"${where}" has a name Cedar's JSON entity format reserves`,
+      );
+    },
+  );
+});

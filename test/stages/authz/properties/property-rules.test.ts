@@ -45,7 +45,9 @@ describe('createPropertyRules', () => {
   it('builds nothing without rules, and no response stage without read rules', () => {
     expect(createPropertyRules(undefined)).toBeUndefined();
     expect(createPropertyRules({})).toBeUndefined();
-    const writeOnly = createPropertyRules({ write: { allow: ['name'], onViolation: 'refuse' } });
+    const writeOnly = createPropertyRules({
+      write: { allow: ['name'], onViolation: 'refuse', enforce: true },
+    });
     expect(writeOnly?.onResponse).toBeUndefined();
   });
 
@@ -97,7 +99,9 @@ describe('createPropertyRules', () => {
   });
 
   it('lets a request without a body through at once, without reading it', () => {
-    const rules = createPropertyRules({ write: { allow: ['name'], onViolation: 'refuse' } });
+    const rules = createPropertyRules({
+      write: { allow: ['name'], onViolation: 'refuse', enforce: true },
+    });
     expect(rules?.onRequest(ctx('DELETE', []))).toEqual({ continue: true });
   });
 
