@@ -19,6 +19,7 @@ import {
 import { checkPolicyConfig } from '../stages/authz/policies/policy-config-check.js';
 import { PHASES, type StageKind } from '../stages/registry-types.js';
 import { checkAuthz } from './authz-checks.js';
+import { checkProtection } from './protection-checks.js';
 import { ConfigError, ConfigFileError, ConfigIssue } from './errors.js';
 import { addConfigFormats, formatMessage } from './formats.js';
 import { ConfigSchema, type Config } from './schema.js';
@@ -752,6 +753,7 @@ function checkSemantics(
   checkAuthn(r, config, baseDir);
   checkAuthz(r, config);
   checkPolicyFiles(r, config, baseDir);
+  checkProtection((path, message) => r.report(path, message), config);
 }
 
 /**

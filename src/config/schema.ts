@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { AuthnSection, ConsumerEntry, RouteAuth } from './authn-schema.js';
 import { AuthzSection, RouteAuthz } from './authz-schema.js';
+import { Cors, DataProtection, SecurityHeaders } from './protection-schema.js';
 
 /**
  * The configuration schema, written once: ajv compiles it to validate `portcullis.yaml`
@@ -247,6 +248,9 @@ const Route = Closed(
     stages: Type.Optional(Type.Array(StageEntry)),
     preflight: Preflight,
     limits: Type.Optional(PartialLimits),
+    dataProtection: Type.Optional(DataProtection),
+    securityHeaders: Type.Optional(SecurityHeaders),
+    cors: Type.Optional(Cors),
   },
   'A route: which requests, which upstream, which stages',
 );
@@ -260,6 +264,13 @@ const Defaults = Section(
       default: [],
       description: 'Stages of every route that declares none',
     }),
+    dataProtection: Type.Optional(DataProtection),
+    securityHeaders: Type.Object(SecurityHeaders.properties, {
+      additionalProperties: false,
+      default: {},
+      description: SecurityHeaders.description,
+    }),
+    cors: Type.Optional(Cors),
   },
   'What every route inherits',
 );

@@ -11,7 +11,9 @@ import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
 import type { RouteStage } from './pipeline.js';
 import type { ProblemOptions } from './respond.js';
+import { withProtection } from './route-protection.js';
 import { Router, type Routable } from './router.js';
+import type { CorsPolicy } from '../stages/cors/cors-policy.js';
 import type { Clock, RouteInfo, Stage } from './stage.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import { buildUpstreams, type Upstream } from './upstreams.js';
@@ -22,6 +24,8 @@ export interface RouteRuntime extends Routable {
   readonly stages: readonly RouteStage[];
   readonly hasResponseStages: boolean;
   readonly limits: LimitsConfig;
+  /** The route's CORS policy: preflights are answered before any stage runs. */
+  readonly cors: CorsPolicy | undefined;
 }
 
 /**
@@ -146,7 +150,7 @@ export function buildRuntime(
     });
     const authz = deps.authz.stageFor(r);
     // A preflight that skips authentication has no identity to authorize: it skips both.
-    const stages =
+    const pipeline =
       authz === undefined
         ? withAuthentication
         : withAuthz(withAuthentication, {
@@ -155,6 +159,7 @@ export function buildRuntime(
             enforce: true,
             skipForOptions: skip.has('authz') || skip.has('authn'),
           });
+    const { stages, cors } = withProtection(pipeline, r, config.defaults);
     return {
       name: r.name,
       hosts: r.hosts,
@@ -165,6 +170,7 @@ export function buildRuntime(
       stages,
       hasResponseStages: stages.some((s) => s.stage.onResponse !== undefined),
       limits: { ...config.defaults.limits, ...r.limits },
+      cors,
     };
   });
   const hsts = hstsValue(config);
