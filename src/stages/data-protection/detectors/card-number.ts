@@ -94,11 +94,13 @@ export const cardNumbers: Detector = {
       }
       const runEnd = j;
       i = runEnd;
-      // Glued to a word (`id4111...`, `4111...x`): part of an identifier, not a card.
-      if (runStart > 0 && isWord(text.charCodeAt(runStart - 1))) continue;
-      if (runEnd < n && isWord(text.charCodeAt(runEnd))) continue;
+      // Glued to a word (`id4111...`, `4111...x`): part of an identifier, not a card. Only the
+      // groups at the ends of a run are glued: `4111 1111 1111 1111 0A` still holds a card.
+      const gluedLeft = runStart > 0 && isWord(text.charCodeAt(runStart - 1));
+      const gluedRight = runEnd < n && isWord(text.charCodeAt(runEnd));
       if (starts.length === 1) {
-        if (digits > MAX_DIGITS || runStart < from || runStart >= to) continue;
+        if (gluedLeft || gluedRight || digits > MAX_DIGITS) continue;
+        if (runStart < from || runStart >= to) continue;
         if (isCardNumber(text.slice(runStart, runEnd))) report('card', runStart, runEnd);
         continue;
       }
@@ -107,9 +109,13 @@ export const cardNumbers: Detector = {
       while (g < starts.length) {
         let acc = '';
         let found = -1;
+        if (g === 0 && gluedLeft) {
+          g++;
+          continue;
+        }
         for (let h = g; h < starts.length; h++) {
           acc += text.slice(starts[h], ends[h]);
-          if (acc.length > MAX_DIGITS) break;
+          if (acc.length > MAX_DIGITS || (h === starts.length - 1 && gluedRight)) break;
           if (isCardNumber(acc)) found = h;
         }
         const start = starts[g] as number;
