@@ -4,11 +4,7 @@ import {
   DETECTOR_IDS,
   type DetectorId,
 } from '../../../src/stages/data-protection/detectors/detector.js';
-import {
-  scanPolicy,
-  scanWhole,
-  type DataAction,
-} from '../../../src/stages/data-protection/stream-scanner.js';
+import { scanPolicy, scanWhole } from '../../../src/stages/data-protection/stream-scanner.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64url');
 const JWT = `${b64('{"alg":"HS256","typ":"JWT"}')}.${b64('{"sub":"alice"}')}.${'s'.repeat(43)}`;
@@ -18,7 +14,7 @@ const HEX40 = 'a'.repeat(20) + '0123456789'.repeat(2);
 const PEM_BODY = 'MIIEowIBAAKCAQEA' + 'x'.repeat(64);
 const PEM = `-----BEGIN RSA PRIVATE KEY-----\n${PEM_BODY}\n-----END RSA PRIVATE KEY-----`;
 
-const maskAll = scanPolicy(new Map(DETECTOR_IDS.map((id) => [id, 'mask' as DataAction])));
+const maskAll = scanPolicy(new Map(DETECTOR_IDS.map((id) => [id, 'mask'])));
 
 function found(text: string): DetectorId[] {
   const { scanner } = scanWhole(maskAll, Buffer.from(text, 'latin1'));
