@@ -26,6 +26,9 @@ export function parseOriginRule(text: string): OriginRule | string {
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || /\/$/.test(text))
     return 'must have no path, query or fragment';
   if (url.hostname.endsWith('.')) return 'must not end with a dot';
+  // Config text, not attacker input; the URL parser lets `*` and `_` into a host name.
+  if (!/^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])$/.test(url.hostname))
+    return 'has a host name that is not one (a `*` only as the first label)';
   const port = url.port === '' || url.port === DEFAULT_PORTS[url.protocol] ? '' : `:${url.port}`;
   if (wildcard === null)
     return { kind: 'exact', origin: `${url.protocol}//${url.hostname}${port}` };
