@@ -28,8 +28,9 @@ import {
   waitForRecording,
 } from './event-store.mjs';
 import { closedLoop, paced, stopActiveLoad } from './load.mjs';
+import { measureMaskingMemory } from './masking-memory.mjs';
 import { ensureNginx, prepareNginx } from './peers/nginx.mjs';
-import { formatConsole, formatMarkdown } from './report.mjs';
+import { formatConsole, formatMarkdown, formatMaskingConsole } from './report.mjs';
 
 /**
  * Every stage type that exists so far, as portcullis-all-stages runs them on its route.
@@ -109,6 +110,11 @@ const SETUPS = [
   { name: 'nginx-workers-2', kind: 'nginx', workers: 2 },
 ];
 
+/** Measurements that are not load setups: in-process figures, run in their own processes. */
+const MEASUREMENTS = ['masking-memory'];
+/** Heap growth beyond which streaming 100 MB rather than 1 MB no longer counts as flat. */
+const MASKING_FLAT_MIB = 16;
+
 const USAGE = `usage: npm run bench -- [options]
 
   --duration S      seconds measured per setup and round (default 10)
@@ -116,7 +122,7 @@ const USAGE = `usage: npm run bench -- [options]
   --connections C   concurrent keep-alive connections (default 50)
   --rounds N        interleaved rounds; the best round of each setup is reported (default 2)
   --quick           smoke test: --duration 2 --warmup 1 --rounds 1, docs not written
-  --only A,B        only these setups (${SETUPS.map((s) => s.name).join(', ')}); docs not written
+  --only A,B        only these setups (${[...SETUPS.map((s) => s.name), ...MEASUREMENTS].join(', ')}); docs not written
   --help            this text`;
 
 /** Temp dirs of this run, removed on every way out. */
@@ -162,7 +168,8 @@ function parseFlags(argv) {
     .map((s) => s.trim())
     .filter(Boolean);
   for (const name of only ?? []) {
-    if (!SETUPS.some((s) => s.name === name)) throw new UsageError(`--only: unknown setup ${name}`);
+    if (!SETUPS.some((s) => s.name === name) && !MEASUREMENTS.includes(name))
+      throw new UsageError(`--only: unknown setup ${name}`);
   }
   return {
     help: values.help,
@@ -321,6 +328,14 @@ async function main(argv) {
   }
   const setups = flags.only ? SETUPS.filter((s) => flags.only.includes(s.name)) : SETUPS;
   const fullRun = !flags.quick && !flags.only;
+  // Before any load setup starts: the children measure memory, not throughput, alone.
+  let maskingMemory;
+  if (!flags.only || flags.only.includes('masking-memory')) {
+    say('masking memory: streaming 1 MB and 100 MB through the data-protection scanner');
+    maskingMemory = await measureMaskingMemory();
+    console.log(formatMaskingConsole(maskingMemory));
+  }
+  if (setups.length === 0) return 0;
 
   if (setups.some((s) => s.kind === 'portcullis') && !existsSync(CLI)) {
     throw new Error(
@@ -576,7 +591,11 @@ async function main(argv) {
     halfLoad,
     events,
     eventsConfig: EVENTS_CONFIG,
-    targets: evaluateTargets(row, halfLoad, recording, baselineRecords),
+    maskingMemory,
+    targets: [
+      ...evaluateTargets(row, halfLoad, recording, baselineRecords),
+      maskingTarget(maskingMemory),
+    ],
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
   };
 
@@ -600,6 +619,20 @@ async function main(argv) {
     say('docs/benchmarks.md not written (only a full run without --quick or --only writes it)');
   }
   return 0;
+}
+
+/** Flat memory: streaming 100 MB grows the heap no more than streaming 1 MB, give or take. */
+function maskingTarget(results) {
+  const label = 'masking: peak heap growth at 100 MB − at 1 MB';
+  if (!results || results.length < 2)
+    return { label, display: 'not measured', target: '', status: 'not measured' };
+  const growth = results[results.length - 1].heapGrowthMiB - results[0].heapGrowthMiB;
+  return {
+    label,
+    display: `${growth.toFixed(1)} MiB`,
+    target: `≤ ${MASKING_FLAT_MIB} MiB`,
+    status: growth <= MASKING_FLAT_MIB ? 'met' : 'missed',
+  };
 }
 
 function evaluateTargets(row, halfLoad, recording, baselineRecords) {
