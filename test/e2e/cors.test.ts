@@ -53,6 +53,12 @@ routes:
     upstream: api
     auth: { public: true }
     cors: { origins: ['*'] }
+  - name: sandbox
+    paths: [/sandbox]
+    methods: [GET, OPTIONS]
+    upstream: api
+    auth: { public: true }
+    cors: { origins: ['null'] }
   - name: session
     paths: [/session]
     methods: [GET, OPTIONS]
@@ -153,6 +159,22 @@ describe('preflights', () => {
       expect(reply.headers['access-control-allow-origin']).toBe(origin);
     },
   );
+
+  it('allows the null origin only on a route that lists it', async () => {
+    const listed = await preflight('null', 'GET', {}, '/sandbox');
+    expect(listed.status).toBe(204);
+    expect(listed.headers['access-control-allow-origin']).toBe('null');
+    const unlisted = await preflight('https://app.example.com', 'GET', {}, '/sandbox');
+    expectProblem(unlisted, 403, 'forbidden');
+  });
+
+  it('refuses a preflight asking for more than 64 headers, even allowed ones', async () => {
+    const many = Array.from({ length: 65 }, () => 'x-api-key').join(', ');
+    const reply = await preflight('https://app.example.com', 'GET', {
+      'access-control-request-headers': many,
+    });
+    expectProblem(reply, 403, 'forbidden');
+  });
 
   it('answers `*` without echoing the origin on a route without credentials', async () => {
     const reply = await preflight('https://anyone.example', 'GET', {}, '/open');
