@@ -149,6 +149,10 @@ const Logging = Section(
       default: [],
       description: 'Credential headers to redact beyond the built-in list',
     }),
+    maskSensitiveData: Type.Boolean({
+      default: false,
+      description: 'Mask cards, keys and tokens in every string of every log line',
+    }),
   },
   'Structured JSON logs',
 );
