@@ -42,8 +42,9 @@ import {
   waitForRecording,
 } from './event-store.mjs';
 import { closedLoop, paced, stopActiveLoad } from './load.mjs';
+import { measureMaskingMemory } from './masking-memory.mjs';
 import { ensureNginx, prepareNginx } from './peers/nginx.mjs';
-import { formatConsole, formatMarkdown } from './report.mjs';
+import { formatConsole, formatMarkdown, formatMaskingConsole } from './report.mjs';
 
 /**
  * Every stage type that exists so far, as portcullis-all-stages runs them on its route.
@@ -142,6 +143,11 @@ const SETUPS = [
   { name: 'nginx-workers-2', kind: 'nginx', workers: 2 },
 ];
 
+/** Measurements that are not load setups: in-process figures, run in their own processes. */
+const MEASUREMENTS = ['masking-memory'];
+/** Heap growth beyond which streaming 100 MB rather than 1 MB no longer counts as flat. */
+const MASKING_FLAT_MIB = 16;
+
 const USAGE = `usage: npm run bench -- [options]
 
   --duration S      seconds measured per setup and round (default 10)
@@ -149,7 +155,7 @@ const USAGE = `usage: npm run bench -- [options]
   --connections C   concurrent keep-alive connections (default 50)
   --rounds N        interleaved rounds; the best round of each setup is reported (default 2)
   --quick           smoke test: --duration 2 --warmup 1 --rounds 1, docs not written
-  --only A,B        only these setups (${SETUPS.map((s) => s.name).join(', ')}),
+  --only A,B        only these setups (${[...SETUPS.map((s) => s.name), ...MEASUREMENTS].join(', ')}),
                     or ${AUTHZ_INPROCESS} (authorization measured in-process); docs not written
   --help            this text`;
 
@@ -196,7 +202,11 @@ function parseFlags(argv) {
     .map((s) => s.trim())
     .filter(Boolean);
   for (const name of only ?? []) {
-    if (name !== AUTHZ_INPROCESS && !SETUPS.some((s) => s.name === name))
+    if (
+      name !== AUTHZ_INPROCESS &&
+      !SETUPS.some((s) => s.name === name) &&
+      !MEASUREMENTS.includes(name)
+    )
       throw new UsageError(`--only: unknown setup ${name}`);
   }
   return {
@@ -359,6 +369,14 @@ async function main(argv) {
   const setups = flags.only ? SETUPS.filter((s) => flags.only.includes(s.name)) : SETUPS;
   const fullRun = !flags.quick && !flags.only;
   const inProcess = !flags.only || flags.only.includes(AUTHZ_INPROCESS);
+  // Before any load setup starts: the children measure memory, not throughput, alone.
+  let maskingMemory;
+  if (!flags.only || flags.only.includes('masking-memory')) {
+    say('masking memory: streaming 1 MB and 100 MB through the data-protection scanner');
+    maskingMemory = await measureMaskingMemory();
+    console.log(formatMaskingConsole(maskingMemory));
+  }
+  if (setups.length === 0) return 0;
 
   if (setups.some((s) => s.kind === 'portcullis') && !existsSync(CLI)) {
     throw new Error(
@@ -669,10 +687,14 @@ async function main(argv) {
     eventsConfig: EVENTS_CONFIG,
     limitsAccuracy,
     authzInProcess,
-    targets: evaluateTargets(row, halfLoad, recording, baselineRecords, {
-      limitsAccuracy,
-      authzInProcess,
-    }),
+    maskingMemory,
+    targets: [
+      ...evaluateTargets(row, halfLoad, recording, baselineRecords, {
+        limitsAccuracy,
+        authzInProcess,
+      }),
+      maskingTarget(maskingMemory),
+    ],
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
   };
 
@@ -696,6 +718,20 @@ async function main(argv) {
     say('docs/benchmarks.md not written (only a full run without --quick or --only writes it)');
   }
   return 0;
+}
+
+/** Flat memory: streaming 100 MB grows the heap no more than streaming 1 MB, give or take. */
+function maskingTarget(results) {
+  const label = 'masking: peak heap growth at 100 MB − at 1 MB';
+  if (!results || results.length < 2)
+    return { label, display: 'not measured', target: '', status: 'not measured' };
+  const growth = results[results.length - 1].heapGrowthMiB - results[0].heapGrowthMiB;
+  return {
+    label,
+    display: `${growth.toFixed(1)} MiB`,
+    target: `≤ ${MASKING_FLAT_MIB} MiB`,
+    status: growth <= MASKING_FLAT_MIB ? 'met' : 'missed',
+  };
 }
 
 function evaluateTargets(

@@ -20,6 +20,7 @@ import { checkPolicyConfig } from '../stages/authz/policies/policy-config-check.
 import { PHASES, type StageKind } from '../stages/registry-types.js';
 import { checkAuthz } from './authz-checks.js';
 import { checkRateLimits } from './rate-limit-checks.js';
+import { checkProtection } from './protection-checks.js';
 import { ConfigError, ConfigFileError, ConfigIssue } from './errors.js';
 import { addConfigFormats, formatMessage } from './formats.js';
 import { ConfigSchema, type Config } from './schema.js';
@@ -756,6 +757,7 @@ function checkSemantics(
   checkAuthz(r, config);
   checkRateLimits(r, config);
   checkPolicyFiles(r, config, baseDir);
+  checkProtection((path, message) => r.report(path, message), config);
 }
 
 /**

@@ -2,6 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { AuthnSection, ConsumerEntry, RouteAuth } from './authn-schema.js';
 import { AuthzSection, RouteAuthz } from './authz-schema.js';
 import { RateLimitPolicies, RouteRateLimits } from './rate-limits-schema.js';
+import { Cors, DataProtection, SecurityHeaders } from './protection-schema.js';
 
 /**
  * The configuration schema, written once: ajv compiles it to validate `portcullis.yaml`
@@ -153,6 +154,10 @@ const Logging = Section(
       default: [],
       description: 'Credential headers to redact beyond the built-in list',
     }),
+    maskSensitiveData: Type.Boolean({
+      default: false,
+      description: 'Mask cards, keys and tokens in every string of every log line',
+    }),
   },
   'Structured JSON logs',
 );
@@ -253,6 +258,9 @@ const Route = Closed(
     preflight: Preflight,
     limits: Type.Optional(PartialLimits),
     rateLimits: Type.Optional(RouteRateLimits),
+    dataProtection: Type.Optional(DataProtection),
+    securityHeaders: Type.Optional(SecurityHeaders),
+    cors: Type.Optional(Cors),
   },
   'A route: which requests, which upstream, which stages',
 );
@@ -267,6 +275,13 @@ const Defaults = Section(
       default: [],
       description: 'Stages of every route that declares none',
     }),
+    dataProtection: Type.Optional(DataProtection),
+    securityHeaders: Type.Object(SecurityHeaders.properties, {
+      additionalProperties: false,
+      default: {},
+      description: SecurityHeaders.description,
+    }),
+    cors: Type.Optional(Cors),
   },
   'What every route inherits',
 );

@@ -6,6 +6,7 @@ import diagnostics from 'node:diagnostics_channel';
  */
 export const denyChannel = diagnostics.channel('portcullis:stage:deny');
 export const upstreamErrorChannel = diagnostics.channel('portcullis:upstream:error');
+export const dataDetectedChannel = diagnostics.channel('portcullis:data:detected');
 
 export interface DenyEvent {
   readonly requestId: string;
@@ -40,4 +41,25 @@ export function publishDeny(event: DenyEvent): void {
 
 export function publishUpstreamError(event: UpstreamErrorEvent): void {
   if (upstreamErrorChannel.hasSubscribers) upstreamErrorChannel.publish(event);
+}
+
+/** Sensitive data found in a body (docs/data-protection.md): counts, never the data. */
+export interface DataDetectedEvent {
+  readonly requestId: string;
+  readonly route: string;
+  readonly method: string;
+  readonly path: string;
+  readonly clientIp: string;
+  readonly consumer?: string;
+  /** `response` or `request`. */
+  readonly direction: string;
+  /** The detector (`card`, `jwt`, ...), or `unscanned` for a body passed without a scan. */
+  readonly detector: string;
+  /** `record`, `mask`, `block`, or `pass` for an unscanned body. */
+  readonly action: string;
+  readonly count: number;
+}
+
+export function publishDataDetected(event: DataDetectedEvent): void {
+  if (dataDetectedChannel.hasSubscribers) dataDetectedChannel.publish(event);
 }

@@ -107,7 +107,11 @@ export class Gateway {
     const config = loadConfig(opts);
     const log =
       opts.log ??
-      createLogger({ level: config.logging.level, redactHeaders: config.logging.redactHeaders });
+      createLogger({
+        level: config.logging.level,
+        redactHeaders: config.logging.redactHeaders,
+        maskSensitiveData: config.logging.maskSensitiveData,
+      });
     const clock = opts.clock ?? systemClock;
     const state = await openGatewayState(config, dirname(resolve(opts.configFile)), {
       env: opts.env,

@@ -285,6 +285,20 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
     );
     return;
   }
+  // A CORS preflight of a route with gateway CORS is answered here, before any stage: it
+  // carries no credentials and never reaches the upstream (docs/cors.md).
+  const preflight = method === 'OPTIONS' ? route.cors?.preflight(req.headers) : undefined;
+  if (preflight !== undefined) {
+    if (!preflight.ok) refuse(rt, scheme, res, preflight.denial, id, { ...where, stage: 'cors' });
+    else {
+      const extra = [rt.requestIdHeader, id];
+      if (scheme === 'https' && rt.hsts !== undefined)
+        extra.push('strict-transport-security', rt.hsts);
+      res.writeHead(204, [...preflight.headers, ...extra]);
+      res.end();
+    }
+    return;
+  }
   const trustedPeer = address.viaTrustedProxy;
   const proto = (trustedPeer ? validForwardedProto(head.forwardedProto) : undefined) ?? scheme;
   const fwdHost = (trustedPeer ? validForwardedHost(head.forwardedHost) : undefined) ?? head.host;

@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import { BodyGuard, BodyRefusedError, isJsonMediaType } from './body-guard.js';
 import { publishDeny, publishUpstreamError } from './events.js';
 import { ResponseFilter } from './response-filter.js';
+import { StreamedTransform } from './streamed-transform.js';
 import type { UpstreamBody } from './request-body.js';
 import { runResponseStages, type ResponseResult } from './pipeline.js';
 import { statusOf, type Denial } from './problems.js';
@@ -124,6 +125,8 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   #answered = false;
   /** Set when a response stage asked to rewrite the JSON body: it is buffered, then sent. */
   #filter: ResponseFilter | undefined;
+  /** Set when a response stage asked to transform the body as it streams. */
+  #body: StreamedTransform | undefined;
   readonly #onDrain = (): void => this.#resume?.();
 
   constructor(private readonly t: ProxyTarget) {}
@@ -182,7 +185,17 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       this.#filter = start.filter;
       return true;
     }
-    res.writeHead(statusCode, start.headers as string[]);
+    const body = StreamedTransform.start(ctx.method, statusCode, start.headers, result.changes, {
+      res,
+      resume: () => this.#resume?.(),
+      refuse: (denial) => this.#refuseResponse(denial),
+    });
+    if (body.kind === 'refuse') return this.#refuseResponse(body.denial);
+    if (body.kind === 'transform') {
+      this.#body = body.body;
+      return true;
+    }
+    res.writeHead(statusCode, (body.kind === 'stream' ? body.headers : start.headers) as string[]);
     return true;
   }
 
@@ -213,6 +226,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.#body !== undefined) return !this.#answered && this.#body.write(chunk);
     if (this.#filter !== undefined) {
       if (this.#answered) return false;
       const over = this.#filter.add(chunk);
@@ -224,6 +238,10 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    if (this.#body !== undefined) {
+      if (!this.#answered) this.#body.end();
+      return;
+    }
     const filter = this.#filter;
     if (filter === undefined) {
       this.t.res.end();
@@ -250,6 +268,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     const { res, ctx } = this.t;
+    this.#body?.destroy();
     if (res.destroyed || this.#answered) return;
     const denial = denialFor(err);
     if (err instanceof BodyRefusedError) {
@@ -296,6 +315,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   abort(): void {
+    this.#body?.destroy();
     this.#abort?.(new Error('client went away'));
   }
 }

@@ -2,7 +2,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { isJsonMediaType } from './body-guard.js';
 import type { Denial } from './problems.js';
-import type { ResponseChange } from './stage.js';
+import type { BodyTransform, ResponseChange } from './stage.js';
 
 const TOO_LARGE: Denial = Object.freeze({
   kind: 'bad-gateway',
@@ -100,6 +100,7 @@ export class ResponseFilter {
     private readonly transforms: readonly ((value: unknown) => unknown)[],
     private readonly decode: Decoder | undefined,
     private readonly cap: number,
+    private readonly bodyTransforms: readonly (() => BodyTransform)[],
   ) {}
 
   /**
@@ -136,7 +137,14 @@ export class ResponseFilter {
     if (length !== undefined && Number(length) > cap) return refuse(TOO_LARGE);
     return {
       kind: 'buffer',
-      filter: new ResponseFilter(statusCode, headers, transforms, decode, cap),
+      filter: new ResponseFilter(
+        statusCode,
+        headers,
+        transforms,
+        decode,
+        cap,
+        changes.flatMap((c) => (c.transformBody === undefined ? [] : [c.transformBody])),
+      ),
     };
   }
 
@@ -170,7 +178,16 @@ export class ResponseFilter {
     }
     for (const transform of this.transforms) value = transform(value);
     // undefined (a transform removed everything) is sent as null: still JSON.
-    const body = Buffer.from(JSON.stringify(value) ?? 'null');
+    let body = Buffer.from(JSON.stringify(value) ?? 'null');
+    // Body transforms (masking) see the filtered JSON, whole: it is already in memory.
+    for (const create of this.bodyTransforms) {
+      const t = create();
+      const pushed = t.push(body);
+      if (pushed.refuse !== undefined) return pushed.refuse;
+      const ended = t.end();
+      if (ended.refuse !== undefined) return ended.refuse;
+      body = Buffer.concat([pushed.out, ended.out]);
+    }
     const headers = without(this.headers, DROPPED);
     headers.push('content-length', String(body.length));
     return { statusCode: this.statusCode, headers, body };

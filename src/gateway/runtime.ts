@@ -13,7 +13,9 @@ import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
 import type { RouteStage } from './pipeline.js';
 import type { ProblemOptions } from './respond.js';
+import { withProtection } from './route-protection.js';
 import { Router, type Routable } from './router.js';
+import type { CorsPolicy } from '../stages/cors/cors-policy.js';
 import type { Clock, RouteInfo, Stage } from './stage.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import { buildUpstreams, type Upstream } from './upstreams.js';
@@ -24,6 +26,8 @@ export interface RouteRuntime extends Routable {
   readonly stages: readonly RouteStage[];
   readonly hasResponseStages: boolean;
   readonly limits: LimitsConfig;
+  /** The route's CORS policy: preflights are answered before any stage runs. */
+  readonly cors: CorsPolicy | undefined;
 }
 
 /**
@@ -181,7 +185,7 @@ export function buildRuntime(
     const skipAuthz = skip.has('authz') || skip.has('authn');
     // Write rules in shadow mode run after it, unenforced (docs/authorization.md).
     const shadow = deps.authz.shadowStageFor(r);
-    const stages =
+    const pipeline =
       authz === undefined
         ? withAuthentication
         : withAuthz(withAuthentication, [
@@ -190,6 +194,7 @@ export function buildRuntime(
               ? []
               : [{ stage: shadow, type: 'authz', enforce: false, skipForOptions: skipAuthz }]),
           ]);
+    const { stages, cors } = withProtection(pipeline, r, config.defaults);
     return {
       name: r.name,
       hosts: r.hosts,
@@ -200,6 +205,7 @@ export function buildRuntime(
       stages,
       hasResponseStages: stages.some((s) => s.stage.onResponse !== undefined),
       limits: { ...config.defaults.limits, ...r.limits },
+      cors,
     };
   });
   const hsts = hstsValue(config);

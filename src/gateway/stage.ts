@@ -113,6 +113,29 @@ export interface ResponseChange {
    * Content-Length. A response that cannot be filtered is refused (502), never passed through.
    */
   readonly transformJson?: (value: unknown) => unknown;
+  /**
+   * Streams the response body through a transform made for this response (e.g. masking
+   * sensitive data): the proxy undoes a `gzip`, `deflate` or `br` coding as it streams (and
+   * sends the result uncoded), refuses any other coding with 502, and sends what each push
+   * returns as it comes, without buffering the body. Transforms of several stages run in the
+   * order the response stages ran. A `refuse` before the response head went out becomes that
+   * refusal; after it, the connection is cut (the client sees a truncated response).
+   */
+  readonly transformBody?: () => BodyTransform;
+}
+
+/** One response body's transform; see ResponseChange.transformBody. */
+export interface BodyTransform {
+  push(chunk: Buffer): BodyStep;
+  /** The body ended: the last bytes, or a refusal. */
+  end(): BodyStep;
+}
+
+export interface BodyStep {
+  /** Bytes to send now; may be empty. */
+  readonly out: Buffer;
+  /** Stop: send nothing more, answer with this refusal (or cut the connection). */
+  readonly refuse?: Denial;
 }
 
 export type ResponseVerdict =

@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { maskLogObject, maskText } from './log-masking.js';
 
 /** Credential headers that never reach a log line, whatever else is configured. */
 const ALWAYS_REDACTED = [
@@ -13,6 +14,8 @@ export interface LoggerOptions {
   readonly level: string;
   readonly redactHeaders: readonly string[];
   readonly destination?: DestinationStream;
+  /** Mask cards, keys, tokens... in every string of every line (docs/data-protection.md). */
+  readonly maskSensitiveData?: boolean;
 }
 
 /** Structured JSON logs (pino) with credential headers redacted at the logger itself. */
@@ -32,7 +35,24 @@ export function createLogger(opts: LoggerOptions): Logger {
       level: opts.level,
       redact: { paths, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: {
+        level: (label) => ({ level: label }),
+        ...(opts.maskSensitiveData === true
+          ? { log: (object: Record<string, unknown>) => maskLogObject(object) as typeof object }
+          : {}),
+      },
+      ...(opts.maskSensitiveData === true
+        ? {
+            hooks: {
+              logMethod(args: Parameters<Logger['info']>, method: (...a: unknown[]) => void) {
+                method.apply(
+                  this,
+                  args.map((a) => (typeof a === 'string' ? maskText(a) : a)),
+                );
+              },
+            },
+          }
+        : {}),
     },
     opts.destination ?? pino.destination({ dest: 1, sync: false }),
   );

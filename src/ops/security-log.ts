@@ -1,6 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
-import type { DenyEvent, UpstreamErrorEvent } from '../gateway/events.js';
+import type { DataDetectedEvent, DenyEvent, UpstreamErrorEvent } from '../gateway/events.js';
 
 /**
  * Writes every refusal and upstream failure as a structured security event. It subscribes to
@@ -18,9 +18,15 @@ export function subscribeSecurityLog(log: Logger): () => void {
     const e = message as UpstreamErrorEvent;
     log.warn({ event: 'upstream.error', ...e }, 'upstream failed');
   };
+  const onData = (message: unknown): void => {
+    const e = message as DataDetectedEvent;
+    log.warn({ event: 'data.detected', ...e }, 'sensitive data detected');
+  };
   diagnostics.subscribe('portcullis:stage:deny', onDeny);
   diagnostics.subscribe('portcullis:upstream:error', onUpstream);
+  diagnostics.subscribe('portcullis:data:detected', onData);
   return () => {
+    diagnostics.unsubscribe('portcullis:data:detected', onData);
     diagnostics.unsubscribe('portcullis:stage:deny', onDeny);
     diagnostics.unsubscribe('portcullis:upstream:error', onUpstream);
   };

@@ -11,6 +11,8 @@ import { STAGE_KINDS } from '../../src/stages/registry.js';
 const YAML = `
 listeners: {http: {port: 0}}
 upstreams: {api: {targets: ['http://127.0.0.1:9']}}
+# Only the authz stage's place is under test here (the protection stages: protection-placement).
+defaults: {securityHeaders: {enabled: false}}
 routes:
   - name: admin
     paths: [/admin]

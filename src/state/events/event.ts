@@ -1,4 +1,4 @@
-import type { DenyEvent, UpstreamErrorEvent } from '../../gateway/events.js';
+import type { DataDetectedEvent, DenyEvent, UpstreamErrorEvent } from '../../gateway/events.js';
 import type { RequestDoneEvent } from './request-done.js';
 
 /**
@@ -107,6 +107,29 @@ export function securityEventFromDeny(e: DenyEvent, time: number): EventRecord {
       e.credential === undefined && e.details === undefined
         ? null
         : detailsOf({ ...e.details, credential: e.credential }),
+  };
+}
+
+/**
+ * Sensitive data found in a body, from `portcullis:data:detected`: which detector, what was
+ * done and how often. The data itself is never part of the message.
+ */
+export function securityEventFromDataDetected(e: DataDetectedEvent, time: number): EventRecord {
+  return {
+    time,
+    kind: 'security',
+    action: 'data.detected',
+    decision: text(e.action) ?? 'record',
+    reason: text(e.detector),
+    requestId: text(e.requestId),
+    route: text(e.route),
+    method: text(e.method),
+    path: pathOnly(e.path),
+    status: null,
+    clientIp: text(e.clientIp),
+    consumer: text(e.consumer),
+    stage: 'data-protection',
+    details: detailsOf({ direction: e.direction, count: integer(e.count) }),
   };
 }
 

@@ -1,8 +1,10 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
 import {
+  dataDetectedChannel,
   denyChannel,
   upstreamErrorChannel,
+  type DataDetectedEvent,
   type DenyEvent,
   type UpstreamErrorEvent,
 } from '../../gateway/events.js';
@@ -12,6 +14,7 @@ import {
   adminEvent,
   eventFromUpstreamError,
   requestEventFromDone,
+  securityEventFromDataDetected,
   securityEventFromDeny,
   type AdminEventInput,
   type EventRecord,
@@ -95,10 +98,14 @@ export function startEventRecording(opts: EventRecordingOptions): EventRecording
   const onUpstream = guarded((m, t) =>
     eventFromUpstreamError(m as unknown as UpstreamErrorEvent, t),
   );
+  const onData = guarded((m, t) =>
+    securityEventFromDataDetected(m as unknown as DataDetectedEvent, t),
+  );
   const onDone = guarded((m, t) => requestEventFromDone(m as unknown as RequestDoneEvent, t));
   const subscriptions: [string | symbol, (m: unknown) => void][] = [
     [denyChannel.name, onDeny],
     [upstreamErrorChannel.name, onUpstream],
+    [dataDetectedChannel.name, onData],
   ];
   // Refusals and upstream failures are always recorded; allowed requests only when asked for
   // (without a subscriber the data plane does not even build their events).
