@@ -44,6 +44,8 @@ export async function startGateway(
   configFile: string,
   args: string[] = [],
   env: NodeJS.ProcessEnv = gatewayEnv(),
+  /** How long to wait for `gateway ready`: several workers start slower on a busy machine. */
+  readyMs = 10_000,
 ): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [CLI, 'start', '-c', configFile, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -113,7 +115,7 @@ export async function startGateway(
     if (line.msg !== msg) return undefined;
     return (line.address as { port: number }).port;
   };
-  await waitForLog((l) => l.msg === 'gateway ready');
+  await waitForLog((l) => l.msg === 'gateway ready', readyMs);
   const result: GatewayProcess = {
     child,
     configFile,
