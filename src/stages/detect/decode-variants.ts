@@ -14,42 +14,44 @@ const UTF8 = new TextDecoder('utf-8', { fatal: false });
  * overlong UTF-8 spellings of `.`, `/` and `\` (`%c0%af`) that old decoders let through.
  */
 export function urlDecode(s: string): string | undefined {
-  if (s.indexOf('%') === -1) return undefined;
-  const bytes: number[] = [];
+  let i = s.indexOf('%');
+  if (i === -1) return undefined;
   let out = '';
+  let start = 0; // the first character not yet copied to `out`
   let changed = false;
+  const bytes: number[] = [];
   const flush = (): void => {
     if (bytes.length === 0) return;
     out += UTF8.decode(Uint8Array.from(overlongToAscii(bytes)));
     bytes.length = 0;
   };
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 37 /* % */) {
-      const h1 = HEX(s.charCodeAt(i + 1));
-      const h2 = HEX(s.charCodeAt(i + 2));
-      if (h1 >= 0 && h2 >= 0) {
-        bytes.push(h1 * 16 + h2);
-        i += 2;
-        changed = true;
-        continue;
-      }
-      const u = s.charCodeAt(i + 1);
-      if (u === 117 || u === 85) {
-        const code = hex4(s, i + 2);
-        if (code >= 0) {
-          flush();
-          out += String.fromCharCode(code);
-          i += 5;
-          changed = true;
-          continue;
-        }
-      }
+  while (i !== -1) {
+    const h1 = HEX(s.charCodeAt(i + 1));
+    const h2 = HEX(s.charCodeAt(i + 2));
+    const u = s.charCodeAt(i + 1);
+    const code = u === 117 || u === 85 ? hex4(s, i + 2) : -1;
+    if ((h1 < 0 || h2 < 0) && code < 0) {
+      i = s.indexOf('%', i + 1);
+      continue;
     }
-    flush();
-    out += s[i];
+    // Bytes of one run of escapes are decoded together (a UTF-8 sequence spans several).
+    if (i > start) {
+      flush();
+      out += s.slice(start, i);
+    }
+    if (h1 >= 0 && h2 >= 0) {
+      bytes.push(h1 * 16 + h2);
+      start = i + 3;
+    } else {
+      flush();
+      out += String.fromCharCode(code);
+      start = i + 6;
+    }
+    changed = true;
+    i = s.indexOf('%', start);
   }
   flush();
+  out += s.slice(start);
   return changed ? out : undefined;
 }
 
@@ -111,50 +113,40 @@ const NAMED: Readonly<Record<string, string>> = {
 
 /** HTML character references: `&lt;`, `&#60;`, `&#x3c;`, with or without the `;`. */
 export function htmlEntityDecode(s: string): string | undefined {
-  if (s.indexOf('&') === -1) return undefined;
+  let i = s.indexOf('&');
+  if (i === -1) return undefined;
   let out = '';
-  let changed = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c !== 38 /* & */) {
-      out += s[i];
-      continue;
-    }
-    if (s.charCodeAt(i + 1) === 35 /* # */) {
-      const hex = s.charCodeAt(i + 2) === 120 || s.charCodeAt(i + 2) === 88;
-      let j = i + (hex ? 3 : 2);
+  let start = 0;
+  while (i !== -1) {
+    let decoded: string | undefined;
+    let j = i + 1;
+    if (s.charCodeAt(j) === 35 /* # */) {
+      const hex = s.charCodeAt(j + 1) === 120 || s.charCodeAt(j + 1) === 88;
+      j += hex ? 2 : 1;
+      const first = j;
       let v = 0;
-      const start = j;
       // Leading zeros are how filters are evaded (`&#0000060`); the digits are bounded.
-      while (j < s.length && j - start < 12) {
+      while (j < s.length && j - first < 12) {
         const d = hex ? HEX(s.charCodeAt(j)) : s.charCodeAt(j) - 48;
         if (d < 0 || d > (hex ? 15 : 9)) break;
         v = v * (hex ? 16 : 10) + d;
         j++;
       }
-      if (j > start && v > 0 && v <= 0x10ffff) {
-        out += String.fromCodePoint(v);
-        if (s.charCodeAt(j) === 59 /* ; */) j++;
-        i = j - 1;
-        changed = true;
-        continue;
-      }
+      if (j > first && v > 0 && v <= 0x10ffff) decoded = String.fromCodePoint(v);
     } else {
-      let j = i + 1;
       while (j < s.length && j - i <= 8 && isLetter(s.charCodeAt(j))) j++;
-      const name = s.slice(i + 1, j).toLowerCase();
-      const ch = NAMED[name];
-      if (ch !== undefined) {
-        out += ch;
-        if (s.charCodeAt(j) === 59) j++;
-        i = j - 1;
-        changed = true;
-        continue;
-      }
+      decoded = NAMED[s.slice(i + 1, j).toLowerCase()];
     }
-    out += '&';
+    if (decoded === undefined) {
+      i = s.indexOf('&', i + 1);
+      continue;
+    }
+    if (s.charCodeAt(j) === 59 /* ; */) j++;
+    out += s.slice(start, i) + decoded;
+    start = j;
+    i = s.indexOf('&', j);
   }
-  return changed ? out : undefined;
+  return start === 0 ? undefined : out + s.slice(start);
 }
 
 function isLetter(c: number): boolean {
@@ -163,49 +155,46 @@ function isLetter(c: number): boolean {
 
 /** JavaScript and JSON escapes left in a string: `\u003c`, `\u{3c}`, `\x3c`. */
 export function escapeDecode(s: string): string | undefined {
-  if (s.indexOf('\\') === -1) return undefined;
+  let i = s.indexOf('\\');
+  if (i === -1) return undefined;
   let out = '';
-  let changed = false;
-  for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) === 92 /* \ */) {
-      const k = s.charCodeAt(i + 1);
-      if (k === 117 /* u */) {
-        if (s.charCodeAt(i + 2) === 123 /* { */) {
-          let j = i + 3;
-          let v = 0;
-          while (j < s.length && j - i < 10 && HEX(s.charCodeAt(j)) >= 0) {
-            v = v * 16 + HEX(s.charCodeAt(j));
-            j++;
-          }
-          if (s.charCodeAt(j) === 125 && j > i + 3 && v <= 0x10ffff) {
-            out += String.fromCodePoint(v);
-            i = j;
-            changed = true;
-            continue;
-          }
-        } else {
-          const v = hex4(s, i + 2);
-          if (v >= 0) {
-            out += String.fromCharCode(v);
-            i += 5;
-            changed = true;
-            continue;
-          }
-        }
-      } else if (k === 120 /* x */) {
-        const h1 = HEX(s.charCodeAt(i + 2));
-        const h2 = HEX(s.charCodeAt(i + 3));
-        if (h1 >= 0 && h2 >= 0) {
-          out += String.fromCharCode(h1 * 16 + h2);
-          i += 3;
-          changed = true;
-          continue;
-        }
+  let start = 0;
+  while (i !== -1) {
+    const k = s.charCodeAt(i + 1);
+    let decoded: string | undefined;
+    let next = i + 1;
+    if (k === 117 /* u */ && s.charCodeAt(i + 2) === 123 /* { */) {
+      let j = i + 3;
+      let v = 0;
+      while (j < s.length && j - i < 10 && HEX(s.charCodeAt(j)) >= 0) {
+        v = v * 16 + HEX(s.charCodeAt(j));
+        j++;
+      }
+      if (s.charCodeAt(j) === 125 && j > i + 3 && v <= 0x10ffff) {
+        decoded = String.fromCodePoint(v);
+        next = j + 1;
+      }
+    } else if (k === 117) {
+      const v = hex4(s, i + 2);
+      if (v >= 0) {
+        decoded = String.fromCharCode(v);
+        next = i + 6;
+      }
+    } else if (k === 120 /* x */) {
+      const h1 = HEX(s.charCodeAt(i + 2));
+      const h2 = HEX(s.charCodeAt(i + 3));
+      if (h1 >= 0 && h2 >= 0) {
+        decoded = String.fromCharCode(h1 * 16 + h2);
+        next = i + 4;
       }
     }
-    out += s[i];
+    if (decoded !== undefined) {
+      out += s.slice(start, i) + decoded;
+      start = next;
+    }
+    i = s.indexOf('\\', next);
   }
-  return changed ? out : undefined;
+  return start === 0 ? undefined : out + s.slice(start);
 }
 
 function isBase64Char(c: number): boolean {

@@ -106,9 +106,17 @@ export class Detector {
     let budget = this.settings.inspectBytes;
     let tooLarge = false;
     let location = '';
-    const hit: Hit = (id) => {
+    // What each short value fired, so a value sent many times (a hostile body of 100 000
+    // copies) is scanned once and its hits replayed at each location (exclusions still apply).
+    const seen = new Map<string, RuleId[]>();
+    let fired: RuleId[] = [];
+    const record = (id: RuleId): void => {
       if (!this.#active.has(id) || found.has(id) || this.#excluded(id, location)) return;
       found.set(id, location);
+    };
+    const hit: Hit = (id) => {
+      fired.push(id);
+      record(id);
     };
     walkRequest(parts, this.settings.inspect, this.#ignoredHeaders, {
       value: (at, value, source) => {
@@ -118,7 +126,15 @@ export class Detector {
           return false;
         }
         location = at;
+        const key = value.length <= 256 ? `${source}:${value}` : undefined;
+        const before = key === undefined ? undefined : seen.get(key);
+        if (before !== undefined) {
+          for (const id of before) record(id);
+          return true;
+        }
+        fired = [];
         this.#scanValue(value, source, hit);
+        if (key !== undefined) seen.set(key, fired);
         return true;
       },
       keys: (at, keys, _source: Source) => {

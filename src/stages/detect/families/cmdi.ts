@@ -235,7 +235,8 @@ export function scanCmdi(s: Subject, hit: Hit): void {
       while (lower.charCodeAt(after) === 10 || lower.charCodeAt(after) === 13) after++;
       if (!newlineSeparates) {
         if (commandAt(lower, after)) hit('detect.cmdi.newline_command');
-        after = -1;
+        i = after - 1;
+        continue;
       }
     }
     if (after >= 0 && commandAt(lower, after)) {

@@ -26,6 +26,14 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
+/**
+ * Whether a line comment only ends the query (`admin'--`, `-- -+`) rather than holding prose:
+ * `it's fine' -- and left` is an em dash, not an injection.
+ */
+function tail(lower: string, from: number, to: number): boolean {
+  return to - from <= 4 || lower.slice(from, to).trim().length <= 3;
+}
+
 /** Tokenizes `lower` (already lower-cased); stops after `maxTokens`. */
 export function sqlTokens(lower: string, maxTokens = 100_000): SqlToken[] {
   const out: SqlToken[] = [];
@@ -45,8 +53,11 @@ export function sqlTokens(lower: string, maxTokens = 100_000): SqlToken[] {
         continue;
       }
       const end = lower.indexOf('*/', i + 2);
-      out.push({ type: 'comment', text: '/*' });
-      i = end === -1 ? n : end + 2;
+      // A closed comment is whitespace (`UNION/**/SELECT`); an open one ends the query.
+      if (end === -1) {
+        out.push({ type: 'comment', text: '/*' });
+        i = n;
+      } else i = end + 2;
       continue;
     }
     if (c === 42 && lower.charCodeAt(i + 1) === 47) {
@@ -56,18 +67,20 @@ export function sqlTokens(lower: string, maxTokens = 100_000): SqlToken[] {
     if (c === 45 && lower.charCodeAt(i + 1) === 45) {
       const after = lower.charCodeAt(i + 2);
       if (Number.isNaN(after) || after <= 32 || after === 45) {
-        out.push({ type: 'comment', text: '--' });
         const nl = lower.indexOf('\n', i);
-        i = nl === -1 ? n : nl + 1;
+        const end = nl === -1 ? n : nl;
+        out.push({ type: 'comment', text: tail(lower, i + 2, end) ? '--' : '-- text' });
+        i = end + 1;
         continue;
       }
     }
     if (c === 35 /* # */) {
       const after = lower.charCodeAt(i + 1);
       if (Number.isNaN(after) || after <= 32) {
-        out.push({ type: 'comment', text: '#' });
         const nl = lower.indexOf('\n', i);
-        i = nl === -1 ? n : nl + 1;
+        const end = nl === -1 ? n : nl;
+        out.push({ type: 'comment', text: tail(lower, i + 1, end) ? '#' : '# text' });
+        i = end + 1;
         continue;
       }
     }

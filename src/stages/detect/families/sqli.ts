@@ -210,7 +210,7 @@ export function scanSqli(s: Subject, hit: Hit): void {
       if (t.text !== '`') {
         // A quote that closes the application's string, then code.
         const n = next;
-        if (n?.type === 'comment') hit('detect.sqli.quote_breakout');
+        if (n?.type === 'comment' && !n.text.endsWith(' text')) hit('detect.sqli.quote_breakout');
         // Blind extraction: `' AND ascii(substr(...`, `' OR length(...`.
         if (LOGIC.has(text(n)) && toks[i + 2]?.type === 'word' && text(toks[i + 3]) === '(') {
           hit('detect.sqli.quote_breakout');

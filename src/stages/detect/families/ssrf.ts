@@ -144,7 +144,10 @@ function hostOf(lower: string, at: number): string {
   if (userinfo !== -1) authority = authority.slice(userinfo + 1);
   if (authority.startsWith('[')) {
     const close = authority.indexOf(']');
-    return close === -1 ? authority : authority.slice(0, close + 1);
+    const literal = close === -1 ? authority : authority.slice(0, close + 1);
+    // A zone id (`[fe80::1%25eth0]`) does not change where the address points.
+    const zone = literal.indexOf('%');
+    return zone === -1 ? literal : `${literal.slice(0, zone)}]`;
   }
   const colon = authority.indexOf(':');
   return colon === -1 ? authority : authority.slice(0, colon);
