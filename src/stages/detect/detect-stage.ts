@@ -102,6 +102,24 @@ const REFUSALS: Readonly<Record<Family, Denial>> = {
   crlf: { kind: 'attack-detected', reason: 'detect.crlf', detail: DETAIL },
 };
 
+/**
+ * Which family names a refusal when several score the same, most specific first: a JNDI
+ * lookup also holds an `ldap://` URL, an XXE entity a `file:///etc/passwd`.
+ */
+const SPECIFICITY: readonly Family[] = [
+  'jndi',
+  'xxe',
+  'ssti',
+  'proto',
+  'nosql',
+  'crlf',
+  'cmdi',
+  'sqli',
+  'xss',
+  'ssrf',
+  'traversal',
+];
+
 const TOO_LARGE = deny({
   kind: 'body-too-large',
   reason: 'detect.input.too_large',
@@ -127,7 +145,15 @@ function verdictOf(d: Detection, settings: Settings): Verdict {
   if (d.tooLarge) return TOO_LARGE;
   if (d.score < settings.threshold || d.findings.length === 0) return ALLOW;
   let top = d.findings[0];
-  for (const f of d.findings) if (top === undefined || f.score > top.score) top = f;
+  for (const f of d.findings) {
+    if (top === undefined || f.score > top.score) top = f;
+    else if (
+      f.score === top.score &&
+      SPECIFICITY.indexOf(f.family) < SPECIFICITY.indexOf(top.family)
+    ) {
+      top = f;
+    }
+  }
   if (top === undefined) return ALLOW;
   const locations = [...new Set(d.findings.map((f) => safeLocation(f.location)))].slice(0, 8);
   return deny({
