@@ -20,6 +20,7 @@ import {
   waitForOk,
 } from './children.mjs';
 import { AUTHN_SETUPS, applyAuthn, credentialHeaders } from './authn-setups.mjs';
+import { DETECT_SETUPS } from './detect-setups.mjs';
 import { commandCpuSeconds, groupCpuSeconds } from './cpu-time.mjs';
 import {
   countEvents,
@@ -57,6 +58,8 @@ const TARGETS = {
   eventRecordingCost: 0.1,
   /** (passthrough − authenticated) ÷ passthrough, in req/s, with the gateway's caches warm. */
   authenticationCost: 0.05,
+  /** (passthrough − detect) ÷ passthrough, in req/s: attack detection at paranoia 1. */
+  detectionCost: 0.15,
 };
 
 /**
@@ -88,6 +91,8 @@ const SETUPS = [
   { name: 'portcullis-all-stages', kind: 'portcullis', stages: ALL_STAGES, workers: 1 },
   // The pass-through route authenticated with an API key, or a JWT (RS256, ES256).
   ...AUTHN_SETUPS,
+  // The pass-through route with attack detection, on a request with a query and headers.
+  ...DETECT_SETUPS,
   // The full pipeline with event recording on, to each store backend.
   {
     name: 'portcullis-events-sqlite',
@@ -358,7 +363,9 @@ async function main(argv) {
   // The credential each authenticated setup sends on every request.
   const credentials = new Map();
   const headersOf = (setup) =>
-    credentials.get(setup.name) ?? (setup.stages === ALL_STAGES ? ALL_STAGES_HEADERS : {});
+    credentials.get(setup.name) ??
+    setup.headers ??
+    (setup.stages === ALL_STAGES ? ALL_STAGES_HEADERS : {});
   // The gateway opens its store with a master key: one throwaway key for the whole run.
   const portcullisEnv = {
     ...process.env,
@@ -383,7 +390,7 @@ async function main(argv) {
   const groups = new Map();
   for (const [i, setup] of setups.entries()) {
     const port = ports[2 * i];
-    const url = `http://127.0.0.1:${port}/catalog`;
+    const url = `http://127.0.0.1:${port}/catalog${setup.query ? `?${setup.query}` : ''}`;
     if (setup.kind === 'direct') {
       targets.set(setup.name, `${upstreamUrl}/catalog`);
       groups.set(setup.name, upstream.proc.pid);
@@ -699,6 +706,17 @@ function evaluateTargets(row, halfLoad, recording, baselineRecords) {
       display: `${((added / pass.leanest.cpuUs) * 100).toFixed(1)} % (${added.toFixed(1)} µs)`,
       target: '',
       status: 'no target',
+    });
+  }
+  for (const { name } of DETECT_SETUPS) {
+    if (!row(name) || !row('portcullis-passthrough')) continue;
+    const pass = row('portcullis-passthrough');
+    const cost = (pass.best.rps - row(name).best.rps) / pass.best.rps;
+    targets.push({
+      label: `attack detection, ${name}: (portcullis-passthrough − ${name}) ÷ portcullis-passthrough`,
+      display: `${(cost * 100).toFixed(1)} %`,
+      target: `< ${TARGETS.detectionCost * 100} %`,
+      status: cost < TARGETS.detectionCost ? 'met' : 'missed',
     });
   }
   const p99 = (name) => halfLoad?.rows.find((r) => r.name === name)?.best.p99 ?? Number.NaN;

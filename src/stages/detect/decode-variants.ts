@@ -22,7 +22,10 @@ export function urlDecode(s: string): string | undefined {
   const bytes: number[] = [];
   const flush = (): void => {
     if (bytes.length === 0) return;
-    out += UTF8.decode(Uint8Array.from(overlongToAscii(bytes)));
+    // ASCII needs no UTF-8 decoder; a long run goes through a Buffer (a spread of a hostile
+    // 100 000 bytes would overflow the stack).
+    if (bytes.every((b) => b < 0x80)) out += Buffer.from(bytes).toString('latin1');
+    else out += UTF8.decode(Uint8Array.from(overlongToAscii(bytes)));
     bytes.length = 0;
   };
   while (i !== -1) {

@@ -109,6 +109,7 @@ export class Detector {
     // What each short value fired, so a value sent many times (a hostile body of 100 000
     // copies) is scanned once and its hits replayed at each location (exclusions still apply).
     const seen = new Map<string, RuleId[]>();
+    let values = 0; // a typical request has a few dozen: the cache starts past 256
     let fired: RuleId[] = [];
     const record = (id: RuleId): void => {
       if (!this.#active.has(id) || found.has(id) || this.#excluded(id, location)) return;
@@ -126,7 +127,8 @@ export class Detector {
           return false;
         }
         location = at;
-        const key = value.length <= 256 ? `${source}:${value}` : undefined;
+        values++;
+        const key = values > 256 && value.length <= 256 ? `${source}:${value}` : undefined;
         const before = key === undefined ? undefined : seen.get(key);
         if (before !== undefined) {
           for (const id of before) record(id);

@@ -46,7 +46,7 @@ const STACKED_NEXT: Readonly<Record<string, readonly string[] | 'var' | 'proc' |
   declare: 'var',
   waitfor: ['delay', 'time'],
 };
-const SCHEMA_WORDS = [
+const SCHEMA_WORDS: ReadonlySet<string> = new Set([
   'information_schema',
   'sysobjects',
   'syscolumns',
@@ -65,7 +65,7 @@ const SCHEMA_WORDS = [
   'msysobjects',
   'all_tables',
   'user_tables',
-];
+]);
 const SCHEMA_VARS = ['@@version', '@@datadir', '@@hostname', '@@basedir', '@@servername'];
 const ERROR_FUNCTIONS = new Set([
   'extractvalue',
@@ -272,7 +272,10 @@ export function scanSqli(s: Subject, hit: Hit): void {
         else if (i > 0 && LOGIC.has(text(toks[i - 1]))) hit('detect.sqli.error_function');
       } else if (w === 'exp' && text(next) === '(' && text(toks[i + 2]) === '~') {
         hit('detect.sqli.error_function');
-      } else if (SCHEMA_WORDS.some((x) => w === x || w.startsWith(x + '.'))) {
+      } else if (
+        SCHEMA_WORDS.has(w) ||
+        (w.includes('.') && SCHEMA_WORDS.has(w.slice(0, w.indexOf('.'))))
+      ) {
         hit('detect.sqli.schema_probe');
       } else if (w === 'load_file' && text(next) === '(') {
         hit('detect.sqli.schema_probe');

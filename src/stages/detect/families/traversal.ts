@@ -33,6 +33,18 @@ const SENSITIVE = [
   '/.bash_history',
 ];
 
+const SENSITIVE_HINTS = [
+  '/etc/',
+  '/proc/',
+  '.ini',
+  'system32',
+  '/.',
+  'id_rsa',
+  'wp-config',
+  '/web-inf/',
+  '.htpasswd',
+];
+
 /** The entries of SENSITIVE that need no slash. */
 const SENSITIVE_NAMES = SENSITIVE.filter((f) => !f.includes('/'));
 
@@ -76,6 +88,8 @@ export function scanTraversal(s: Subject, hit: Hit): void {
   }
   if (s.has(C.SLASH | C.BACKSLASH)) {
     const slashed = s.has(C.BACKSLASH) ? lower.replaceAll('\\', '/') : lower;
+    // Every entry holds one of these: a URL or a user agent skips the list in a few lookups.
+    if (!SENSITIVE_HINTS.some((h) => slashed.includes(h))) return scanWrappers(s, lower, hit);
     for (const file of SENSITIVE) {
       if (slashed.includes(file)) {
         hit('detect.traversal.sensitive_file');
@@ -90,13 +104,19 @@ export function scanTraversal(s: Subject, hit: Hit): void {
       }
     }
   }
-  if (s.has(C.COLON)) {
+  scanWrappers(s, lower, hit);
+}
+
+function scanWrappers(s: Subject, lower: string, hit: Hit): void {
+  if (s.has(C.COLON) && lower.includes(':/')) {
     for (const w of WRAPPERS) {
       if (lower.includes(w)) {
         hit('detect.traversal.stream_wrapper');
         break;
       }
     }
+  } else if (s.has(C.COLON) && (lower.includes('jar:file:') || lower.includes('netdoc:'))) {
+    hit('detect.traversal.stream_wrapper');
   }
   if (s.has(C.NUL)) hit('detect.traversal.null_byte');
 }
