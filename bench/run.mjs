@@ -34,6 +34,7 @@ import {
   authzCredentialHeaders,
   checkAuthzSetup,
 } from './authz-setups.mjs';
+import { DETECT_SETUPS } from './detect-setups.mjs';
 import { commandCpuSeconds, groupCpuSeconds } from './cpu-time.mjs';
 import {
   countEvents,
@@ -80,6 +81,8 @@ const TARGETS = {
   authorizationCost: 0.05,
   /** Authorization in-process, p99 per request in µs, for every demo route. */
   authorizationP99Us: 50,
+  /** (passthrough − detect) ÷ passthrough, in req/s: attack detection at paranoia 1. */
+  detectionCost: 0.15,
 };
 
 /** The in-process measurement of authorization (bench/authz-inprocess.mjs): not a setup under load. */
@@ -122,6 +125,8 @@ const SETUPS = [
   ...LIMITS_SETUPS,
   // The demo's account route with an API key, with authentication only and with its rules.
   ...AUTHZ_SETUPS,
+  // The pass-through route with attack detection, on a request with a query and headers.
+  ...DETECT_SETUPS,
   // The full pipeline with event recording on, to each store backend.
   {
     name: 'portcullis-events-sqlite',
@@ -433,7 +438,9 @@ async function main(argv) {
   // The credential each authenticated setup sends on every request.
   const credentials = new Map();
   const headersOf = (setup) =>
-    credentials.get(setup.name) ?? (setup.stages === ALL_STAGES ? ALL_STAGES_HEADERS : {});
+    credentials.get(setup.name) ??
+    setup.headers ??
+    (setup.stages === ALL_STAGES ? ALL_STAGES_HEADERS : {});
   // The gateway opens its store with a master key: one throwaway key for the whole run.
   const portcullisEnv = {
     ...process.env,
@@ -458,7 +465,7 @@ async function main(argv) {
   const groups = new Map();
   for (const [i, setup] of setups.entries()) {
     const port = ports[2 * i];
-    const url = `http://127.0.0.1:${port}${setup.path ?? '/catalog'}`;
+    const url = `http://127.0.0.1:${port}${setup.path ?? '/catalog'}${setup.query ? `?${setup.query}` : ''}`;
     if (setup.kind === 'direct') {
       targets.set(setup.name, `${upstreamUrl}/catalog`);
       groups.set(setup.name, upstream.proc.pid);
@@ -906,6 +913,17 @@ function evaluateTargets(
         status: 'no target',
       });
     }
+  }
+  for (const { name } of DETECT_SETUPS) {
+    if (!row(name) || !row('portcullis-passthrough')) continue;
+    const pass = row('portcullis-passthrough');
+    const cost = (pass.best.rps - row(name).best.rps) / pass.best.rps;
+    targets.push({
+      label: `attack detection, ${name}: (portcullis-passthrough − ${name}) ÷ portcullis-passthrough`,
+      display: `${(cost * 100).toFixed(1)} %`,
+      target: `< ${TARGETS.detectionCost * 100} %`,
+      status: cost < TARGETS.detectionCost ? 'met' : 'missed',
+    });
   }
   const p99 = (name) => halfLoad?.rows.find((r) => r.name === name)?.best.p99 ?? Number.NaN;
   const added = p99('portcullis-passthrough') - p99('direct');

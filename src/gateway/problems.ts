@@ -12,6 +12,7 @@ export const PROBLEMS = {
   'body-rejected': { status: 400, title: 'Request body rejected' },
   unauthenticated: { status: 401, title: 'Authentication required' },
   forbidden: { status: 403, title: 'Forbidden' },
+  'attack-detected': { status: 403, title: 'Request refused as an attack' },
   'not-found': { status: 404, title: 'No route matches the request' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   'request-timeout': { status: 408, title: 'Request not received in time' },
