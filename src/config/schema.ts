@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { AuthnSection, ConsumerEntry, RouteAuth } from './authn-schema.js';
 import { AuthzSection, RouteAuthz } from './authz-schema.js';
+import { RouteContract, SpecsSection } from './contract-schema.js';
 
 /**
  * The configuration schema, written once: ajv compiles it to validate `portcullis.yaml`
@@ -244,6 +245,7 @@ const Route = Closed(
     upstream: Type.String({ minLength: 1 }),
     auth: Type.Optional(RouteAuth),
     authz: Type.Optional(RouteAuthz),
+    contract: Type.Optional(RouteContract),
     stages: Type.Optional(Type.Array(StageEntry)),
     preflight: Preflight,
     limits: Type.Optional(PartialLimits),
@@ -256,6 +258,7 @@ const Defaults = Section(
     limits: Limits,
     auth: Type.Optional(RouteAuth),
     authz: Type.Optional(RouteAuthz),
+    contract: Type.Optional(RouteContract),
     stages: Type.Array(StageEntry, {
       default: [],
       description: 'Stages of every route that declares none',
@@ -391,6 +394,7 @@ export const ConfigSchema = Closed(
     }),
     authn: AuthnSection,
     authz: AuthzSection,
+    specs: SpecsSection,
     routes: Type.Array(Route, { minItems: 1 }),
     state: State,
   },

@@ -13,6 +13,7 @@ import { subscribeSecurityLog } from '../ops/security-log.js';
 import { openGatewayState, type GatewayState } from '../state/gateway-state.js';
 import { AuthnServices } from '../stages/authn/authn-services.js';
 import { AuthzServices } from '../stages/authz/authz-services.js';
+import { buildContractStages } from '../stages/contract/contract-stages.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import { onClientError } from './client-error.js';
 import { redirectHandler } from './redirect.js';
@@ -117,6 +118,7 @@ export class Gateway {
         clock,
         authn: authn.build(config),
         authz: authz.build(config),
+        contract: buildContractStages(config),
       }));
       // Issuer keys fetched before the first request, not by it (bounded by the fetch timeouts).
       await authn.ready();
@@ -245,6 +247,7 @@ export class Gateway {
         clock: this.opts.clock ?? systemClock,
         authn: this.authn.build(config),
         authz: this.authz.build(config),
+        contract: buildContractStages(config),
       }));
       const httpsCfg = config.listeners.https;
       for (const { scheme, server } of this.#servers) {

@@ -7,6 +7,7 @@ import type {
 } from '../config/schema.js';
 import type { RouteAuthConfig } from '../config/authn-schema.js';
 import type { AuthzStages } from '../stages/authz/authz-services.js';
+import type { ContractStages } from '../stages/contract/contract-stages.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
 import type { RouteStage } from './pipeline.js';
@@ -81,6 +82,18 @@ function withAuthz(stages: RouteStage[], authz: RouteStage): RouteStage[] {
   return [...stages.slice(0, at), authz, ...stages.slice(at)];
 }
 
+/**
+ * The route's contract stage goes where the `contract` phase is: after authorization (an
+ * unauthorized caller learns nothing about the contract), before the `detect` and `transform`
+ * stages.
+ */
+function withContract(stages: RouteStage[], contract: RouteStage): RouteStage[] {
+  const late = new Set(['contract', 'detect', 'transform']);
+  const at = stages.findIndex((s) => late.has(STAGE_KINDS.get(s.type)?.phase ?? ''));
+  if (at === -1) return [...stages, contract];
+  return [...stages.slice(0, at), contract, ...stages.slice(at)];
+}
+
 function settingsOf(entry: StageEntryConfig): Record<string, unknown> {
   const settings: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(entry)) if (!SHARED_KEYS.has(k)) settings[k] = v;
@@ -120,7 +133,13 @@ function hstsValue(config: Config): string | undefined {
 export function buildRuntime(
   config: Config,
   previous: Runtime | undefined,
-  deps: { log: Logger; clock: Clock; authn: AuthnStages; authz: AuthzStages },
+  deps: {
+    log: Logger;
+    clock: Clock;
+    authn: AuthnStages;
+    authz: AuthzStages;
+    contract?: ContractStages;
+  },
 ): { runtime: Runtime; retired: Upstream[] } {
   const { upstreams, retired } = buildUpstreams(
     config.upstreams,
@@ -146,7 +165,7 @@ export function buildRuntime(
     });
     const authz = deps.authz.stageFor(r);
     // A preflight that skips authentication has no identity to authorize: it skips both.
-    const stages =
+    const authorized =
       authz === undefined
         ? withAuthentication
         : withAuthz(withAuthentication, {
@@ -154,6 +173,17 @@ export function buildRuntime(
             type: 'authz',
             enforce: true,
             skipForOptions: skip.has('authz') || skip.has('authn'),
+          });
+    // Monitor mode is the stage's own (it records and lets through), so it is always enforced here.
+    const contract = deps.contract?.stageFor(r);
+    const stages =
+      contract === undefined
+        ? authorized
+        : withContract(authorized, {
+            stage: contract,
+            type: 'contract',
+            enforce: true,
+            skipForOptions: skip.has('contract'),
           });
     return {
       name: r.name,

@@ -57,6 +57,7 @@ function context(method = 'GET'): RequestContext {
     log,
     raw: new IncomingMessage(new Socket()),
     readJsonBody: () => Promise.resolve(undefined),
+    readBodyBytes: () => Promise.resolve(undefined),
   };
 }
 

@@ -80,6 +80,7 @@ function ctxOf(raw: IncomingMessage, scheme: 'http' | 'https'): RequestContext {
     log: silent,
     raw,
     readJsonBody: () => Promise.resolve(undefined),
+    readBodyBytes: () => Promise.resolve(undefined),
   };
 }
 
