@@ -1,5 +1,8 @@
-import { SpecError } from '../openapi/spec-error.js';
-import { buildContractStages, ContractBuildError } from '../stages/contract/contract-stages.js';
+import {
+  buildContractStages,
+  ContractBuildError,
+  ContractSpecError,
+} from '../stages/contract/contract-stages.js';
 import { ConfigIssue } from './errors.js';
 import type { Config } from './schema.js';
 
@@ -36,17 +39,9 @@ export function checkContracts(r: ContractReporter, config: Config): void {
   try {
     buildContractStages(config);
   } catch (err) {
-    if (err instanceof SpecError) {
-      const name = Object.entries(config.specs).find(([, s]) => s.file === err.file)?.[0];
-      r.add(
-        new ConfigIssue(
-          err.file,
-          err.line,
-          err.column,
-          name === undefined ? '(spec)' : `specs.${name}`,
-          err.detail,
-        ),
-      );
+    if (err instanceof ContractSpecError) {
+      const e = err.error;
+      r.add(new ConfigIssue(e.file, e.line, e.column, `specs.${err.spec}`, e.detail));
     } else if (err instanceof ContractBuildError) r.report(err.path, err.message);
     else throw err;
   }

@@ -2,7 +2,7 @@ import type { RouteContractConfig } from '../../config/contract-schema.js';
 import type { Config, RouteConfig } from '../../config/schema.js';
 import type { Stage } from '../../gateway/stage.js';
 import { SpecError } from '../../openapi/spec-error.js';
-import { loadSpec } from '../../openapi/spec-loader.js';
+import { loadSpec, type LoadedSpec } from '../../openapi/spec-loader.js';
 import { createContractStage } from './contract-stage.js';
 import {
   compileOperation,
@@ -32,6 +32,17 @@ export class ContractBuildError extends Error {
   ) {
     super(message);
     this.name = 'ContractBuildError';
+  }
+}
+
+/** A spec that cannot be loaded, with the name `specs` gives it. */
+export class ContractSpecError extends Error {
+  constructor(
+    readonly spec: string,
+    readonly error: SpecError,
+  ) {
+    super(error.message);
+    this.name = 'ContractSpecError';
   }
 }
 
@@ -69,7 +80,14 @@ export function buildContractStages(config: Config): ContractStages {
     const entry = Object.hasOwn(config.specs, name) ? config.specs[name] : undefined;
     if (entry === undefined)
       throw new ContractBuildError([...at, 'spec'], `no spec ${JSON.stringify(name)} in specs`);
-    const spec = loadSpec(entry.file); // SpecError carries the spec's own position
+    let spec: LoadedSpec;
+    try {
+      spec = loadSpec(entry.file);
+    } catch (err) {
+      // The SpecError has the spec's own position; the check also names the spec.
+      if (err instanceof SpecError) throw new ContractSpecError(name, err);
+      throw err;
+    }
     let ajv: SpecAjv;
     try {
       ajv = specAjv(spec);
@@ -126,7 +144,6 @@ export function buildContractStages(config: Config): ContractStages {
       try {
         operations.set(method, compileOperation(spec.ajv, target.method, target.template));
       } catch (err) {
-        if (err instanceof SpecError) throw err;
         throw new ContractBuildError(at, `${target.method} ${target.template}: ${describe(err)}`);
       }
       target = undefined;
