@@ -109,7 +109,7 @@ describe('portcullis check with a spec', () => {
   it.each([
     [
       'YAML it cannot parse, at its line and column',
-      spec("  /things:\n    get:\n      responses: @oops\n"),
+      spec('  /things:\n    get:\n      responses: @oops\n'),
       /spec\.yaml:6:18 specs\.api: cannot be parsed as YAML or JSON/,
     ],
     [

@@ -107,7 +107,7 @@ export class UndeclaredProperties {
         if (isRecord(s.properties) && Object.hasOwn(s.properties, key)) sub.push(s.properties[key]);
         if (isRecord(s.patternProperties)) {
           for (const [p, ps] of Object.entries(s.patternProperties))
-            if (this.#pattern(p)?.matcher(key).find() === true) sub.push(ps);
+            if (this.#pattern(p)?.test(key) === true) sub.push(ps);
         }
         if (isRecord(s.additionalProperties)) sub.push(s.additionalProperties);
       }
