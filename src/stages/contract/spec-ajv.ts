@@ -1,8 +1,8 @@
 import { Ajv, type Options } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import ajvFormats from 'ajv-formats';
-import { RE2JS } from 're2js';
 import type { LoadedSpec } from '../../openapi/spec-loader.js';
+import { linearPattern } from './linear-pattern.js';
 
 /**
  * The ajv instances of one spec, with its schemas prepared for each direction (request,
@@ -31,17 +31,6 @@ export const RESPONSE_BASE = 'pcl-response';
 
 /** The rule name a request gets for setting a property the spec marks readOnly. */
 export const READ_ONLY_KEYWORD = 'pclReadOnly';
-
-/**
- * ajv's RegExp engine, backed by RE2JS. ajv caches patterns by their toString(): it must be
- * the pattern, or every pattern would share the first one compiled.
- */
-function re2(pattern: string): { test(s: string): boolean; toString(): string } {
-  const compiled = RE2JS.compile(pattern);
-  // test(): no capture groups, so RE2's DFA fast path rather than the NFA of matcher().find().
-  return { test: (s: string) => compiled.test(s), toString: () => `re2:${pattern}` };
-}
-re2.code = 're2';
 
 const INT32 = {
   type: 'number',
@@ -73,7 +62,7 @@ function createAjv(dialect: LoadedSpec['dialect'], coerce: boolean): Ajv {
     validateSchema: false,
     logger: false,
     verbose: true,
-    code: { regExp: re2 },
+    code: { regExp: linearPattern },
     ...(coerce ? { coerceTypes: 'array' as const } : {}),
   };
   const ajv = dialect === '3.1' ? new Ajv2020(opts) : new Ajv(opts);

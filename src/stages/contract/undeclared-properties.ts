@@ -37,23 +37,47 @@ export class UndeclaredProperties {
     return found;
   }
 
-  #resolve(schema: unknown): unknown {
-    let cur = schema;
-    for (let hops = 0; hops < 32 && isRecord(cur) && typeof cur.$ref === 'string'; hops++) {
-      const ref = cur.$ref;
-      if (!ref.startsWith(`${this.base}#/`)) return undefined;
-      let target: unknown = this.doc;
+  /** Refs resolved once: the walk runs per request, the document never changes. */
+  readonly #refs = new Map<string, unknown>();
+  /** The flattened schemas of one schema object, computed once. */
+  readonly #flat = new WeakMap<object, Json[]>();
+
+  #target(ref: string): unknown {
+    if (this.#refs.has(ref)) return this.#refs.get(ref);
+    let target: unknown;
+    if (ref.startsWith(`${this.base}#/`)) {
+      target = this.doc;
       for (const raw of ref.slice(this.base.length + 2).split('/')) {
         const seg = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
         target = isRecord(target) ? target[seg] : undefined;
       }
-      cur = target;
     }
+    this.#refs.set(ref, target);
+    return target;
+  }
+
+  #resolve(schema: unknown): unknown {
+    let cur = schema;
+    for (let hops = 0; hops < 32 && isRecord(cur) && typeof cur.$ref === 'string'; hops++)
+      cur = this.#target(cur.$ref);
     return cur;
   }
 
   /** Every schema a value must or may match, compositions flattened. */
   #flatten(schemas: readonly unknown[]): Json[] {
+    const single = schemas.length === 1 ? schemas[0] : undefined;
+    if (isRecord(single)) {
+      let known = this.#flat.get(single);
+      if (known === undefined) {
+        known = this.#flattenAll(schemas);
+        this.#flat.set(single, known);
+      }
+      return known;
+    }
+    return this.#flattenAll(schemas);
+  }
+
+  #flattenAll(schemas: readonly unknown[]): Json[] {
     const out: Json[] = [];
     const visit = (s: unknown, depth: number) => {
       const r = this.#resolve(s);
