@@ -14,12 +14,20 @@ import YAML from 'yaml';
 import {
   assertNoneLost,
   httpGet,
+  httpRequest,
   killAllNow,
   startChild,
   stopAll,
   waitForOk,
 } from './children.mjs';
 import { AUTHN_SETUPS, applyAuthn, credentialHeaders } from './authn-setups.mjs';
+import {
+  CONTRACT_PATH,
+  CONTRACT_SETUPS,
+  applyContract,
+  contractRequest,
+} from './contract-setups.mjs';
+import { measureContractValidation } from './contract-validation.mjs';
 import { commandCpuSeconds, groupCpuSeconds } from './cpu-time.mjs';
 import {
   countEvents,
@@ -57,6 +65,10 @@ const TARGETS = {
   eventRecordingCost: 0.1,
   /** (passthrough − authenticated) ÷ passthrough, in req/s, with the gateway's caches warm. */
   authenticationCost: 0.05,
+  /** (post-1k − contract-post-1k) ÷ post-1k, in req/s: what validating a 1 KB body costs. */
+  contractCost: 0.1,
+  /** In process, p50 of one contract check of a 1 KB JSON body. */
+  contractValidationP50Us: 30,
 };
 
 /**
@@ -88,6 +100,7 @@ const SETUPS = [
   { name: 'portcullis-all-stages', kind: 'portcullis', stages: ALL_STAGES, workers: 1 },
   // The pass-through route authenticated with an API key, or a JWT (RS256, ES256).
   ...AUTHN_SETUPS,
+  ...CONTRACT_SETUPS,
   // The full pipeline with event recording on, to each store backend.
   {
     name: 'portcullis-events-sqlite',
@@ -238,6 +251,7 @@ async function writePortcullisConfig(dir, setup, { port, opsPort, upstreamUrl, s
   const folder = path.join(dir, setup.name);
   mkdirSync(folder, { recursive: true });
   if (setup.authn !== undefined) await applyAuthn(config, setup, folder);
+  if (setup.contract !== undefined) applyContract(config, setup);
   const file = path.join(folder, 'portcullis.yaml');
   writeFileSync(file, YAML.stringify(config));
   return file;
@@ -357,6 +371,8 @@ async function main(argv) {
 
   // The credential each authenticated setup sends on every request.
   const credentials = new Map();
+  // The contract setups POST a 1 KB order; every other setup GETs /catalog.
+  const requestOf = (setup) => (setup.contract !== undefined ? contractRequest() : undefined);
   const headersOf = (setup) =>
     credentials.get(setup.name) ?? (setup.stages === ALL_STAGES ? ALL_STAGES_HEADERS : {});
   // The gateway opens its store with a master key: one throwaway key for the whole run.
@@ -446,7 +462,27 @@ async function main(argv) {
         );
       }
     }
-    targets.set(setup.name, url);
+    let loadUrl = url;
+    if (setup.contract !== undefined) {
+      // The order route must answer 201, and the contract setup must really check: an order
+      // that sets its own total is refused.
+      loadUrl = `http://127.0.0.1:${port}${CONTRACT_PATH}`;
+      const { method, body: order, headers: orderHeaders } = contractRequest();
+      const created = await httpRequest(loadUrl, { method, headers: orderHeaders, body: order });
+      if (created.status !== 201)
+        throw new Error(`${setup.name}: POST ${loadUrl}: ${created.status}, not 201`);
+      if (setup.contract) {
+        const hostile = JSON.stringify({ ...JSON.parse(order), total: 0 });
+        const refused = await httpRequest(loadUrl, {
+          method,
+          headers: orderHeaders,
+          body: hostile,
+        });
+        if (refused.status !== 400)
+          throw new Error(`${setup.name}: an order with a total: ${refused.status}, not 400`);
+      }
+    }
+    targets.set(setup.name, loadUrl);
     groups.set(setup.name, child.proc.pid);
     say(`${setup.name}: ready on ${url}`);
   }
@@ -471,6 +507,7 @@ async function main(argv) {
         const warm = await closedLoop({
           url,
           headers,
+          request: requestOf(setup),
           connections,
           duration: warmup,
           record: false,
@@ -479,7 +516,13 @@ async function main(argv) {
       }
       const cpuBefore = groupCpuSeconds(groups.get(setup.name));
       const storeBefore = storeCpu(setup);
-      const m = await closedLoop({ url, headers, connections, duration });
+      const m = await closedLoop({
+        url,
+        headers,
+        request: requestOf(setup),
+        connections,
+        duration,
+      });
       m.cpuUs = ((groupCpuSeconds(groups.get(setup.name)) - cpuBefore) * 1e6) / m.requests;
       m.storeCpuUs = ((storeCpu(setup) - storeBefore) * 1e6) / m.requests;
       assertNoneLost();
@@ -561,6 +604,18 @@ async function main(argv) {
     }
   }
 
+  // Contract validation in process: the time one check of a 1 KB body costs (no load, no I/O).
+  let contractValidation = null;
+  if (setups.some((s) => s.contract !== undefined)) {
+    say('contract validation in process: 1 KB JSON body');
+    contractValidation = await measureContractValidation({
+      iterations: flags.quick ? 20_000 : 200_000,
+    });
+    say(
+      `  p50 ${contractValidation.p50Us.toFixed(1)} µs, p99 ${contractValidation.p99Us.toFixed(1)} µs`,
+    );
+  }
+
   const report = {
     date: new Date().toISOString(),
     machine: machine(nginx),
@@ -576,7 +631,8 @@ async function main(argv) {
     halfLoad,
     events,
     eventsConfig: EVENTS_CONFIG,
-    targets: evaluateTargets(row, halfLoad, recording, baselineRecords),
+    contractValidation,
+    targets: evaluateTargets(row, halfLoad, recording, baselineRecords, contractValidation),
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
   };
 
@@ -602,7 +658,7 @@ async function main(argv) {
   return 0;
 }
 
-function evaluateTargets(row, halfLoad, recording, baselineRecords) {
+function evaluateTargets(row, halfLoad, recording, baselineRecords, contractValidation) {
   const quotient = (a, b) => (row(a) && row(b) ? row(a).best.rps / row(b).best.rps : Number.NaN);
   const atLeast = (label, value, target) => ({
     label,
@@ -699,6 +755,27 @@ function evaluateTargets(row, halfLoad, recording, baselineRecords) {
       display: `${((added / pass.leanest.cpuUs) * 100).toFixed(1)} % (${added.toFixed(1)} µs)`,
       target: '',
       status: 'no target',
+    });
+  }
+  if (row('portcullis-post-1k') && row('portcullis-contract-post-1k')) {
+    const plain = row('portcullis-post-1k').best.rps;
+    const cost = (plain - row('portcullis-contract-post-1k').best.rps) / plain;
+    const limit = TARGETS.contractCost;
+    targets.push({
+      label:
+        'contract validation of a 1 KB POST: (portcullis-post-1k − portcullis-contract-post-1k) ÷ portcullis-post-1k',
+      display: `${(cost * 100).toFixed(1)} %`,
+      target: `< ${limit * 100} %`,
+      status: cost < limit ? 'met' : 'missed',
+    });
+  }
+  if (contractValidation) {
+    const limit = TARGETS.contractValidationP50Us;
+    targets.push({
+      label: `contract validation of a ${contractValidation.bodyBytes}-byte JSON body in process, p50`,
+      display: `${contractValidation.p50Us.toFixed(1)} µs (p99 ${contractValidation.p99Us.toFixed(1)} µs)`,
+      target: `< ${limit} µs`,
+      status: contractValidation.p50Us < limit ? 'met' : 'missed',
     });
   }
   const p99 = (name) => halfLoad?.rows.find((r) => r.name === name)?.best.p99 ?? Number.NaN;
