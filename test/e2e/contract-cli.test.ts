@@ -56,6 +56,8 @@ describe('portcullis init --from-openapi', () => {
       expect(accepted.stderr).toBe('');
       expect(accepted.code).toBe(0);
     },
+    // Three runs of the CLI, on two cores shared with the other test files.
+    60_000,
   );
 
   it('gives each operation the auth and scopes of its security requirement', async () => {

@@ -147,14 +147,18 @@ async function expectViolation(
 describe('ReDoS', () => {
   it('answers a catastrophic pattern with a hostile input within 100 ms', async () => {
     // ^(a+)+$ against 8 000 a's and a '!' (near the URL limit): longer than the universe's age
-    // on a backtracking engine, linear on RE2.
-    // A first request warms the gateway (JIT, connection pool): what is timed is the pattern.
+    // on a backtracking engine, linear on RE2. A first request warms the gateway (JIT,
+    // connection pool); the best of three attempts is timed, since a machine shared with other
+    // work only ever slows a request down, never speeds up a backtracking one.
     expect((await call('x.test', 'GET', '/redos?q=aaa')).status).toBe(200);
-    const started = performance.now();
-    const reply = await call('x.test', 'GET', `/redos?q=${'a'.repeat(8_000)}!`);
-    const elapsed = performance.now() - started;
-    await expectViolation(reply, '/query/q', 'pattern', 'contract.request.query');
-    expect(elapsed).toBeLessThan(100);
+    let fastest = Infinity;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const started = performance.now();
+      const reply = await call('x.test', 'GET', `/redos?q=${'a'.repeat(8_000)}!`);
+      fastest = Math.min(fastest, performance.now() - started);
+      await expectViolation(reply, '/query/q', 'pattern', 'contract.request.query');
+    }
+    expect(fastest).toBeLessThan(100);
   });
 
   it('lets a matching value through', async () => {

@@ -72,7 +72,22 @@ function describe(err: unknown): string {
   return String(err);
 }
 
+/**
+ * The stages of each config object, built once: `portcullis check` (the loader) and the gateway
+ * ask for the same config, which then compiles its specs once, not twice.
+ */
+const built = new WeakMap<Config, ContractStages>();
+
 export function buildContractStages(config: Config): ContractStages {
+  let stages = built.get(config);
+  if (stages === undefined) {
+    stages = build(config);
+    built.set(config, stages);
+  }
+  return stages;
+}
+
+function build(config: Config): ContractStages {
   const specs = new Map<string, CompiledSpec>();
   const specOf = (name: string, at: readonly (string | number)[]): CompiledSpec => {
     const known = specs.get(name);
@@ -127,7 +142,7 @@ export function buildContractStages(config: Config): ContractStages {
           );
         found = found.filter((o) => shapes.has(shapeOf(o.template)));
       }
-      let target = found[0];
+      const target = found[0];
       if (target === undefined && method === 'HEAD') continue; // checked against GET
       if (target === undefined || found.length > 1) {
         const what =
@@ -146,7 +161,6 @@ export function buildContractStages(config: Config): ContractStages {
       } catch (err) {
         throw new ContractBuildError(at, `${target.method} ${target.template}: ${describe(err)}`);
       }
-      target = undefined;
     }
     if (route.methods.includes('HEAD') && !operations.has('HEAD') && !operations.has('GET'))
       throw new ContractBuildError(
