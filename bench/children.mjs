@@ -132,6 +132,25 @@ export function httpGet(url, { headers = {}, timeoutMs = 2000 } = {}) {
   });
 }
 
+/** One request with a body (the contract setups' check): status and body. */
+export function httpRequest(url, { method, headers = {}, body, timeoutMs = 2000 }) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method, agent: false, headers: { ...headers, connection: 'close' } },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /**
  * Polls `url` until it answers 200. Fails at once if `child` exits meanwhile, and after
  * `timeoutMs` otherwise, either way with the child's last output.

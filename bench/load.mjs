@@ -66,10 +66,21 @@ function summarize(results, durationS, latencies) {
 }
 
 /** As fast as `connections` keep-alive connections go, one request in flight on each. */
-export async function closedLoop({ url, headers = {}, connections, duration, record = true }) {
+export async function closedLoop({
+  url,
+  headers = {},
+  request,
+  connections,
+  duration,
+  record = true,
+}) {
   const latencies = [];
   const onResponse = record ? (ms) => latencies.push(ms) : null;
-  const result = await run({ url, headers, connections, duration }, onResponse);
+  // `request`: a method and body other than GET (the contract setups POST a JSON order).
+  const extra = request
+    ? { method: request.method, body: request.body, headers: { ...headers, ...request.headers } }
+    : { headers };
+  const result = await run({ url, connections, duration, ...extra }, onResponse);
   return summarize([result], result.duration || duration, latencies);
 }
 

@@ -264,7 +264,19 @@ keep-alive connections with one request in flight on each (pipelining 1).
   or a token signed by the benchmark): the steady state of a client that keeps its credential,
   with the gateway's caches warm. Each is first checked to answer 401 without it. Authentication
   costs (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough).
-${limitsMethod(report)}${authzMethod(report)}${eventsMethod(report)}- **fastify-http-proxy**: fastify with @fastify/http-proxy, default options, logger off
+${limitsMethod(report)}${authzMethod(report)}- **portcullis-post-1k** and **portcullis-contract-post-1k**: the pass-through config with a
+  second route, \`POST /accounts/acc_1001/orders\`, loaded with a valid 1024-byte JSON order
+  instead of \`GET /catalog\`; the second with contract validation of the request against the
+  demo spec (\`contract.request: enforce\`, response off), first checked to refuse an order
+  that sets its own total. Contract validation costs
+  (rps(portcullis-post-1k) − rps(portcullis-contract-post-1k)) ÷ rps(portcullis-post-1k).
+  In process (bench/contract-validation.mjs), the contract stage checks the same order, already
+  parsed, in batches of 100: the p50 and p99 per check${
+    report.contractValidation
+      ? ` were ${report.contractValidation.p50Us.toFixed(1)} µs and ${report.contractValidation.p99Us.toFixed(1)} µs`
+      : ''
+  }.
+${eventsMethod(report)}- **fastify-http-proxy**: fastify with @fastify/http-proxy, default options, logger off
   (bench/peers/fastify-proxy.mjs).
 - **nginx**: \`worker_processes 1\`, access log off, an upstream block with \`keepalive 64\`
   (idle upstream connections closed after 4 s, before the upstream's own 5 s), \`proxy_http_version

@@ -14,6 +14,7 @@ import YAML from 'yaml';
 import {
   assertNoneLost,
   httpGet,
+  httpRequest,
   killAllNow,
   startChild,
   stopAll,
@@ -35,6 +36,13 @@ import {
   checkAuthzSetup,
 } from './authz-setups.mjs';
 import { DETECT_SETUPS } from './detect-setups.mjs';
+import {
+  CONTRACT_PATH,
+  CONTRACT_SETUPS,
+  applyContract,
+  contractRequest,
+} from './contract-setups.mjs';
+import { measureContractValidation } from './contract-validation.mjs';
 import { commandCpuSeconds, groupCpuSeconds } from './cpu-time.mjs';
 import {
   countEvents,
@@ -83,6 +91,10 @@ const TARGETS = {
   authorizationP99Us: 50,
   /** (passthrough − detect) ÷ passthrough, in req/s: attack detection at paranoia 1. */
   detectionCost: 0.15,
+  /** (post-1k − contract-post-1k) ÷ post-1k, in req/s: what validating a 1 KB body costs. */
+  contractCost: 0.1,
+  /** In process, p50 of one contract check of a 1 KB JSON body. */
+  contractValidationP50Us: 30,
 };
 
 /** The in-process measurement of authorization (bench/authz-inprocess.mjs): not a setup under load. */
@@ -127,6 +139,7 @@ const SETUPS = [
   ...AUTHZ_SETUPS,
   // The pass-through route with attack detection, on a request with a query and headers.
   ...DETECT_SETUPS,
+  ...CONTRACT_SETUPS,
   // The full pipeline with event recording on, to each store backend.
   {
     name: 'portcullis-events-sqlite',
@@ -290,6 +303,7 @@ async function writePortcullisConfig(dir, setup, { port, opsPort, upstreamUrl, s
   if (setup.authn !== undefined) await applyAuthn(config, setup, folder);
   if (setup.limits !== undefined) applyLimits(config, setup);
   if (setup.authz !== undefined) applyAuthz(config, setup, { upstreamUrl });
+  if (setup.contract !== undefined) applyContract(config, setup);
   const file = path.join(folder, 'portcullis.yaml');
   writeFileSync(file, YAML.stringify(config));
   return file;
@@ -437,6 +451,8 @@ async function main(argv) {
 
   // The credential each authenticated setup sends on every request.
   const credentials = new Map();
+  // The contract setups POST a 1 KB order; every other setup GETs /catalog.
+  const requestOf = (setup) => (setup.contract !== undefined ? contractRequest() : undefined);
   const headersOf = (setup) =>
     credentials.get(setup.name) ??
     setup.headers ??
@@ -547,7 +563,27 @@ async function main(argv) {
         );
       }
     }
-    targets.set(setup.name, url);
+    let loadUrl = url;
+    if (setup.contract !== undefined) {
+      // The order route must answer 201, and the contract setup must really check: an order
+      // that sets its own total is refused.
+      loadUrl = `http://127.0.0.1:${port}${CONTRACT_PATH}`;
+      const { method, body: order, headers: orderHeaders } = contractRequest();
+      const created = await httpRequest(loadUrl, { method, headers: orderHeaders, body: order });
+      if (created.status !== 201)
+        throw new Error(`${setup.name}: POST ${loadUrl}: ${created.status}, not 201`);
+      if (setup.contract) {
+        const hostile = JSON.stringify({ ...JSON.parse(order), total: 0 });
+        const refused = await httpRequest(loadUrl, {
+          method,
+          headers: orderHeaders,
+          body: hostile,
+        });
+        if (refused.status !== 400)
+          throw new Error(`${setup.name}: an order with a total: ${refused.status}, not 400`);
+      }
+    }
+    targets.set(setup.name, loadUrl);
     groups.set(setup.name, child.proc.pid);
     say(`${setup.name}: ready on ${url}`);
   }
@@ -572,6 +608,7 @@ async function main(argv) {
         const warm = await closedLoop({
           url,
           headers,
+          request: requestOf(setup),
           connections,
           duration: warmup,
           record: false,
@@ -580,7 +617,13 @@ async function main(argv) {
       }
       const cpuBefore = groupCpuSeconds(groups.get(setup.name));
       const storeBefore = storeCpu(setup);
-      const m = await closedLoop({ url, headers, connections, duration });
+      const m = await closedLoop({
+        url,
+        headers,
+        request: requestOf(setup),
+        connections,
+        duration,
+      });
       m.cpuUs = ((groupCpuSeconds(groups.get(setup.name)) - cpuBefore) * 1e6) / m.requests;
       m.storeCpuUs = ((storeCpu(setup) - storeBefore) * 1e6) / m.requests;
       assertNoneLost();
@@ -677,6 +720,18 @@ async function main(argv) {
     }
   }
 
+  // Contract validation in process: the time one check of a 1 KB body costs (no load, no I/O).
+  let contractValidation = null;
+  if (setups.some((s) => s.contract !== undefined)) {
+    say('contract validation in process: 1 KB JSON body');
+    contractValidation = await measureContractValidation({
+      iterations: flags.quick ? 20_000 : 200_000,
+    });
+    say(
+      `  p50 ${contractValidation.p50Us.toFixed(1)} µs, p99 ${contractValidation.p99Us.toFixed(1)} µs`,
+    );
+  }
+
   const report = {
     date: new Date().toISOString(),
     machine: machine(nginx),
@@ -695,10 +750,12 @@ async function main(argv) {
     limitsAccuracy,
     authzInProcess,
     maskingMemory,
+    contractValidation,
     targets: [
       ...evaluateTargets(row, halfLoad, recording, baselineRecords, {
         limitsAccuracy,
         authzInProcess,
+        contractValidation,
       }),
       maskingTarget(maskingMemory),
     ],
@@ -746,7 +803,7 @@ function evaluateTargets(
   halfLoad,
   recording,
   baselineRecords,
-  { limitsAccuracy, authzInProcess },
+  { limitsAccuracy, authzInProcess, contractValidation },
 ) {
   const quotient = (a, b) => (row(a) && row(b) ? row(a).best.rps / row(b).best.rps : Number.NaN);
   const atLeast = (label, value, target) => ({
@@ -923,6 +980,27 @@ function evaluateTargets(
       display: `${(cost * 100).toFixed(1)} %`,
       target: `< ${TARGETS.detectionCost * 100} %`,
       status: cost < TARGETS.detectionCost ? 'met' : 'missed',
+    });
+  }
+  if (row('portcullis-post-1k') && row('portcullis-contract-post-1k')) {
+    const plain = row('portcullis-post-1k').best.rps;
+    const cost = (plain - row('portcullis-contract-post-1k').best.rps) / plain;
+    const limit = TARGETS.contractCost;
+    targets.push({
+      label:
+        'contract validation of a 1 KB POST: (portcullis-post-1k − portcullis-contract-post-1k) ÷ portcullis-post-1k',
+      display: `${(cost * 100).toFixed(1)} %`,
+      target: `< ${limit * 100} %`,
+      status: cost < limit ? 'met' : 'missed',
+    });
+  }
+  if (contractValidation) {
+    const limit = TARGETS.contractValidationP50Us;
+    targets.push({
+      label: `contract validation of a ${contractValidation.bodyBytes}-byte JSON body in process, p50`,
+      display: `${contractValidation.p50Us.toFixed(1)} µs (p99 ${contractValidation.p99Us.toFixed(1)} µs)`,
+      target: `< ${limit} µs`,
+      status: contractValidation.p50Us < limit ? 'met' : 'missed',
     });
   }
   const p99 = (name) => halfLoad?.rows.find((r) => r.name === name)?.best.p99 ?? Number.NaN;

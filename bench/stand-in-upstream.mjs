@@ -34,11 +34,21 @@ const { values } = parseArgs({
 
 const body = catalogBody();
 const notFound = Buffer.from('{"error":"not found"}');
+const created = Buffer.from('{"id":"ord_1","status":"pending"}');
 
 const server = http.createServer((req, res) => {
   if (req.url === '/catalog' && (req.method === 'GET' || req.method === 'HEAD')) {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
     res.end(req.method === 'HEAD' ? undefined : body);
+    return;
+  }
+  if (req.url === '/accounts/acc_1001/orders' && req.method === 'POST') {
+    // The contract setups' order: read whole, answered with a small created order.
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(201, { 'content-type': 'application/json', 'content-length': created.length });
+      res.end(created);
+    });
     return;
   }
   res.writeHead(404, { 'content-type': 'application/json', 'content-length': notFound.length });

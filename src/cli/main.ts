@@ -9,6 +9,7 @@ import { runConsumersList } from './consumers-list.js';
 import { runConsumersShow } from './consumers-show.js';
 import { runDbMigrate } from './db-migrate.js';
 import { durationOption } from './duration-option.js';
+import { runInitFromOpenApi } from './init-from-openapi.js';
 import { runEventsExport } from './events-export.js';
 import { runKeysCreate } from './keys-create.js';
 import { runKeysList } from './keys-list.js';
@@ -52,6 +53,24 @@ program
   .action(() => runDemo());
 
 const CONFIG = ['-c, --config <file>', 'configuration file', 'portcullis.yaml'] as const;
+
+program
+  .command('init')
+  .description('write a starter configuration')
+  .requiredOption('--from-openapi <spec>', 'an OpenAPI 3.0 / 3.1 or Swagger 2.0 document')
+  .option('-o, --output <file>', 'the configuration file to write', 'portcullis.yaml')
+  .option('--upstream-url <url>', "the upstream's URL (default: the spec's first server)")
+  .option('--scheme <scheme=method>', 'the gateway method of a security scheme', schemeOption)
+  .option('--force', 'replace the output file if it exists')
+  .action(
+    (opts: {
+      fromOpenapi: string;
+      output: string;
+      upstreamUrl?: string;
+      scheme?: Record<string, string>;
+      force?: boolean;
+    }) => runInitFromOpenApi(opts.fromOpenapi, opts),
+  );
 
 program
   .command('routes')

@@ -21,6 +21,7 @@ import { PHASES, type StageKind } from '../stages/registry-types.js';
 import { checkAuthz } from './authz-checks.js';
 import { checkRateLimits } from './rate-limit-checks.js';
 import { checkProtection } from './protection-checks.js';
+import { checkContracts, todoMarkers } from './contract-checks.js';
 import { ConfigError, ConfigFileError, ConfigIssue } from './errors.js';
 import { addConfigFormats, formatMessage } from './formats.js';
 import { ConfigSchema, type Config } from './schema.js';
@@ -705,6 +706,10 @@ function checkSemantics(
     checkTargetPaths(r, upstream.targets, ['upstreams', name, 'targets']);
   }
 
+  const specs = isRecord(config.specs) ? config.specs : {};
+  for (const [name, spec] of Object.entries(specs))
+    if (isRecord(spec)) checkFile(r, spec, 'file', ['specs', name, 'file'], baseDir);
+
   const defaults = isRecord(config.defaults) ? config.defaults : {};
   const defaultTypes = checkStageList(r, defaults.stages, ['defaults', 'stages'], kinds);
 
@@ -744,6 +749,7 @@ function checkSemantics(
       types.add('authz');
     const rateLimits = route.rateLimits ?? defaults.rateLimits;
     if (isRecord(rateLimits) && listOf(rateLimits.policies).length > 0) types.add('limits');
+    if ((route.contract ?? defaults.contract) !== undefined) types.add('contract');
     const preflight = isRecord(route.preflight) ? route.preflight : {};
     listOf(preflight.skipStages).forEach((skip, j) => {
       if (typeof skip !== 'string' || types.has(skip)) return;
@@ -1006,12 +1012,18 @@ export function parseConfig(text: string, file: string, opts: LoadOptions): Conf
     throw r.error();
   }
 
+  // A starter config's TODOs first: until they are set, the rest is noise.
+  for (const at of todoMarkers(data)) r.report(at, 'is a TODO of the starter config: set it');
+  r.throwIfAny();
+
   const validate = validatorFor(ConfigSchema);
   if (!validate(data)) r.reportAjv(validate.errors ?? [], data, []);
   if (isRecord(data)) checkSemantics(r, data, opts.stageKinds, dirname(resolvePath(file)));
   r.throwIfAny();
 
   const config = data as Config;
+  checkContracts({ report: (path, m) => r.report(path, m), add: (i) => r.issues.push(i) }, config);
+  r.throwIfAny();
   lowercaseHeaderNames(config);
   return config;
 }

@@ -3,6 +3,7 @@ import { AuthnSection, ConsumerEntry, RouteAuth } from './authn-schema.js';
 import { AuthzSection, RouteAuthz } from './authz-schema.js';
 import { RateLimitPolicies, RouteRateLimits } from './rate-limits-schema.js';
 import { Cors, DataProtection, SecurityHeaders } from './protection-schema.js';
+import { RouteContract, SpecsSection } from './contract-schema.js';
 
 /**
  * The configuration schema, written once: ajv compiles it to validate `portcullis.yaml`
@@ -254,6 +255,7 @@ const Route = Closed(
     upstream: Type.String({ minLength: 1 }),
     auth: Type.Optional(RouteAuth),
     authz: Type.Optional(RouteAuthz),
+    contract: Type.Optional(RouteContract),
     stages: Type.Optional(Type.Array(StageEntry)),
     preflight: Preflight,
     limits: Type.Optional(PartialLimits),
@@ -271,6 +273,7 @@ const Defaults = Section(
     auth: Type.Optional(RouteAuth),
     authz: Type.Optional(RouteAuthz),
     rateLimits: Type.Optional(RouteRateLimits),
+    contract: Type.Optional(RouteContract),
     stages: Type.Array(StageEntry, {
       default: [],
       description: 'Stages of every route that declares none',
@@ -414,6 +417,7 @@ export const ConfigSchema = Closed(
     authn: AuthnSection,
     authz: AuthzSection,
     rateLimits: RateLimitPolicies,
+    specs: SpecsSection,
     routes: Type.Array(Route, { minItems: 1 }),
     state: State,
   },

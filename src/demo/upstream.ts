@@ -311,10 +311,17 @@ async function patchAccount(
   json(res, 200, next);
 }
 
-function listOrders(store: Store, _req: IncomingMessage, res: ServerResponse, p: Params): void {
+function listOrders(store: Store, req: IncomingMessage, res: ServerResponse, p: Params): void {
   const accountId = p.accountId ?? '';
   if (!store.accounts.has(accountId)) return void problem(res, 404, 'not-found', 'No such account');
-  const items = [...store.orders.values()].filter((o) => o.accountId === accountId);
+  // ?status=paid&status=shipped and ?limit=N, read naively: the gateway checks them (openapi.yaml).
+  const query = new URL(req.url ?? '/', 'http://demo').searchParams;
+  const statuses = query.getAll('status');
+  const limit = Number(query.get('limit') ?? Infinity);
+  const items = [...store.orders.values()]
+    .filter((o) => o.accountId === accountId)
+    .filter((o) => statuses.length === 0 || statuses.includes(o.status))
+    .slice(0, Number.isNaN(limit) ? undefined : limit);
   json(res, 200, { items });
 }
 

@@ -18,6 +18,7 @@ import { AuthzServices } from '../stages/authz/authz-services.js';
 import type { LocalLimits } from '../stages/limits/limit-check.js';
 import { LimitTable } from '../stages/limits/limit-table.js';
 import { LimitsServices } from '../stages/limits/limits-services.js';
+import { buildContractStages } from '../stages/contract/contract-stages.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import { onClientError } from './client-error.js';
 import { redirectHandler } from './redirect.js';
@@ -139,6 +140,7 @@ export class Gateway {
         authz: authz.build(config),
         blocks: blocks.active,
         limits: limits.build(config),
+        contract: buildContractStages(config),
       }));
       // Issuer keys fetched before the first request, not by it (bounded by the fetch timeouts).
       await authn.ready();
@@ -279,6 +281,7 @@ export class Gateway {
         authz: this.authz.build(config),
         blocks: this.blocks.active,
         limits: this.limits.build(config),
+        contract: buildContractStages(config),
       }));
       const httpsCfg = config.listeners.https;
       for (const { scheme, server } of this.#servers) {

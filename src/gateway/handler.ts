@@ -111,6 +111,11 @@ class Context implements RequestContext {
     return this.#body.readJson();
   }
 
+  readBodyBytes(): Promise<Buffer | undefined> {
+    this.#body ??= new RequestBody(this.raw, this.head, this.limits);
+    return this.#body.readBytes();
+  }
+
   /** What the upstream receives as the body after the stages' changes. */
   upstreamBody(changes: readonly RequestChange[]): UpstreamBody {
     let replacement: unknown;

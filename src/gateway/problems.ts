@@ -10,6 +10,7 @@ export const PROBLEMS = {
   'header-rejected': { status: 400, title: 'Request header rejected' },
   'framing-rejected': { status: 400, title: 'Ambiguous message framing' },
   'body-rejected': { status: 400, title: 'Request body rejected' },
+  'contract-violation': { status: 400, title: 'Request does not match the API contract' },
   unauthenticated: { status: 401, title: 'Authentication required' },
   forbidden: { status: 403, title: 'Forbidden' },
   'attack-detected': { status: 403, title: 'Request refused as an attack' },
@@ -19,6 +20,7 @@ export const PROBLEMS = {
   'body-too-large': { status: 413, title: 'Request body too large' },
   'uri-too-long': { status: 414, title: 'Request URI too long' },
   'too-many-requests': { status: 429, title: 'Too many requests' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'headers-too-large': { status: 431, title: 'Request headers too large' },
   'internal-error': { status: 500, title: 'Internal gateway error' },
   'bad-gateway': { status: 502, title: 'Upstream failed' },
@@ -39,6 +41,18 @@ export interface Denial {
   readonly headers?: Readonly<Record<string, string>>;
   /** What only the security event gets, never the client. */
   readonly audit?: DenialAudit;
+  /**
+   * Each way the request broke the API contract (docs/contract.md), for the client to fix:
+   * where (a JSON pointer into the request part) and which rule, never the value sent.
+   */
+  readonly violations?: readonly Violation[];
+}
+
+/** One broken rule of the API contract: `/body/items/0/qty`, `maximum`. */
+export interface Violation {
+  readonly pointer: string;
+  readonly rule: string;
+  readonly message: string;
 }
 
 /**
@@ -60,6 +74,7 @@ export interface ProblemBody {
   status: number;
   detail?: string;
   requestId: string;
+  violations?: readonly Violation[];
 }
 
 export function problemBody(denial: Denial, requestId: string): ProblemBody {
@@ -71,6 +86,7 @@ export function problemBody(denial: Denial, requestId: string): ProblemBody {
     requestId,
   };
   if (denial.detail !== undefined) body.detail = denial.detail;
+  if (denial.violations !== undefined) body.violations = denial.violations;
   return body;
 }
 

@@ -215,6 +215,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       clientIp: ctx.clientIp,
       consumer: ctx.identity?.consumerId,
       credential: ctx.identity?.credential,
+      details: denial.audit?.details,
     });
     ctx.log.warn(
       { requestId: ctx.id, route: ctx.route.name, reason: denial.reason },

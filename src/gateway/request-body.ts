@@ -43,6 +43,7 @@ const STREAM: UpstreamBody = Object.freeze({ kind: 'stream' });
  */
 export class RequestBody {
   #json: Promise<unknown> | undefined;
+  #raw: Promise<Buffer | undefined> | undefined;
   #bytes: Buffer | undefined;
   #refused: Denial | undefined;
 
@@ -73,11 +74,21 @@ export class RequestBody {
     return this.#json;
   }
 
+  /**
+   * The body's bytes whatever its type, read once (readJson shares them); undefined when there
+   * is none. Rejects with BodyRefusedError on a broken limit.
+   */
+  readBytes(): Promise<Buffer | undefined> {
+    this.#raw ??= this.present
+      ? this.#buffer().then((bytes) => (this.#bytes = bytes))
+      : Promise.resolve(undefined);
+    return this.#raw;
+  }
+
   async #read(): Promise<unknown> {
     if (!this.present || !this.isJson) return undefined;
-    const bytes = await this.#buffer();
-    this.#bytes = bytes;
-    if (bytes.length === 0) return undefined;
+    const bytes = await this.readBytes();
+    if (bytes === undefined || bytes.length === 0) return undefined;
     let text: string;
     try {
       text = UTF8.decode(bytes);
@@ -97,7 +108,8 @@ export class RequestBody {
   }
 
   #buffer(): Promise<Buffer> {
-    const guard = new BodyGuard(this.limits.bodyBytes, this.limits.jsonDepth);
+    // The depth scanner counts JSON brackets: meaningless (and refusing) on a form or an upload.
+    const guard = new BodyGuard(this.limits.bodyBytes, this.isJson ? this.limits.jsonDepth : 0);
     const chunks: Buffer[] = [];
     let size = 0;
     return new Promise<Buffer>((resolve, reject) => {

@@ -25,6 +25,16 @@ const FAILED: Denial = Object.freeze({
   detail: 'The upstream response could not be checked.',
 });
 
+/**
+ * Thrown by a transform that finds the response must not reach the client (a response that
+ * breaks its API contract, docs/contract.md): the filter answers with its denial instead.
+ */
+export class ResponseRefusedError extends Error {
+  constructor(readonly denial: Denial) {
+    super(denial.reason);
+  }
+}
+
 type Decoder = (buf: Buffer, opts: zlib.ZlibOptions | zlib.BrotliOptions) => Promise<Buffer>;
 
 /** The content codings the filter can undo; any other is refused rather than passed through. */
@@ -176,7 +186,12 @@ export class ResponseFilter {
     } catch {
       return MALFORMED;
     }
-    for (const transform of this.transforms) value = transform(value);
+    try {
+      for (const transform of this.transforms) value = transform(value);
+    } catch (err) {
+      if (err instanceof ResponseRefusedError) return err.denial;
+      throw err;
+    }
     // undefined (a transform removed everything) is sent as null: still JSON.
     let body = Buffer.from(JSON.stringify(value) ?? 'null');
     // Body transforms (masking) see the filtered JSON, whole: it is already in memory.

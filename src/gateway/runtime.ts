@@ -9,6 +9,7 @@ import type { RouteAuthConfig } from '../config/authn-schema.js';
 import type { AuthzStages } from '../stages/authz/authz-services.js';
 import type { LimitsStages } from '../stages/limits/limits-services.js';
 import type { BlockHit } from '../stages/blocks/active-blocks.js';
+import type { ContractStages } from '../stages/contract/contract-stages.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
 import type { RouteStage } from './pipeline.js';
@@ -99,6 +100,18 @@ function withLimits(stages: RouteStage[], limits: RouteStage): RouteStage[] {
   return [...stages.slice(0, at), limits, ...stages.slice(at)];
 }
 
+/**
+ * The route's contract stage goes where the `contract` phase is: after authorization (an
+ * unauthorized caller learns nothing about the contract), before the `detect` and `transform`
+ * stages.
+ */
+function withContract(stages: RouteStage[], contract: RouteStage): RouteStage[] {
+  const late = new Set(['contract', 'detect', 'transform']);
+  const at = stages.findIndex((s) => late.has(STAGE_KINDS.get(s.type)?.phase ?? ''));
+  if (at === -1) return [...stages, contract];
+  return [...stages.slice(0, at), contract, ...stages.slice(at)];
+}
+
 function settingsOf(entry: StageEntryConfig): Record<string, unknown> {
   const settings: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(entry)) if (!SHARED_KEYS.has(k)) settings[k] = v;
@@ -145,6 +158,7 @@ export function buildRuntime(
     authz: AuthzStages;
     limits: LimitsStages;
     blocks?: IpBlocks;
+    contract?: ContractStages;
   },
 ): { runtime: Runtime; retired: Upstream[] } {
   const { upstreams, retired } = buildUpstreams(
@@ -185,7 +199,7 @@ export function buildRuntime(
     const skipAuthz = skip.has('authz') || skip.has('authn');
     // Write rules in shadow mode run after it, unenforced (docs/authorization.md).
     const shadow = deps.authz.shadowStageFor(r);
-    const pipeline =
+    const authorized =
       authz === undefined
         ? withAuthentication
         : withAuthz(withAuthentication, [
@@ -194,6 +208,17 @@ export function buildRuntime(
               ? []
               : [{ stage: shadow, type: 'authz', enforce: false, skipForOptions: skipAuthz }]),
           ]);
+    // Monitor mode is the stage's own (it records and lets through), so it is always enforced here.
+    const contract = deps.contract?.stageFor(r);
+    const pipeline =
+      contract === undefined
+        ? authorized
+        : withContract(authorized, {
+            stage: contract,
+            type: 'contract',
+            enforce: true,
+            skipForOptions: skip.has('contract'),
+          });
     const { stages, cors } = withProtection(pipeline, r, config.defaults);
     return {
       name: r.name,

@@ -74,6 +74,12 @@ export interface RequestContext {
    * away first. How a stage gives back what a request held (a concurrency slot).
    */
   onFinished(listener: () => void): void;
+  /**
+   * The request body's bytes whatever its Content-Type (a form, a multipart upload), read once
+   * through the same limits and shared with readJsonBody(); the upstream then receives exactly
+   * these bytes. Undefined when there is no body. Rejects on a broken body limit.
+   */
+  readBodyBytes(): Promise<Buffer | undefined>;
 }
 
 /** A change a stage asks for on the request before it is proxied. */

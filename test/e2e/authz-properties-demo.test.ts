@@ -28,6 +28,10 @@ function exampleConfig(dir: string): string {
   const text = readFileSync(EXAMPLE, 'utf8').replaceAll('http://127.0.0.1:3000', upstream.url);
   const config = parse(text) as Record<string, unknown>;
   config.listeners = { http: { host: '127.0.0.1', port: 0 } };
+  // The copy lives elsewhere: its spec is the demo's own.
+  config.specs = {
+    demo: { file: fileURLToPath(new URL('../../src/demo/openapi.yaml', import.meta.url)) },
+  };
   config.logging = { level: 'info', access: false };
   config.upstreams = { demo: { targets: [upstream.url] } };
   const authn = config.authn as { issuers: Record<string, Record<string, unknown>> };

@@ -58,6 +58,7 @@ function context(method = 'GET'): RequestContext {
     raw: new IncomingMessage(new Socket()),
     onFinished: () => undefined,
     readJsonBody: () => Promise.resolve(undefined),
+    readBodyBytes: () => Promise.resolve(undefined),
   };
 }
 

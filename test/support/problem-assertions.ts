@@ -11,7 +11,7 @@ export interface ProblemJson {
   readonly requestId: string;
 }
 
-const ALLOWED_KEYS = new Set(['type', 'title', 'status', 'detail', 'requestId']);
+const ALLOWED_KEYS = new Set(['type', 'title', 'status', 'detail', 'requestId', 'violations']);
 
 /**
  * Asserts a response is one the gateway made itself: RFC 9457 problem+json of `kind` with the

@@ -81,6 +81,7 @@ function ctxOf(raw: IncomingMessage, scheme: 'http' | 'https'): RequestContext {
     raw,
     onFinished: () => undefined,
     readJsonBody: () => Promise.resolve(undefined),
+    readBodyBytes: () => Promise.resolve(undefined),
   };
 }
 
