@@ -170,6 +170,19 @@ const UpstreamTimeouts = Section(
   'Upstream timeouts',
 );
 
+const UpstreamQueue = Section(
+  {
+    size: Type.Integer({
+      minimum: 0,
+      maximum: 100_000,
+      default: 1_000,
+      description: 'Requests that may wait for a connection once maxConnections are in use',
+    }),
+    timeout: Millis(2_000, 'How long a request waits for a connection before 503'),
+  },
+  'The bounded wait for a connection to the upstream',
+);
+
 const Upstream = Closed(
   {
     targets: Type.Array(HttpUrl, { minItems: 1, description: 'Balanced round-robin' }),
@@ -179,6 +192,15 @@ const Upstream = Closed(
       default: 128,
       description: 'Maximum connections per target',
     }),
+    maxConnections: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 100_000,
+        description:
+          'Cap on requests (connections) in flight to this upstream, all targets and routes together; default connections × targets',
+      }),
+    ),
+    queue: UpstreamQueue,
     keepAlive: Millis(4_000, 'Idle upstream connections are closed after this'),
     timeouts: UpstreamTimeouts,
     tls: UpstreamTls,

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BodyGuard, BodyRefusedError, isJsonMediaType } from './body-guard.js';
+import type { GateRefusal } from './connection-gate.js';
 import { publishDeny, publishUpstreamError } from './events.js';
 import { ResponseFilter } from './response-filter.js';
 import type { UpstreamBody } from './request-body.js';
@@ -124,9 +125,22 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   #answered = false;
   /** Set when a response stage asked to rewrite the JSON body: it is buffered, then sent. */
   #filter: ResponseFilter | undefined;
+  /** Set until the request ends: it then frees its place at the upstream's gate, once. */
+  #release: (() => void) | undefined;
   readonly #onDrain = (): void => this.#resume?.();
 
   constructor(private readonly t: ProxyTarget) {}
+
+  /** The request holds a place at the upstream's gate until it completes or fails. */
+  holdGate(release: () => void): void {
+    this.#release = release;
+  }
+
+  #ended(): void {
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+  }
 
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
@@ -224,6 +238,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    this.#ended();
     const filter = this.#filter;
     if (filter === undefined) {
       this.t.res.end();
@@ -249,6 +264,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    this.#ended();
     const { res, ctx } = this.t;
     if (res.destroyed || this.#answered) return;
     const denial = denialFor(err);
@@ -341,21 +357,47 @@ export function proxyRequest(t: ProxyTarget): void {
     }
   }
   const handler = new ProxyHandler(t);
-  res.once('close', () => {
-    if (!res.writableFinished) handler.abort();
-  });
-  route.upstream.dispatcher.dispatch(
-    {
-      path:
-        t.query === ''
-          ? route.upstream.basePath + ctx.path
-          : `${route.upstream.basePath}${ctx.path}?${t.query}`,
+  const { gate, dispatcher, basePath } = route.upstream;
+  const dispatch = (): void => {
+    handler.holdGate(() => gate.release());
+    dispatcher.dispatch(
+      {
+        path: t.query === '' ? basePath + ctx.path : `${basePath}${ctx.path}?${t.query}`,
+        method: ctx.method,
+        headers,
+        body,
+      },
+      handler,
+    );
+  };
+  const refused = (why: GateRefusal): void => {
+    const denial = gate.refusals[why];
+    publishDeny({
+      requestId: ctx.id,
+      reason: denial.reason,
+      status: statusOf(denial.kind),
+      enforced: true,
+      stage: 'proxy',
+      route: ctx.route.name,
       method: ctx.method,
-      headers,
-      body,
-    },
-    handler,
-  );
+      path: ctx.path,
+      clientIp: ctx.clientIp,
+      consumer: ctx.identity?.consumerId,
+      credential: ctx.identity?.credential,
+      details: { upstream: route.upstream.name },
+    });
+    // An unread request body stays on the connection, where nobody can frame what follows.
+    sendProblem(res, denial, ctx.id, {
+      ...t.problems,
+      close: body !== null && !Buffer.isBuffer(body),
+    });
+  };
+  const withdraw = gate.enter(dispatch, refused);
+  res.once('close', () => {
+    if (res.writableFinished) return;
+    withdraw();
+    handler.abort();
+  });
 }
 
 /** The upstream's request headers for a body the gateway sends itself. */
