@@ -18,10 +18,12 @@ import {
 } from 'yaml';
 import { checkPolicyConfig } from '../stages/authz/policies/policy-config-check.js';
 import { PHASES, type StageKind } from '../stages/registry-types.js';
+import { TIER_LIMITS_STAGE } from '../stages/tiers/tier-limits.js';
 import { checkAuthz } from './authz-checks.js';
 import { ConfigError, ConfigFileError, ConfigIssue } from './errors.js';
 import { addConfigFormats, formatMessage } from './formats.js';
 import { ConfigSchema, type Config } from './schema.js';
+import { checkTiers } from './tier-checks.js';
 
 export interface LoadOptions {
   /** Where `${NAME}` references are looked up: `process.env` in production. */
@@ -737,6 +739,7 @@ function checkSemantics(
     // Every route has the authentication stage (docs/authentication.md), and every route that
     // takes credentials the authorization stage (docs/authorization.md): preflight may skip them.
     const types = new Set([...listed, 'authn']);
+    if (config.consumerTiers !== undefined) types.add(TIER_LIMITS_STAGE);
     const auth = route.auth ?? defaults.auth;
     if (isRecord(auth) && auth.public !== true && (route.authz ?? defaults.authz) !== undefined)
       types.add('authz');
@@ -751,6 +754,7 @@ function checkSemantics(
   checkClaims(r, listOf(config.routes));
   checkAuthn(r, config, baseDir);
   checkAuthz(r, config);
+  checkTiers(r, config);
   checkPolicyFiles(r, config, baseDir);
 }
 

@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { AuthnSection, ConsumerEntry, RouteAuth } from './authn-schema.js';
 import { AuthzSection, RouteAuthz } from './authz-schema.js';
+import { ConsumerTiersSection, RouteTierLimits } from './tier-schema.js';
 
 /**
  * The configuration schema, written once: ajv compiles it to validate `portcullis.yaml`
@@ -269,6 +270,7 @@ const Route = Closed(
     stages: Type.Optional(Type.Array(StageEntry)),
     preflight: Preflight,
     limits: Type.Optional(PartialLimits),
+    tierLimits: Type.Optional(RouteTierLimits),
   },
   'A route: which requests, which upstream, which stages',
 );
@@ -413,6 +415,7 @@ export const ConfigSchema = Closed(
     }),
     authn: AuthnSection,
     authz: AuthzSection,
+    consumerTiers: Type.Optional(ConsumerTiersSection),
     routes: Type.Array(Route, { minItems: 1 }),
     state: State,
   },

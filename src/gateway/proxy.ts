@@ -107,6 +107,8 @@ export interface ProxyTarget {
   readonly query: string;
   /** The body the upstream receives: the client's stream, or what the stages read or wrote. */
   readonly body: UpstreamBody;
+  /** The body limit of this request (a consumer tier may tighten the route's) and its refusal. */
+  readonly bodyLimit: { readonly bytes: number; readonly refusal: Denial | undefined };
   readonly problems: ProblemOptions;
   /** Response header names the gateway sets itself, dropped from the upstream's. */
   readonly ownResponseHeaders: ReadonlySet<string>;
@@ -281,6 +283,9 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
         method: ctx.method,
         path: ctx.path,
         clientIp: ctx.clientIp,
+        consumer: ctx.identity?.consumerId,
+        credential: ctx.identity?.credential,
+        details: denial.audit?.details,
       });
     } else {
       publishUpstreamError({
@@ -349,7 +354,11 @@ export function proxyRequest(t: ProxyTarget): void {
   } else if (head.chunked || head.contentLength > 0) {
     const json = isJsonMediaType(head.contentType);
     if (head.chunked || json) {
-      const guard = new BodyGuard(route.limits.bodyBytes, json ? route.limits.jsonDepth : 0);
+      const guard = new BodyGuard(
+        t.bodyLimit.bytes,
+        json ? route.limits.jsonDepth : 0,
+        t.bodyLimit.refusal,
+      );
       req.pipe(guard);
       body = guard;
     } else {

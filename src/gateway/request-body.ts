@@ -50,6 +50,8 @@ export class RequestBody {
     private readonly req: IncomingMessage,
     private readonly head: RequestHead,
     private readonly limits: LimitsConfig,
+    /** The refusal of a body over `limits.bodyBytes`; the guard's own when not given. */
+    private readonly tooLarge?: Denial,
   ) {}
 
   /** Whether the client sent a body at all (a Content-Length above 0, or chunked). */
@@ -97,7 +99,7 @@ export class RequestBody {
   }
 
   #buffer(): Promise<Buffer> {
-    const guard = new BodyGuard(this.limits.bodyBytes, this.limits.jsonDepth);
+    const guard = new BodyGuard(this.limits.bodyBytes, this.limits.jsonDepth, this.tooLarge);
     const chunks: Buffer[] = [];
     let size = 0;
     return new Promise<Buffer>((resolve, reject) => {

@@ -9,6 +9,7 @@ import type { RouteAuthConfig } from '../config/authn-schema.js';
 import type { AuthzStages } from '../stages/authz/authz-services.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
+import { TIER_LIMITS_STAGE, tierLimitsStage, withTierLimits } from '../stages/tiers/tier-limits.js';
 import type { RouteStage } from './pipeline.js';
 import type { ProblemOptions } from './respond.js';
 import { Router, type Routable } from './router.js';
@@ -73,7 +74,7 @@ function withAuthn(stages: RouteStage[], authn: RouteStage): RouteStage[] {
 function withAuthz(stages: RouteStage[], authz: RouteStage): RouteStage[] {
   const early = new Set(['blocks', 'limits']);
   const at = stages.findIndex((s) => {
-    if (s.type === 'authn') return false;
+    if (s.type === 'authn' || s.type === TIER_LIMITS_STAGE) return false;
     const phase = STAGE_KINDS.get(s.type)?.phase;
     return phase === undefined || !early.has(phase);
   });
@@ -144,12 +145,18 @@ export function buildRuntime(
       enforce: true,
       skipForOptions: skip.has('authn'),
     });
+    const limits = { ...config.defaults.limits, ...r.limits };
+    const withTiers = withTierLimits(
+      withAuthentication,
+      tierLimitsStage(config.consumerTiers, r.tierLimits, limits.bodyBytes),
+      skip,
+    );
     const authz = deps.authz.stageFor(r);
     // A preflight that skips authentication has no identity to authorize: it skips both.
     const stages =
       authz === undefined
-        ? withAuthentication
-        : withAuthz(withAuthentication, {
+        ? withTiers
+        : withAuthz([...withTiers], {
             stage: authz,
             type: 'authz',
             enforce: true,
@@ -164,7 +171,7 @@ export function buildRuntime(
       upstream,
       stages,
       hasResponseStages: stages.some((s) => s.stage.onResponse !== undefined),
-      limits: { ...config.defaults.limits, ...r.limits },
+      limits,
     };
   });
   const hsts = hstsValue(config);
