@@ -18,6 +18,7 @@ import {
 } from 'yaml';
 import { checkPolicyConfig } from '../stages/authz/policies/policy-config-check.js';
 import { PHASES, type StageKind } from '../stages/registry-types.js';
+import { GRAPHQL_STAGE } from '../stages/graphql/graphql-stage.js';
 import { TIER_LIMITS_STAGE } from '../stages/tiers/tier-limits.js';
 import { checkAuthz } from './authz-checks.js';
 import { ConfigError, ConfigFileError, ConfigIssue } from './errors.js';
@@ -740,6 +741,7 @@ function checkSemantics(
     // takes credentials the authorization stage (docs/authorization.md): preflight may skip them.
     const types = new Set([...listed, 'authn']);
     if (config.consumerTiers !== undefined) types.add(TIER_LIMITS_STAGE);
+    if (route.graphql !== undefined) types.add(GRAPHQL_STAGE);
     const auth = route.auth ?? defaults.auth;
     if (isRecord(auth) && auth.public !== true && (route.authz ?? defaults.authz) !== undefined)
       types.add('authz');

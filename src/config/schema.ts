@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { AuthnSection, ConsumerEntry, RouteAuth } from './authn-schema.js';
 import { AuthzSection, RouteAuthz } from './authz-schema.js';
+import { RouteGraphql } from './graphql-schema.js';
 import { ConsumerTiersSection, RouteTierLimits } from './tier-schema.js';
 
 /**
@@ -271,6 +272,7 @@ const Route = Closed(
     preflight: Preflight,
     limits: Type.Optional(PartialLimits),
     tierLimits: Type.Optional(RouteTierLimits),
+    graphql: Type.Optional(RouteGraphql),
   },
   'A route: which requests, which upstream, which stages',
 );

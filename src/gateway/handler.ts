@@ -107,6 +107,11 @@ class Context implements RequestContext {
     return this.#body.readJson();
   }
 
+  readBodyBytes(): Promise<Buffer> {
+    this.#body ??= new RequestBody(this.raw, this.head, this.limits, this.#tooLarge);
+    return this.#body.readBytes();
+  }
+
   tightenBodyLimit(bytes: number, refusal: Denial): void {
     // A body read under the looser limit cannot be un-read: a stage order bug, fail closed.
     if (this.#body !== undefined) throw new Error('body limit tightened after the body was read');

@@ -10,6 +10,7 @@ export const PROBLEMS = {
   'header-rejected': { status: 400, title: 'Request header rejected' },
   'framing-rejected': { status: 400, title: 'Ambiguous message framing' },
   'body-rejected': { status: 400, title: 'Request body rejected' },
+  'graphql-rejected': { status: 400, title: 'GraphQL query rejected' },
   unauthenticated: { status: 401, title: 'Authentication required' },
   forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'No route matches the request' },

@@ -43,6 +43,7 @@ const STREAM: UpstreamBody = Object.freeze({ kind: 'stream' });
  */
 export class RequestBody {
   #json: Promise<unknown> | undefined;
+  #raw: Promise<Buffer> | undefined;
   #bytes: Buffer | undefined;
   #refused: Denial | undefined;
 
@@ -75,10 +76,23 @@ export class RequestBody {
     return this.#json;
   }
 
+  /**
+   * The body's bytes whatever its type (empty when there is none), read once through the same
+   * guard; the JSON depth is only tracked for a JSON body. Rejects with BodyRefusedError.
+   */
+  readBytes(): Promise<Buffer> {
+    this.#raw ??= this.present
+      ? this.#buffer().then((bytes) => {
+          this.#bytes = bytes;
+          return bytes;
+        })
+      : Promise.resolve(Buffer.alloc(0));
+    return this.#raw;
+  }
+
   async #read(): Promise<unknown> {
     if (!this.present || !this.isJson) return undefined;
-    const bytes = await this.#buffer();
-    this.#bytes = bytes;
+    const bytes = await this.readBytes();
     if (bytes.length === 0) return undefined;
     let text: string;
     try {
@@ -99,7 +113,11 @@ export class RequestBody {
   }
 
   #buffer(): Promise<Buffer> {
-    const guard = new BodyGuard(this.limits.bodyBytes, this.limits.jsonDepth, this.tooLarge);
+    const guard = new BodyGuard(
+      this.limits.bodyBytes,
+      this.isJson ? this.limits.jsonDepth : 0,
+      this.tooLarge,
+    );
     const chunks: Buffer[] = [];
     let size = 0;
     return new Promise<Buffer>((resolve, reject) => {

@@ -7,6 +7,7 @@ import type {
 } from '../config/schema.js';
 import type { RouteAuthConfig } from '../config/authn-schema.js';
 import type { AuthzStages } from '../stages/authz/authz-services.js';
+import { withGraphql } from '../stages/graphql/graphql-stage.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
 import { TIER_LIMITS_STAGE, tierLimitsStage, withTierLimits } from '../stages/tiers/tier-limits.js';
@@ -153,7 +154,7 @@ export function buildRuntime(
     );
     const authz = deps.authz.stageFor(r);
     // A preflight that skips authentication has no identity to authorize: it skips both.
-    const stages =
+    const authorized =
       authz === undefined
         ? withTiers
         : withAuthz([...withTiers], {
@@ -162,6 +163,7 @@ export function buildRuntime(
             enforce: true,
             skipForOptions: skip.has('authz') || skip.has('authn'),
           });
+    const stages = withGraphql(authorized, r.graphql, skip);
     return {
       name: r.name,
       hosts: r.hosts,

@@ -70,6 +70,13 @@ export interface RequestContext {
    */
   readJsonBody(): Promise<unknown>;
   /**
+   * The request body's bytes whatever its Content-Type (empty when there is none), read once
+   * under the route's body limit, like readJsonBody (the two share one read); the upstream then
+   * receives exactly these bytes. Rejects with a BodyRefusedError on a broken limit. Always
+   * there on the gateway's requests; optional so that hand-made test contexts need not carry it.
+   */
+  readBodyBytes?(): Promise<Buffer>;
+  /**
    * Lowers this request's body limit below the route's `limits.bodyBytes` (a larger value
    * changes nothing): a body that crosses it, streamed or read, is cut off and refused with
    * `refusal`, and the connection closed. Only before the body is read; then it throws.
