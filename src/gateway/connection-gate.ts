@@ -31,6 +31,8 @@ export class ConnectionGate {
   #next = 0;
   /** Insertion-ordered: the first key is the longest waiter; a cancelled one is deleted. */
   readonly #queue = new Map<number, Waiter>();
+  /** Who waits for the gate to empty: a retired upstream closes its pool then. */
+  #idle: (() => void)[] = [];
 
   /** The refusals of this gate, with a Retry-After of the queue's timeout (at least 1 s). */
   readonly refusals: Readonly<Record<GateRefusal, Denial>>;
@@ -83,7 +85,9 @@ export class ConnectionGate {
     }
     const id = this.#next++;
     const timer = setTimeout(() => {
-      if (this.#queue.delete(id)) refused('queue-timeout');
+      if (!this.#queue.delete(id)) return;
+      refused('queue-timeout');
+      this.#settle();
     }, this.settings.queueTimeoutMs);
     this.#queue.set(id, { granted, refused, timer });
     return () => {
@@ -91,6 +95,7 @@ export class ConnectionGate {
       if (waiter === undefined) return;
       clearTimeout(waiter.timer);
       this.#queue.delete(id);
+      this.#settle();
     };
   }
 
@@ -100,13 +105,31 @@ export class ConnectionGate {
     this.#active--;
     while (this.#active < this.settings.maxConnections) {
       const first = this.#queue.entries().next();
-      if (first.done === true) return;
+      if (first.done === true) break;
       const [id, waiter] = first.value;
       this.#queue.delete(id);
       clearTimeout(waiter.timer);
       this.#active++;
       waiter.granted();
     }
+    this.#settle();
+  }
+
+  /**
+   * Resolves once no request is in flight or waiting. A reload that retires an upstream closes
+   * its pool then, so that the requests still waiting for it are served rather than sent to a
+   * closed pool.
+   */
+  whenIdle(): Promise<void> {
+    if (this.#active === 0 && this.#queue.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #settle(): void {
+    if (this.#active !== 0 || this.#queue.size !== 0 || this.#idle.length === 0) return;
+    const idle = this.#idle;
+    this.#idle = [];
+    for (const resolve of idle) resolve();
   }
 }
 

@@ -76,6 +76,41 @@ describe('ConnectionGate', () => {
     expect(log).toEqual(['a:granted', 'c:granted']);
   });
 
+  it('resolves whenIdle only once every request in flight and waiting is done', async () => {
+    const gate = new ConnectionGate({ maxConnections: 1, queueSize: 2, queueTimeoutMs: 500 });
+    const log: string[] = [];
+    await gate.whenIdle();
+    caller(gate, log, 'a');
+    caller(gate, log, 'b');
+    const withdrawC = caller(gate, log, 'c');
+    let idle = false;
+    void gate.whenIdle().then(() => {
+      idle = true;
+    });
+    gate.release();
+    withdrawC();
+    await Promise.resolve();
+    expect(idle).toBe(false);
+    expect(log).toEqual(['a:granted', 'b:granted']);
+    gate.release();
+    await Promise.resolve();
+    expect(idle).toBe(true);
+  });
+
+  it('resolves whenIdle when the last waiter times out', async () => {
+    const gate = new ConnectionGate({ maxConnections: 0, queueSize: 1, queueTimeoutMs: 500 });
+    const log: string[] = [];
+    caller(gate, log, 'a');
+    let idle = false;
+    void gate.whenIdle().then(() => {
+      idle = true;
+    });
+    vi.advanceTimersByTime(500);
+    await Promise.resolve();
+    expect(log).toEqual(['a:queue-timeout']);
+    expect(idle).toBe(true);
+  });
+
   it('throws on a release without a request in flight (a double release would lift the cap)', () => {
     const gate = new ConnectionGate({ maxConnections: 1, queueSize: 1, queueTimeoutMs: 500 });
     expect(() => gate.release()).toThrow(/released more often/);
