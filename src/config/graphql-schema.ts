@@ -4,6 +4,9 @@ import { Type, type Static } from '@sinclair/typebox';
  * `routes[].graphql`: the GraphQL limits of a route (docs/graphql.md). Every limit has a
  * default, so `graphql: {}` turns them all on, introspection off.
  */
+/** The type of the route's GraphQL stage, in events and in `preflight.skipStages`. */
+export const GRAPHQL_STAGE = 'graphql';
+
 const Int = (min: number, max: number, def: number, description: string) =>
   Type.Integer({ minimum: min, maximum: max, default: def, description });
 

@@ -18,11 +18,11 @@ import {
 } from 'yaml';
 import { checkPolicyConfig } from '../stages/authz/policies/policy-config-check.js';
 import { PHASES, type StageKind } from '../stages/registry-types.js';
-import { GRAPHQL_STAGE } from '../stages/graphql/graphql-stage.js';
 import { TIER_LIMITS_STAGE } from '../stages/tiers/tier-limits.js';
 import { checkAuthz } from './authz-checks.js';
 import { ConfigError, ConfigFileError, ConfigIssue } from './errors.js';
 import { addConfigFormats, formatMessage } from './formats.js';
+import { GRAPHQL_STAGE } from './graphql-schema.js';
 import { ConfigSchema, type Config } from './schema.js';
 import { checkTiers } from './tier-checks.js';
 

@@ -1,5 +1,5 @@
 import { GraphQLError, parse, type DocumentNode } from 'graphql';
-import type { RouteGraphqlConfig } from '../../config/graphql-schema.js';
+import { GRAPHQL_STAGE, type RouteGraphqlConfig } from '../../config/graphql-schema.js';
 import type { RouteStage } from '../../gateway/pipeline.js';
 import type { Denial } from '../../gateway/problems.js';
 import { ALLOW, deny, type RequestContext, type Stage, type Verdict } from '../../gateway/stage.js';
@@ -8,9 +8,6 @@ import { GRAPHQL_REFUSALS as R } from './graphql-refusals.js';
 import { readGraphqlRequest, type GraphqlRequest, type ReadResult } from './graphql-request.js';
 import { measureDocument, type Fault, type MeasureSettings } from './query-measure.js';
 import { nestsDeeperThan } from './query-nesting.js';
-
-/** The stage type in events and in `preflight.skipStages`. */
-export const GRAPHQL_STAGE = 'graphql';
 
 /**
  * The nesting of brackets the parser is given at most, whatever `maxDepth` says: far below
