@@ -18,13 +18,16 @@ import {
 } from 'yaml';
 import { checkPolicyConfig } from '../stages/authz/policies/policy-config-check.js';
 import { PHASES, type StageKind } from '../stages/registry-types.js';
+import { TIER_LIMITS_STAGE } from '../stages/tiers/tier-limits.js';
 import { checkAuthz } from './authz-checks.js';
 import { checkRateLimits } from './rate-limit-checks.js';
 import { checkProtection } from './protection-checks.js';
 import { checkContracts, todoMarkers } from './contract-checks.js';
 import { ConfigError, ConfigFileError, ConfigIssue } from './errors.js';
 import { addConfigFormats, formatMessage } from './formats.js';
+import { GRAPHQL_STAGE } from './graphql-schema.js';
 import { ConfigSchema, type Config } from './schema.js';
+import { checkTiers } from './tier-checks.js';
 
 export interface LoadOptions {
   /** Where `${NAME}` references are looked up: `process.env` in production. */
@@ -744,6 +747,8 @@ function checkSemantics(
     // Every route has the authentication stage (docs/authentication.md), and every route that
     // takes credentials the authorization stage (docs/authorization.md): preflight may skip them.
     const types = new Set([...listed, 'authn']);
+    if (config.consumerTiers !== undefined) types.add(TIER_LIMITS_STAGE);
+    if (route.graphql !== undefined) types.add(GRAPHQL_STAGE);
     const auth = route.auth ?? defaults.auth;
     if (isRecord(auth) && auth.public !== true && (route.authz ?? defaults.authz) !== undefined)
       types.add('authz');
@@ -762,6 +767,7 @@ function checkSemantics(
   checkAuthn(r, config, baseDir);
   checkAuthz(r, config);
   checkRateLimits(r, config);
+  checkTiers(r, config);
   checkPolicyFiles(r, config, baseDir);
   checkProtection((path, message) => r.report(path, message), config);
 }

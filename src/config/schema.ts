@@ -4,6 +4,8 @@ import { AuthzSection, RouteAuthz } from './authz-schema.js';
 import { RateLimitPolicies, RouteRateLimits } from './rate-limits-schema.js';
 import { Cors, DataProtection, SecurityHeaders } from './protection-schema.js';
 import { RouteContract, SpecsSection } from './contract-schema.js';
+import { RouteGraphql } from './graphql-schema.js';
+import { ConsumerTiersSection, RouteTierLimits } from './tier-schema.js';
 
 /**
  * The configuration schema, written once: ajv compiles it to validate `portcullis.yaml`
@@ -181,6 +183,19 @@ const UpstreamTimeouts = Section(
   'Upstream timeouts',
 );
 
+const UpstreamQueue = Section(
+  {
+    size: Type.Integer({
+      minimum: 0,
+      maximum: 100_000,
+      default: 1_000,
+      description: 'Requests that may wait for a connection once maxConnections are in use',
+    }),
+    timeout: Millis(2_000, 'How long a request waits for a connection before 503'),
+  },
+  'The bounded wait for a connection to the upstream',
+);
+
 const Upstream = Closed(
   {
     targets: Type.Array(HttpUrl, { minItems: 1, description: 'Balanced round-robin' }),
@@ -190,6 +205,15 @@ const Upstream = Closed(
       default: 128,
       description: 'Maximum connections per target',
     }),
+    maxConnections: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 100_000,
+        description:
+          'Cap on requests (connections) in flight to this upstream, all targets and routes together; default connections × targets',
+      }),
+    ),
+    queue: UpstreamQueue,
     keepAlive: Millis(4_000, 'Idle upstream connections are closed after this'),
     timeouts: UpstreamTimeouts,
     tls: UpstreamTls,
@@ -263,6 +287,8 @@ const Route = Closed(
     dataProtection: Type.Optional(DataProtection),
     securityHeaders: Type.Optional(SecurityHeaders),
     cors: Type.Optional(Cors),
+    tierLimits: Type.Optional(RouteTierLimits),
+    graphql: Type.Optional(RouteGraphql),
   },
   'A route: which requests, which upstream, which stages',
 );
@@ -418,6 +444,7 @@ export const ConfigSchema = Closed(
     authz: AuthzSection,
     rateLimits: RateLimitPolicies,
     specs: SpecsSection,
+    consumerTiers: Type.Optional(ConsumerTiersSection),
     routes: Type.Array(Route, { minItems: 1 }),
     state: State,
   },

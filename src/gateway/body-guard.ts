@@ -35,6 +35,8 @@ export class BodyGuard extends Transform {
   constructor(
     private readonly maxBytes: number,
     private readonly maxDepth: number,
+    /** The refusal of a body over maxBytes: the route's, or a tighter limit's own. */
+    private readonly tooLarge: Denial = TOO_LARGE,
   ) {
     super();
   }
@@ -42,7 +44,7 @@ export class BodyGuard extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.#bytes += chunk.length;
     if (this.#bytes > this.maxBytes) {
-      done(new BodyRefusedError(TOO_LARGE));
+      done(new BodyRefusedError(this.tooLarge));
       return;
     }
     if (this.maxDepth > 0 && !this.#scan(chunk)) {

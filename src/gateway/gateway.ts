@@ -321,8 +321,10 @@ export class Gateway {
       actor: actorOf(cause),
       details: { routes: next.config.routes.length },
     });
-    // close() lets requests already on these pools finish before the connections go.
-    for (const upstream of retired) void upstream.dispatcher.close();
+    // close() lets requests already on these pools finish before the connections go; the
+    // requests still waiting at an upstream's gate get their turn on it first.
+    for (const upstream of retired)
+      void upstream.gate.whenIdle().then(() => upstream.dispatcher.close());
     return true;
   }
 

@@ -93,9 +93,12 @@ class Context implements RequestContext {
     readonly log: Logger,
     readonly raw: IncomingMessage,
     private readonly head: RequestHead,
-    private readonly limits: RouteRuntime['limits'],
+    private limits: RouteRuntime['limits'],
     private readonly res: ServerResponse,
   ) {}
+
+  /** The refusal of a body over a tightened limit; undefined: the route limit's own. */
+  #tooLarge: Denial | undefined;
 
   onFinished(listener: () => void): void {
     // 'close' follows 'finish', and comes alone when the connection dropped first.
@@ -107,13 +110,26 @@ class Context implements RequestContext {
   }
 
   readJsonBody(): Promise<unknown> {
-    this.#body ??= new RequestBody(this.raw, this.head, this.limits);
+    this.#body ??= new RequestBody(this.raw, this.head, this.limits, this.#tooLarge);
     return this.#body.readJson();
   }
 
   readBodyBytes(): Promise<Buffer | undefined> {
-    this.#body ??= new RequestBody(this.raw, this.head, this.limits);
+    this.#body ??= new RequestBody(this.raw, this.head, this.limits, this.#tooLarge);
     return this.#body.readBytes();
+  }
+
+  tightenBodyLimit(bytes: number, refusal: Denial): void {
+    // A body read under the looser limit cannot be un-read: a stage order bug, fail closed.
+    if (this.#body !== undefined) throw new Error('body limit tightened after the body was read');
+    if (bytes >= this.limits.bodyBytes) return;
+    this.limits = { ...this.limits, bodyBytes: bytes };
+    this.#tooLarge = refusal;
+  }
+
+  /** The body limit of this request, and its refusal when tighter than the route's. */
+  get bodyLimit(): { readonly bytes: number; readonly refusal: Denial | undefined } {
+    return { bytes: this.limits.bodyBytes, refusal: this.#tooLarge };
   }
 
   /** What the upstream receives as the body after the stages' changes. */
@@ -125,13 +141,17 @@ class Context implements RequestContext {
     if (this.#body === undefined) {
       return replacement === undefined
         ? STREAMED_BODY
-        : new RequestBody(this.raw, this.head, this.limits).upstream(replacement);
+        : new RequestBody(this.raw, this.head, this.limits, this.#tooLarge).upstream(replacement);
     }
     return this.#body.upstream(replacement);
   }
 
-  /** True when reading the body broke a limit: the rest of it is unread and untrusted. */
+  /**
+   * True when reading the body broke a limit, or its declared length is over a tightened one:
+   * the rest of it is unread and untrusted.
+   */
   get bodyRefused(): boolean {
+    if (this.head.contentLength > this.limits.bodyBytes) return true;
     return this.#body?.upstream(undefined).kind === 'refused';
   }
 }
@@ -380,6 +400,7 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
       headers,
       query: upstreamQuery(ctx.query, result.changes),
       body: ctx.upstreamBody(result.changes),
+      bodyLimit: ctx.bodyLimit,
       problems: rt.problems[scheme],
       ownResponseHeaders: rt.ownResponseHeaders[scheme],
       extraResponseHeaders: extra,

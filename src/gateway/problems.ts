@@ -11,6 +11,7 @@ export const PROBLEMS = {
   'framing-rejected': { status: 400, title: 'Ambiguous message framing' },
   'body-rejected': { status: 400, title: 'Request body rejected' },
   'contract-violation': { status: 400, title: 'Request does not match the API contract' },
+  'graphql-rejected': { status: 400, title: 'GraphQL query rejected' },
   unauthenticated: { status: 401, title: 'Authentication required' },
   forbidden: { status: 403, title: 'Forbidden' },
   'attack-detected': { status: 403, title: 'Request refused as an attack' },

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BodyGuard, BodyRefusedError, isJsonMediaType } from './body-guard.js';
+import type { GateRefusal } from './connection-gate.js';
 import { publishDeny, publishUpstreamError } from './events.js';
 import { ResponseFilter } from './response-filter.js';
 import { StreamedTransform } from './streamed-transform.js';
@@ -107,6 +108,8 @@ export interface ProxyTarget {
   readonly query: string;
   /** The body the upstream receives: the client's stream, or what the stages read or wrote. */
   readonly body: UpstreamBody;
+  /** The body limit of this request (a consumer tier may tighten the route's) and its refusal. */
+  readonly bodyLimit: { readonly bytes: number; readonly refusal: Denial | undefined };
   readonly problems: ProblemOptions;
   /** Response header names the gateway sets itself, dropped from the upstream's. */
   readonly ownResponseHeaders: ReadonlySet<string>;
@@ -127,9 +130,22 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   #filter: ResponseFilter | undefined;
   /** Set when a response stage asked to transform the body as it streams. */
   #body: StreamedTransform | undefined;
+  /** Set until the request ends: it then frees its place at the upstream's gate, once. */
+  #release: (() => void) | undefined;
   readonly #onDrain = (): void => this.#resume?.();
 
   constructor(private readonly t: ProxyTarget) {}
+
+  /** The request holds a place at the upstream's gate until it completes or fails. */
+  holdGate(release: () => void): void {
+    this.#release = release;
+  }
+
+  #ended(): void {
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+  }
 
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
@@ -239,6 +255,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    this.#ended();
     if (this.#body !== undefined) {
       if (!this.#answered) this.#body.end();
       return;
@@ -268,6 +285,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    this.#ended();
     const { res, ctx } = this.t;
     this.#body?.destroy();
     if (res.destroyed || this.#answered) return;
@@ -285,6 +303,9 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
         method: ctx.method,
         path: ctx.path,
         clientIp: ctx.clientIp,
+        consumer: ctx.identity?.consumerId,
+        credential: ctx.identity?.credential,
+        details: denial.audit?.details,
       });
     } else {
       publishUpstreamError({
@@ -354,7 +375,11 @@ export function proxyRequest(t: ProxyTarget): void {
   } else if (head.chunked || head.contentLength > 0) {
     const json = isJsonMediaType(head.contentType);
     if (head.chunked || json) {
-      const guard = new BodyGuard(route.limits.bodyBytes, json ? route.limits.jsonDepth : 0);
+      const guard = new BodyGuard(
+        t.bodyLimit.bytes,
+        json ? route.limits.jsonDepth : 0,
+        t.bodyLimit.refusal,
+      );
       req.pipe(guard);
       body = guard;
     } else {
@@ -362,21 +387,47 @@ export function proxyRequest(t: ProxyTarget): void {
     }
   }
   const handler = new ProxyHandler(t);
-  res.once('close', () => {
-    if (!res.writableFinished) handler.abort();
-  });
-  route.upstream.dispatcher.dispatch(
-    {
-      path:
-        t.query === ''
-          ? route.upstream.basePath + ctx.path
-          : `${route.upstream.basePath}${ctx.path}?${t.query}`,
+  const { gate, dispatcher, basePath } = route.upstream;
+  const dispatch = (): void => {
+    handler.holdGate(() => gate.release());
+    dispatcher.dispatch(
+      {
+        path: t.query === '' ? basePath + ctx.path : `${basePath}${ctx.path}?${t.query}`,
+        method: ctx.method,
+        headers,
+        body,
+      },
+      handler,
+    );
+  };
+  const refused = (why: GateRefusal): void => {
+    const denial = gate.refusals[why];
+    publishDeny({
+      requestId: ctx.id,
+      reason: denial.reason,
+      status: statusOf(denial.kind),
+      enforced: true,
+      stage: 'proxy',
+      route: ctx.route.name,
       method: ctx.method,
-      headers,
-      body,
-    },
-    handler,
-  );
+      path: ctx.path,
+      clientIp: ctx.clientIp,
+      consumer: ctx.identity?.consumerId,
+      credential: ctx.identity?.credential,
+      details: { upstream: route.upstream.name },
+    });
+    // An unread request body stays on the connection, where nobody can frame what follows.
+    sendProblem(res, denial, ctx.id, {
+      ...t.problems,
+      close: body !== null && !Buffer.isBuffer(body),
+    });
+  };
+  const withdraw = gate.enter(dispatch, refused);
+  res.once('close', () => {
+    if (res.writableFinished) return;
+    withdraw();
+    handler.abort();
+  });
 }
 
 /** The upstream's request headers for a body the gateway sends itself. */

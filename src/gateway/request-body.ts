@@ -51,6 +51,8 @@ export class RequestBody {
     private readonly req: IncomingMessage,
     private readonly head: RequestHead,
     private readonly limits: LimitsConfig,
+    /** The refusal of a body over `limits.bodyBytes`; the guard's own when not given. */
+    private readonly tooLarge?: Denial,
   ) {}
 
   /** Whether the client sent a body at all (a Content-Length above 0, or chunked). */
@@ -109,7 +111,11 @@ export class RequestBody {
 
   #buffer(): Promise<Buffer> {
     // The depth scanner counts JSON brackets: meaningless (and refusing) on a form or an upload.
-    const guard = new BodyGuard(this.limits.bodyBytes, this.isJson ? this.limits.jsonDepth : 0);
+    const guard = new BodyGuard(
+      this.limits.bodyBytes,
+      this.isJson ? this.limits.jsonDepth : 0,
+      this.tooLarge,
+    );
     const chunks: Buffer[] = [];
     let size = 0;
     return new Promise<Buffer>((resolve, reject) => {

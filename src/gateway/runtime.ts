@@ -10,8 +10,10 @@ import type { AuthzStages } from '../stages/authz/authz-services.js';
 import type { LimitsStages } from '../stages/limits/limits-services.js';
 import type { BlockHit } from '../stages/blocks/active-blocks.js';
 import type { ContractStages } from '../stages/contract/contract-stages.js';
+import { withGraphql } from '../stages/graphql/graphql-stage.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
+import { TIER_LIMITS_STAGE, tierLimitsStage, withTierLimits } from '../stages/tiers/tier-limits.js';
 import type { RouteStage } from './pipeline.js';
 import type { ProblemOptions } from './respond.js';
 import { withProtection } from './route-protection.js';
@@ -86,7 +88,7 @@ function withAuthn(stages: RouteStage[], authn: RouteStage): RouteStage[] {
 function withAuthz(stages: RouteStage[], authz: readonly RouteStage[]): RouteStage[] {
   const early = new Set(['blocks', 'limits']);
   const at = stages.findIndex((s) => {
-    if (s.type === 'authn') return false;
+    if (s.type === 'authn' || s.type === TIER_LIMITS_STAGE) return false;
     const phase = STAGE_KINDS.get(s.type)?.phase;
     return phase === undefined || !early.has(phase);
   });
@@ -183,12 +185,21 @@ export function buildRuntime(
       enforce: true,
       skipForOptions: skip.has('authn'),
     });
+    const sizeLimits = { ...config.defaults.limits, ...r.limits };
+    // The consumer's tier may lower the body limit: checked before anything counts the request.
+    const withTiers = [
+      ...withTierLimits(
+        authenticated,
+        tierLimitsStage(config.consumerTiers, r.tierLimits, sizeLimits.bodyBytes),
+        skip,
+      ),
+    ];
     // Shadow mode is per policy (the stage records those refusals itself): the stage enforces.
     const limits = deps.limits.stageFor(r);
     const withAuthentication =
       limits === undefined
-        ? authenticated
-        : withLimits(authenticated, {
+        ? withTiers
+        : withLimits(withTiers, {
             stage: limits,
             type: 'limits',
             enforce: true,
@@ -219,7 +230,11 @@ export function buildRuntime(
             enforce: true,
             skipForOptions: skip.has('contract'),
           });
-    const { stages, cors } = withProtection(pipeline, r, config.defaults);
+    const { stages, cors } = withProtection(
+      withGraphql(pipeline, r.graphql, skip),
+      r,
+      config.defaults,
+    );
     return {
       name: r.name,
       hosts: r.hosts,
@@ -229,7 +244,7 @@ export function buildRuntime(
       upstream,
       stages,
       hasResponseStages: stages.some((s) => s.stage.onResponse !== undefined),
-      limits: { ...config.defaults.limits, ...r.limits },
+      limits: sizeLimits,
       cors,
     };
   });

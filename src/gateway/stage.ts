@@ -80,6 +80,14 @@ export interface RequestContext {
    * these bytes. Undefined when there is no body. Rejects on a broken body limit.
    */
   readBodyBytes(): Promise<Buffer | undefined>;
+  /**
+   * Lowers this request's body limit below the route's `limits.bodyBytes` (a larger value
+   * changes nothing): a body that crosses it, streamed or read, is cut off and refused with
+   * `refusal`, and the connection closed. Only before the body is read; then it throws.
+   * Always there on the gateway's requests; optional so that hand-made test contexts need not
+   * carry it (a stage that needs it fails closed without it).
+   */
+  tightenBodyLimit?(bytes: number, refusal: Denial): void;
 }
 
 /** A change a stage asks for on the request before it is proxied. */

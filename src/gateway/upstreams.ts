@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { BalancedPool, Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { UpstreamConfig } from '../config/schema.js';
+import { ConnectionGate } from './connection-gate.js';
 
 /** An upstream as the proxy uses it: a keep-alive connection pool and the path prefix of its targets. */
 export interface Upstream {
@@ -11,6 +12,13 @@ export interface Upstream {
   readonly basePath: string;
   /** Identifies the pool's settings: a reload keeps the pool (and its connections) when unchanged. */
   readonly key: string;
+  /** Admission: the cap on connections in flight and the bounded wait for one. */
+  readonly gate: ConnectionGate;
+}
+
+/** The cap on requests in flight to an upstream, all targets together. */
+function maxConnectionsOf(cfg: UpstreamConfig): number {
+  return cfg.maxConnections ?? cfg.connections * cfg.targets.length;
 }
 
 function poolOptions(cfg: UpstreamConfig): Pool.Options {
@@ -21,7 +29,9 @@ function poolOptions(cfg: UpstreamConfig): Pool.Options {
   if (cfg.tls.ca !== undefined) connect.ca = readFileSync(cfg.tls.ca);
   if (cfg.tls.servername !== undefined) connect.servername = cfg.tls.servername;
   return {
-    connections: cfg.connections,
+    // No target needs more connections than the whole upstream may have: then undici itself
+    // never opens more than the gate lets requests through.
+    connections: Math.min(cfg.connections, maxConnectionsOf(cfg)),
     pipelining: 1,
     keepAliveTimeout: cfg.keepAlive,
     headersTimeout: cfg.timeouts.response,
@@ -65,7 +75,12 @@ export function buildUpstreams(
     const origins = cfg.targets.map((t) => new URL(t).origin);
     const dispatcher =
       origins.length === 1 ? new Pool(origins[0] as string, opts) : new BalancedPool(origins, opts);
-    upstreams.set(name, { name, dispatcher, basePath: basePathOf(cfg.targets), key });
+    const gate = new ConnectionGate({
+      maxConnections: maxConnectionsOf(cfg),
+      queueSize: cfg.queue.size,
+      queueTimeoutMs: cfg.queue.timeout,
+    });
+    upstreams.set(name, { name, dispatcher, basePath: basePathOf(cfg.targets), key, gate });
   }
   const retired = [...previous.values()].filter((u) => !kept.has(u));
   return { upstreams, retired };
