@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { AuthnSection, ConsumerEntry, RouteAuth } from './authn-schema.js';
 import { AuthzSection, RouteAuthz } from './authz-schema.js';
+import { ResponseSection } from './response-schema.js';
 
 /**
  * The configuration schema, written once: ajv compiles it to validate `portcullis.yaml`
@@ -397,6 +398,7 @@ export const ConfigSchema = Closed(
     authz: AuthzSection,
     routes: Type.Array(Route, { minItems: 1 }),
     state: State,
+    response: ResponseSection,
   },
   'portcullis.yaml',
 );
