@@ -103,6 +103,10 @@ const Playbook = Closed(
       { default: 'low' },
     ),
     action: Type.Union([Type.Literal('block'), Type.Literal('alert')]),
+    mode: Type.Union([Type.Literal('apply'), Type.Literal('propose')], {
+      default: 'apply',
+      description: 'apply at once, or propose and wait for a human (block only)',
+    }),
     blockSeconds: Type.Integer({
       minimum: 1,
       maximum: 31_536_000,
@@ -120,6 +124,12 @@ export const ResponseSection = Section(
     enumeration: Enumeration,
     allowlist: Allowlist,
     playbooks: Type.Array(Playbook, { default: [] }),
+    incidentWindowSeconds: Type.Integer({
+      minimum: 60,
+      maximum: 604_800,
+      default: 3600,
+      description: 'Detections about one subject within this time of its incident join it',
+    }),
   },
   'Behavioural detection and automated response',
 );

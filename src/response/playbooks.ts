@@ -6,6 +6,7 @@ import { BlockStore } from '../state/blocks/block-store.js';
 import type { ClusterState } from '../state/cluster/cluster-state.js';
 import type { Db } from '../state/db.js';
 import type { EventRecorder } from '../state/events/recorder.js';
+import { IncidentStore } from '../state/incidents/incident-store.js';
 import { Allowlist } from './allowlist.js';
 import { atLeast, type Detection } from './detection.js';
 import { actionEvent } from './response-events.js';
@@ -34,6 +35,7 @@ export function matches(playbook: PlaybookConfig, d: Detection): boolean {
 export class PlaybookRunner {
   readonly #deps: PlaybookDeps;
   readonly #blocks: BlockStore;
+  readonly #incidents: IncidentStore;
   #allowlist: Allowlist;
   #config: ResponseConfig;
 
@@ -42,6 +44,7 @@ export class PlaybookRunner {
     this.#config = config;
     this.#allowlist = new Allowlist(config.allowlist);
     this.#blocks = new BlockStore(deps.db, () => deps.clock.now());
+    this.#incidents = new IncidentStore(deps.db, () => deps.clock.now());
   }
 
   /** A reloaded config: new rules and allowlist for the next detection. */
@@ -51,11 +54,26 @@ export class PlaybookRunner {
   }
 
   async run(d: Detection): Promise<void> {
+    let incident: string;
+    try {
+      incident = await this.#incidents.detection({
+        subjectKind: d.subject.kind,
+        subject: d.subject.value,
+        severity: d.severity,
+        summary: `${d.kind} (${d.severity})${d.route === undefined ? '' : ` on route ${d.route}`}`,
+        details: d.evidence,
+        windowMs: this.#config.incidentWindowSeconds * 1000,
+      });
+    } catch (err) {
+      // The detection event is already recorded; the actions must not wait on the incident.
+      this.#deps.log.error({ event: 'response.incident_failed', err }, 'incident not recorded');
+      incident = '';
+    }
     for (const playbook of this.#config.playbooks) {
       if (!matches(playbook, d)) continue;
       try {
-        if (playbook.action === 'alert') this.#alert(playbook, d);
-        else await this.#block(playbook, d);
+        if (playbook.action === 'alert') await this.#alert(playbook, d, incident);
+        else await this.#block(playbook, d, incident);
       } catch (err) {
         this.#deps.log.error(
           { event: 'response.action_failed', playbook: playbook.name, kind: d.kind, err },
@@ -66,7 +84,7 @@ export class PlaybookRunner {
     }
   }
 
-  #alert(playbook: PlaybookConfig, d: Detection): void {
+  async #alert(playbook: PlaybookConfig, d: Detection, incident: string): Promise<void> {
     this.#deps.log.warn(
       {
         event: 'response.alert',
@@ -79,10 +97,15 @@ export class PlaybookRunner {
       },
       'detection alert',
     );
-    this.#record('response.alert', 'sent', d, { playbook: playbook.name });
+    this.#record('response.alert', 'sent', d, { playbook: playbook.name, incident });
+    if (incident !== '') {
+      await this.#incidents.note(incident, 'action', `playbook ${playbook.name} alerted`, {
+        playbook: playbook.name,
+      });
+    }
   }
 
-  async #block(playbook: PlaybookConfig, d: Detection): Promise<void> {
+  async #block(playbook: PlaybookConfig, d: Detection, incident: string): Promise<void> {
     const { subject } = d;
     if (subject.kind === 'route') {
       // A route is not a client: blocking it would be the attacker's denial of service.
@@ -90,7 +113,40 @@ export class PlaybookRunner {
       return;
     }
     if (this.#allowlist.covers(d)) {
-      this.#record('response.block', 'allowlisted', d, { playbook: playbook.name });
+      this.#record('response.block', 'allowlisted', d, { playbook: playbook.name, incident });
+      return;
+    }
+    const reason = `detection ${d.kind} (${d.severity})`;
+    if (playbook.mode === 'propose') {
+      // A human decides: nothing is blocked until `portcullis incidents approve`.
+      if (incident === '') throw new Error('no incident to attach the proposal to');
+      const pending = await this.#incidents.pendingFor(subject.kind, subject.value);
+      if (pending !== undefined) return;
+      const proposal = await this.#incidents.propose({
+        incidentId: incident,
+        playbook: playbook.name,
+        subjectKind: subject.kind,
+        subject: subject.value,
+        blockSeconds: playbook.blockSeconds,
+        reason,
+      });
+      this.#deps.log.warn(
+        {
+          event: 'response.proposed',
+          playbook: playbook.name,
+          kind: d.kind,
+          incident,
+          proposal: proposal.id,
+          subjectKind: subject.kind,
+          subject: subject.value,
+        },
+        'a block waits for approval',
+      );
+      this.#record('response.block', 'proposed', d, {
+        playbook: playbook.name,
+        incident,
+        proposal: proposal.id,
+      });
       return;
     }
     const ttlMs = playbook.blockSeconds * 1000;
@@ -104,7 +160,7 @@ export class PlaybookRunner {
     const block = await this.#blocks.add({
       kind: subject.kind,
       subject: subject.value,
-      reason: `detection ${d.kind} (${d.severity})`,
+      reason,
       actor: `playbook:${playbook.name}`,
       ttlMs,
     });
@@ -125,7 +181,16 @@ export class PlaybookRunner {
       playbook: playbook.name,
       block: block.id,
       seconds: playbook.blockSeconds,
+      incident,
     });
+    if (incident !== '') {
+      await this.#incidents.note(
+        incident,
+        'action',
+        `playbook ${playbook.name} blocked ${subject.kind} ${subject.value} for ${playbook.blockSeconds} s`,
+        { playbook: playbook.name, block: block.id },
+      );
+    }
   }
 
   #record(

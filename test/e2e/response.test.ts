@@ -60,6 +60,14 @@ beforeAll(async () => {
       upstreams: { api: { targets: [upstream.origin] } },
       routes: [
         {
+          name: 'login',
+          paths: ['/login'],
+          methods: ['GET'],
+          upstream: 'api',
+          auth: { methods: ['api-key'] },
+          authz: { anyAuthenticated: true },
+        },
+        {
           name: 'orders',
           paths: ['/orders', '/orders/:id'],
           methods: ['GET'],
@@ -77,12 +85,19 @@ beforeAll(async () => {
         playbooks: [
           {
             name: 'block-attackers',
-            kinds: ['brute_force.client', 'credential_stuffing.client', 'enumeration.consumer'],
+            kinds: ['credential_stuffing.client', 'enumeration.consumer'],
             minSeverity: 'high',
             action: 'block',
             blockSeconds: 600,
           },
           { name: 'page', kinds: ['credential_stuffing.route'], action: 'alert' },
+          {
+            name: 'review-brute-force',
+            kinds: ['brute_force.client'],
+            action: 'block',
+            mode: 'propose',
+            blockSeconds: 300,
+          },
         ],
       },
     }),
@@ -173,5 +188,62 @@ describe('detection and response on two gateways sharing one store and one Redis
         .toBe(403);
       expect((await get(gw, '192.0.2.1', '/orders/1', aliceKey)).status).toBe(200);
     }
+  }, 60_000);
+
+  it('proposes a block that does nothing until a human approves it', async () => {
+    const ip = '203.0.113.210';
+    for (let i = 0; i < 30; i++) {
+      expect((await get(gatewayAt(i), ip, '/login', `pcl_live_${randomUUID()}`)).status).toBe(401);
+    }
+    const proposed = await Promise.any(
+      gateways.map((g) => g.waitForLog((l) => l.event === 'response.proposed' && l.subject === ip)),
+    );
+    // Proposed, not done: the address is still answered, well after a block would have held.
+    await sleep(1500);
+    for (const gw of gateways) {
+      expect((await get(gw, ip, '/login', `pcl_live_${randomUUID()}`)).status).toBe(401);
+    }
+    const blocked = JSON.parse((await cli('blocks', 'list', '--json')).stdout) as BlockJson[];
+    expect(blocked.map((b) => b.subject)).not.toContain(ip);
+
+    // One incident tells the story, with the proposal waiting in it.
+    const list = JSON.parse((await cli('incidents', 'list', '--json')).stdout) as {
+      id: string;
+      subject: string;
+      pending: number;
+    }[];
+    const incident = list.find((i) => i.subject === ip);
+    expect(incident).toMatchObject({ pending: 1, id: proposed.incident });
+    const shown = JSON.parse(
+      (await cli('incidents', 'show', String(proposed.incident), '--json')).stdout,
+    ) as { timeline: { type: string }[]; proposals: { id: string; status: string }[] };
+    expect(shown.timeline.map((e) => e.type)).toEqual(['detection', 'proposal']);
+    expect(shown.proposals).toMatchObject([{ id: proposed.proposal, status: 'pending' }]);
+
+    const approve = await cli('incidents', 'approve', String(proposed.proposal), '--json');
+    expect(approve.code, approve.stderr).toBe(0);
+    for (const gw of gateways) {
+      await expect
+        .poll(async () => (await get(gw, ip, '/login', aliceKey)).status, { timeout: 1000 })
+        .toBe(403);
+    }
+    const after = JSON.parse(
+      (await cli('incidents', 'show', String(proposed.incident), '--json')).stdout,
+    ) as { timeline: { type: string }[]; proposals: { status: string; block: string }[] };
+    expect(after.timeline.map((e) => e.type)).toEqual([
+      'detection',
+      'proposal',
+      'approval',
+      'action',
+    ]);
+    expect(after.proposals[0]).toMatchObject({
+      status: 'approved',
+      block: expect.stringMatching(/^blk_/) as unknown,
+    });
+
+    // A proposal is decided once.
+    const again = await cli('incidents', 'reject', String(proposed.proposal));
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('PCL_ADMIN_CONFLICT');
   }, 60_000);
 });

@@ -4,6 +4,7 @@ import type { Clock } from '../../src/gateway/stage.js';
 import type { Detection } from '../../src/response/detection.js';
 import { PlaybookRunner } from '../../src/response/playbooks.js';
 import { BlockStore } from '../../src/state/blocks/block-store.js';
+import { IncidentStore } from '../../src/state/incidents/incident-store.js';
 import { MemoryClusterState } from '../../src/state/cluster/memory-cluster-state.js';
 import type { EventRecord } from '../../src/state/events/event.js';
 import type { EventRecorder } from '../../src/state/events/recorder.js';
@@ -148,5 +149,45 @@ describe('playbooks', () => {
     expect(recorder.events.map((e) => [e.action, e.decision, e.reason])).toEqual([
       ['response.alert', 'sent', 'credential_stuffing.route'],
     ]);
+  });
+});
+
+describe('playbooks in propose mode', () => {
+  const t = useTestDatabase('postgres');
+  const clock: Clock = { now: () => 1_800_000_000_000, monotonic: () => 0 };
+  let cluster: MemoryClusterState;
+  beforeAll(async () => {
+    await migrate(t.db, MIGRATIONS);
+    cluster = new MemoryClusterState({ clock, log });
+  });
+  afterAll(async () => {
+    await cluster.close();
+  });
+
+  it('blocks nothing and proposes once per subject while the proposal waits', async () => {
+    const recorder = collectingRecorder();
+    const r = new PlaybookRunner(
+      responseConfig({
+        playbooks: [
+          { name: 'review', kinds: ['brute_force.client'], action: 'block', mode: 'propose' },
+        ],
+      }),
+      { db: t.db, cluster, clock, log, recorder },
+    );
+    const d = detection({
+      kind: 'brute_force.client',
+      subject: { kind: 'ip', value: '192.0.2.9' },
+    });
+    await r.run(d);
+    await r.run(d);
+    expect(await new BlockStore(t.db, () => clock.now()).list()).toEqual([]);
+    expect(recorder.events.map((e) => [e.action, e.decision])).toEqual([
+      ['response.block', 'proposed'],
+    ]);
+    const incident = String(recorder.events[0]?.details?.incident);
+    const shown = await new IncidentStore(t.db, () => clock.now()).show(incident);
+    // Both detections joined one incident; one proposal waits in it.
+    expect(shown?.entries.map((e) => e.type)).toEqual(['detection', 'proposal', 'detection']);
+    expect(shown?.proposals.map((p) => p.status)).toEqual(['pending']);
   });
 });
