@@ -90,6 +90,41 @@ const Allowlist = Section(
   'What automation never blocks; an operator still can',
 );
 
+const Webhook = Closed(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+    url: Type.String({ format: 'http-url', description: 'Where alerts are POSTed' }),
+    secret: Type.String({
+      minLength: 1,
+      maxLength: 128,
+      description:
+        'The NAME of the HMAC secret in the store (portcullis secrets set), never the value',
+    }),
+    format: Type.Union([Type.Literal('json'), Type.Literal('slack')], { default: 'json' }),
+  },
+  'A receiver of alerts, signed with HMAC-SHA-256',
+);
+
+const Alerting = Section(
+  {
+    dedupeSeconds: Type.Integer({
+      minimum: 0,
+      maximum: 86_400,
+      default: 300,
+      description: 'One alert per webhook, detection kind and subject in this time',
+    }),
+    maxPerMinute: Type.Integer({
+      minimum: 1,
+      maximum: 10_000,
+      default: 30,
+      description: 'Alerts per webhook per minute across every node; the rest are dropped',
+    }),
+    attempts: Type.Integer({ minimum: 1, maximum: 10, default: 4 }),
+    timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
+  },
+  'Delivery of alerts to webhooks',
+);
+
 const Playbook = Closed(
   {
     name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
@@ -124,6 +159,8 @@ export const ResponseSection = Section(
     enumeration: Enumeration,
     allowlist: Allowlist,
     playbooks: Type.Array(Playbook, { default: [] }),
+    webhooks: Type.Array(Webhook, { default: [] }),
+    alerting: Alerting,
     incidentWindowSeconds: Type.Integer({
       minimum: 60,
       maximum: 604_800,
@@ -136,3 +173,4 @@ export const ResponseSection = Section(
 
 export type ResponseConfig = Static<typeof ResponseSection>;
 export type PlaybookConfig = Static<typeof Playbook>;
+export type WebhookConfig = Static<typeof Webhook>;

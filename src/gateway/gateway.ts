@@ -150,6 +150,7 @@ export class Gateway {
       clock,
       log,
       recorder: state.events.recorder,
+      secrets: state.secrets,
     });
     const gw = new Gateway(opts, runtime, log, state, authn, authz, blocks, metrics, response);
     try {

@@ -4,9 +4,11 @@ import type { Clock } from '../gateway/stage.js';
 import { announceBlocksChanged } from '../stages/blocks/blocks-service.js';
 import { BlockStore } from '../state/blocks/block-store.js';
 import type { ClusterState } from '../state/cluster/cluster-state.js';
+import type { SecretStore } from '../state/crypto/secrets.js';
 import type { Db } from '../state/db.js';
 import type { EventRecorder } from '../state/events/recorder.js';
 import { IncidentStore } from '../state/incidents/incident-store.js';
+import { AlertDelivery, type FetchLike } from './alert-delivery.js';
 import { Allowlist } from './allowlist.js';
 import { atLeast, type Detection } from './detection.js';
 import { actionEvent } from './response-events.js';
@@ -17,6 +19,9 @@ export interface PlaybookDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly recorder: EventRecorder;
+  /** Where webhook secrets are read from. */
+  readonly secrets: Pick<SecretStore, 'get'>;
+  readonly fetch?: FetchLike;
 }
 
 /** Whether a playbook answers this detection. */
@@ -36,6 +41,7 @@ export class PlaybookRunner {
   readonly #deps: PlaybookDeps;
   readonly #blocks: BlockStore;
   readonly #incidents: IncidentStore;
+  readonly #alerts: AlertDelivery;
   #allowlist: Allowlist;
   #config: ResponseConfig;
 
@@ -45,6 +51,16 @@ export class PlaybookRunner {
     this.#allowlist = new Allowlist(config.allowlist);
     this.#blocks = new BlockStore(deps.db, () => deps.clock.now());
     this.#incidents = new IncidentStore(deps.db, () => deps.clock.now());
+    this.#alerts = new AlertDelivery(deps);
+  }
+
+  /** Resolves once every alert in flight has been delivered or given up on. */
+  alertsSettled(): Promise<void> {
+    return this.#alerts.settled();
+  }
+
+  close(): Promise<void> {
+    return this.#alerts.close();
   }
 
   /** A reloaded config: new rules and allowlist for the next detection. */
@@ -97,7 +113,13 @@ export class PlaybookRunner {
       },
       'detection alert',
     );
-    this.#record('response.alert', 'sent', d, { playbook: playbook.name, incident });
+    if (this.#config.webhooks.length === 0) {
+      this.#record('response.alert', 'logged', d, { playbook: playbook.name, incident });
+    }
+    // Delivery never holds up the next action: each webhook's outcome is recorded when known.
+    this.#alerts.send(this.#config, d, { playbook: playbook.name, incident }, (webhook, how) =>
+      this.#record('response.alert', how, d, { playbook: playbook.name, incident, webhook }),
+    );
     if (incident !== '') {
       await this.#incidents.note(incident, 'action', `playbook ${playbook.name} alerted`, {
         playbook: playbook.name,

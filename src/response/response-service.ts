@@ -4,6 +4,7 @@ import type { ResponseConfig } from '../config/response-schema.js';
 import { denyChannel, type DenyEvent } from '../gateway/events.js';
 import type { Clock } from '../gateway/stage.js';
 import type { ClusterState } from '../state/cluster/cluster-state.js';
+import type { SecretStore } from '../state/crypto/secrets.js';
 import type { Db } from '../state/db.js';
 import type { EventRecorder } from '../state/events/recorder.js';
 import { REQUEST_DONE_CHANNEL, type RequestDoneEvent } from '../state/events/request-done.js';
@@ -42,6 +43,7 @@ export class ResponseService {
       readonly clock: Clock;
       readonly log: Logger;
       readonly recorder: EventRecorder;
+      readonly secrets: Pick<SecretStore, 'get'>;
     },
   ) {
     this.#config = config;
@@ -126,5 +128,6 @@ export class ResponseService {
     diagnostics.unsubscribe(REQUEST_DONE_CHANNEL, this.#onDone);
     await this.#flushing;
     await this.#actions;
+    await this.#playbooks.close();
   }
 }

@@ -7,6 +7,7 @@ import { send, type Reply } from '../support/http-client.js';
 import { expectProblem } from '../support/problem-assertions.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { deleteRedisKeys, REDIS_URL } from '../support/redis.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 /**
  * Detection and response on two real gateways sharing one PostgreSQL schema and one Redis: a
@@ -20,6 +21,8 @@ const ALLOWLISTED = '198.51.100.7';
 
 let database: TestDatabase;
 let upstream: RecordingUpstream;
+let receiver: WebhookReceiver;
+const HOOK_SECRET = `whsec-${randomUUID()}`;
 let file: string;
 let aliceKey: string;
 let malloryKey: string;
@@ -45,6 +48,7 @@ interface BlockJson {
 
 beforeAll(async () => {
   database = await createTestDatabase('postgres');
+  receiver = await startWebhookReceiver(HOOK_SECRET);
   // The demo's order store: orders 1 to 10 are alice's, every other id is not found.
   upstream = await startRecordingUpstream({
     respond: (req, res) => {
@@ -81,6 +85,7 @@ beforeAll(async () => {
         cluster: { redisUrl: REDIS_URL, keyPrefix: PREFIX },
       },
       response: {
+        webhooks: [{ name: 'oncall', url: receiver.url, secret: 'alerts/oncall' }],
         allowlist: { cidrs: ['198.51.100.0/24'] },
         playbooks: [
           {
@@ -102,6 +107,10 @@ beforeAll(async () => {
       },
     }),
   );
+  const stored = await portcullis(['secrets', 'set', 'alerts/oncall', '-c', file], {
+    stdin: `${HOOK_SECRET}\n`,
+  });
+  expect(stored.code, stored.stderr).toBe(0);
   expect((await cli('consumers', 'add', 'alice')).code).toBe(0);
   expect((await cli('consumers', 'add', 'mallory')).code).toBe(0);
   aliceKey = (await cli('keys', 'create', '--consumer', 'alice')).stdout.trim();
@@ -112,6 +121,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(gateways.map((g) => g.stop()));
   await upstream?.close();
+  await receiver?.close();
   await database?.cleanup();
   await deleteRedisKeys(PREFIX);
 });
@@ -163,6 +173,18 @@ describe('detection and response on two gateways sharing one store and one Redis
       g.logs.filter((l) => l.event === 'response.alert' && l.kind === 'credential_stuffing.route'),
     );
     expect(alerts).toHaveLength(1);
+    // ...and reached the on-call webhook, signed with the secret from the store.
+    await expect.poll(() => receiver.received.length, { timeout: 3000 }).toBe(1);
+    const [alert] = receiver.received;
+    expect(alert?.verified).toBe(true);
+    expect(JSON.parse(alert?.body ?? '{}')).toMatchObject({
+      type: 'portcullis.detection',
+      kind: 'credential_stuffing.route',
+      severity: 'critical',
+      subject: { kind: 'route', value: 'orders' },
+      playbook: 'page',
+    });
+    expect(alert?.body).not.toContain(HOOK_SECRET);
   }, 60_000);
 
   it('blocks a consumer enumerating other people’s orders, detected within 50 requests', async () => {

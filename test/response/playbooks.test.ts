@@ -14,6 +14,7 @@ import { useTestDatabase } from '../support/databases.js';
 import { responseConfig } from './response-config.js';
 
 const log = pino({ level: 'silent' });
+const noSecrets = { get: () => Promise.resolve(undefined) };
 
 /** The events the runner records, in order. */
 function collectingRecorder(): EventRecorder & { events: EventRecord[] } {
@@ -74,6 +75,7 @@ describe('playbooks', () => {
       clock,
       log,
       recorder,
+      secrets: noSecrets,
     });
     return { r, recorder, announced };
   }
@@ -147,7 +149,7 @@ describe('playbooks', () => {
     );
     expect(await active()).toEqual(before);
     expect(recorder.events.map((e) => [e.action, e.decision, e.reason])).toEqual([
-      ['response.alert', 'sent', 'credential_stuffing.route'],
+      ['response.alert', 'logged', 'credential_stuffing.route'],
     ]);
   });
 });
@@ -172,7 +174,7 @@ describe('playbooks in propose mode', () => {
           { name: 'review', kinds: ['brute_force.client'], action: 'block', mode: 'propose' },
         ],
       }),
-      { db: t.db, cluster, clock, log, recorder },
+      { db: t.db, cluster, clock, log, recorder, secrets: noSecrets },
     );
     const d = detection({
       kind: 'brute_force.client',
