@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runAuditVerify } from './audit-verify.js';
 import { runBlocksAdd, runBlocksList, runBlocksRemove } from './blocks.js';
+import { runIncidentsDecide, runIncidentsList, runIncidentsShow } from './incidents.js';
 import { runCheck } from './check.js';
 import { runConsumersAdd } from './consumers-add.js';
 import { runConsumersSetDisabled } from './consumers-disable.js';
@@ -270,6 +271,46 @@ blocks
   .action((blockId: string, opts: { config: string; json?: boolean }) =>
     runBlocksRemove(blockId, opts),
   );
+
+const incidents = program
+  .command('incidents')
+  .description('detections grouped by subject, and the actions waiting for approval');
+
+incidents
+  .command('list')
+  .description('the incidents updated lately, newest first')
+  .option(...CONFIG)
+  .option('--days <n>', 'how far back (default 7)', (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 3650) {
+      throw new InvalidArgumentError('a whole number of days, 1 to 3650');
+    }
+    return n;
+  })
+  .option('--json', 'print JSON')
+  .action((opts: { config: string; days?: number; json?: boolean }) => runIncidentsList(opts));
+
+incidents
+  .command('show <incidentId>')
+  .description("an incident's timeline and proposals")
+  .option(...CONFIG)
+  .option('--json', 'print JSON')
+  .action((id: string, opts: { config: string; json?: boolean }) => runIncidentsShow(id, opts));
+
+for (const decision of ['approve', 'reject'] as const) {
+  incidents
+    .command(`${decision} <proposalId>`)
+    .description(
+      decision === 'approve'
+        ? 'carry out a proposed action (a block on every gateway within a second)'
+        : 'turn a proposed action down; nothing is done',
+    )
+    .option(...CONFIG)
+    .option('--json', 'print JSON')
+    .action((id: string, opts: { config: string; json?: boolean }) =>
+      runIncidentsDecide(decision, id, opts),
+    );
+}
 
 const secrets = program
   .command('secrets')

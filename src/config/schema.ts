@@ -6,6 +6,7 @@ import { Cors, DataProtection, SecurityHeaders } from './protection-schema.js';
 import { RouteContract, SpecsSection } from './contract-schema.js';
 import { RouteGraphql } from './graphql-schema.js';
 import { ConsumerTiersSection, RouteTierLimits } from './tier-schema.js';
+import { ResponseSection } from './response-schema.js';
 
 /**
  * The configuration schema, written once: ajv compiles it to validate `portcullis.yaml`
@@ -447,6 +448,7 @@ export const ConfigSchema = Closed(
     consumerTiers: Type.Optional(ConsumerTiersSection),
     routes: Type.Array(Route, { minItems: 1 }),
     state: State,
+    response: ResponseSection,
   },
   'portcullis.yaml',
 );

@@ -8,6 +8,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../ops/logger.js';
+import { ResponseService } from '../response/response-service.js';
 import { BlocksService } from '../stages/blocks/blocks-service.js';
 import { createGatewayMetrics, metricsSource, type GatewayMetrics } from '../ops/metrics.js';
 import { createOpsServer } from '../ops/ops-server.js';
@@ -89,6 +90,8 @@ export class Gateway {
     /** Set when the ops listener serves metrics (`listeners.ops.metrics`), workers included. */
     readonly metrics: GatewayMetrics | undefined,
     readonly limits: LimitsServices,
+    /** Behavioural detectors and playbooks (docs/response.md), off the hot path. */
+    readonly response: ResponseService,
   ) {
     const recorder = state.events.recorder;
     this.#holder = { current: runtime, refuse: () => recorder.shouldRefuse() };
@@ -157,7 +160,26 @@ export class Gateway {
       config.listeners.ops?.metrics === true
         ? createGatewayMetrics({ events: () => state.events.stats() })
         : undefined;
-    const gw = new Gateway(opts, runtime, log, state, authn, authz, blocks, metrics, limits);
+    const response = new ResponseService(config.response, {
+      db: state.db,
+      cluster: state.cluster,
+      clock,
+      log,
+      recorder: state.events.recorder,
+      secrets: state.secrets,
+    });
+    const gw = new Gateway(
+      opts,
+      runtime,
+      log,
+      state,
+      authn,
+      authz,
+      blocks,
+      metrics,
+      limits,
+      response,
+    );
     try {
       await gw.#listen(config);
     } catch (err) {
@@ -313,6 +335,7 @@ export class Gateway {
     }
     this.#holder.current = next;
     this.authn.committed(next.config);
+    this.response.configure(next.config.response);
     this.log.level = next.config.logging.level;
     this.log.info({ cause, routes: next.config.routes.length }, 'config reloaded');
     this.state.events.recorder.recordAdmin({
@@ -372,6 +395,7 @@ export class Gateway {
       actor: 'system',
       details: { outcome },
     });
+    await this.response.close();
     await this.authn.close();
     await this.authz.close();
     await this.blocks.close();

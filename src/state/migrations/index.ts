@@ -5,6 +5,7 @@ import { KEYS_AND_SECRETS } from './0003-keys-and-secrets.js';
 import { CONSUMERS_AND_API_KEYS } from './0004-consumers.js';
 import { EVENTS_INDEXES } from './0005-events-indexes.js';
 import { BLOCKS } from './0006-blocks.js';
+import { INCIDENTS } from './0007-incidents.js';
 
 /**
  * Every schema change of the store, in the order it applies. Each module owns its migration
@@ -17,4 +18,5 @@ export const MIGRATIONS: readonly Migration[] = [
   CONSUMERS_AND_API_KEYS,
   EVENTS_INDEXES,
   BLOCKS,
+  INCIDENTS,
 ];

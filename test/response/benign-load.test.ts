@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BehaviourDetectors } from '../../src/response/behaviour-detectors.js';
+import type { Detection } from '../../src/response/detection.js';
+import { RedisClusterState } from '../../src/state/cluster/redis-cluster-state.js';
+import { deleteRedisKeys, REDIS_URL } from '../support/redis.js';
+import { responseConfig } from './response-config.js';
+
+const log = pino({ level: 'silent' });
+const PREFIX = `pcltest:${randomUUID()}:`;
+
+afterAll(async () => {
+  await deleteRedisKeys(PREFIX);
+});
+
+/** A small deterministic generator: the same "random" load on every run. */
+function lcg(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 1_103_515_245 + 12_345) % 2 ** 31;
+    return s / 2 ** 31;
+  };
+}
+
+describe('a benign demo load', () => {
+  it('raises no detection over 10 simulated minutes at the default thresholds', async () => {
+    const clock = { t: 1_800_000_000_000, now: () => clock.t, monotonic: () => clock.t };
+    const cluster = new RedisClusterState({ url: REDIS_URL, keyPrefix: PREFIX }, { clock, log });
+    const found: Detection[] = [];
+    const config = responseConfig();
+    const detectors = new BehaviourDetectors({
+      cluster,
+      clock,
+      log,
+      config: () => config,
+      report: (d) => found.push(d),
+    });
+    const random = lcg(42);
+    const consumers = Array.from({ length: 20 }, (_, i) => `demo-${i}`);
+    let requests = 0;
+    try {
+      // 10 minutes, 20 requests a second: demo consumers reading and writing their own orders,
+      // now and then a mistyped or expired key, a deleted order (404), a forbidden admin call.
+      for (let second = 0; second < 600; second++) {
+        for (let i = 0; i < 20; i++) {
+          const c = Math.floor(random() * consumers.length);
+          const consumer = consumers[c] as string;
+          const ip = `198.51.100.${c + 1}`;
+          const roll = random();
+          requests++;
+          if (roll < 0.01) {
+            detectors.observeDeny({
+              requestId: `r${requests}`,
+              reason: 'authn.api_key.expired',
+              status: 401,
+              enforced: true,
+              stage: 'authn',
+              route: 'orders',
+              method: 'GET',
+              path: '/orders',
+              clientIp: ip,
+              credential: `fp:${c.toString(16).padStart(12, '0')}`,
+            });
+          } else if (roll < 0.015) {
+            detectors.observeDeny({
+              requestId: `r${requests}`,
+              reason: 'authz.admin.required',
+              status: 403,
+              enforced: true,
+              stage: 'authz',
+              route: 'admin',
+              method: 'GET',
+              path: '/admin/stats',
+              clientIp: ip,
+              consumer,
+            });
+          } else {
+            // Its own orders, 1 to 40 each; one in fifty was deleted meanwhile.
+            const id = c * 1000 + Math.floor(random() * 40);
+            detectors.observeDone({
+              requestId: `r${requests}`,
+              route: 'orders',
+              method: random() < 0.8 ? 'GET' : 'PUT',
+              path: `/orders/${id}`,
+              status: random() < 0.02 ? 404 : 200,
+              clientIp: ip,
+              durationMs: 3,
+              consumer,
+            });
+          }
+        }
+        clock.t += 1000;
+        if (second % 5 === 4) await detectors.flush();
+      }
+      await detectors.flush();
+    } finally {
+      await cluster.close();
+    }
+    expect(requests).toBe(12_000);
+    expect(found).toEqual([]);
+  }, 120_000);
+});

@@ -1,0 +1,195 @@
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Clock } from '../../src/gateway/stage.js';
+import type { Detection } from '../../src/response/detection.js';
+import { PlaybookRunner } from '../../src/response/playbooks.js';
+import { BlockStore } from '../../src/state/blocks/block-store.js';
+import { IncidentStore } from '../../src/state/incidents/incident-store.js';
+import { MemoryClusterState } from '../../src/state/cluster/memory-cluster-state.js';
+import type { EventRecord } from '../../src/state/events/event.js';
+import type { EventRecorder } from '../../src/state/events/recorder.js';
+import { migrate } from '../../src/state/migrate.js';
+import { MIGRATIONS } from '../../src/state/migrations/index.js';
+import { useTestDatabase } from '../support/databases.js';
+import { responseConfig } from './response-config.js';
+
+const log = pino({ level: 'silent' });
+const noSecrets = { get: () => Promise.resolve(undefined) };
+
+/** The events the runner records, in order. */
+function collectingRecorder(): EventRecorder & { events: EventRecord[] } {
+  const events: EventRecord[] = [];
+  return {
+    events,
+    record: (e) => events.push(e),
+    recordAdmin: () => undefined,
+    shouldRefuse: () => false,
+  };
+}
+
+function detection(over: Partial<Detection> = {}): Detection {
+  return {
+    kind: 'credential_stuffing.client',
+    severity: 'high',
+    subject: { kind: 'ip', value: '203.0.113.50' },
+    time: 1_800_000_000_000,
+    route: 'login',
+    evidence: { failures: 4 },
+    ...over,
+  };
+}
+
+const PLAYBOOKS = {
+  allowlist: { cidrs: ['10.0.0.0/8', '2001:db8::/32'], consumers: ['partner'] },
+  playbooks: [
+    {
+      name: 'block-stuffers',
+      kinds: ['credential_stuffing.client', 'brute_force.client', 'enumeration.consumer'],
+      minSeverity: 'high',
+      action: 'block',
+      blockSeconds: 600,
+    },
+    { name: 'page', kinds: ['credential_stuffing.route'], action: 'alert' },
+  ],
+};
+
+describe('playbooks', () => {
+  const t = useTestDatabase('sqlite');
+  const clock: Clock = { now: () => 1_800_000_000_000, monotonic: () => 0 };
+  let cluster: MemoryClusterState;
+  beforeAll(async () => {
+    await migrate(t.db, MIGRATIONS);
+    cluster = new MemoryClusterState({ clock, log });
+  });
+  afterAll(async () => {
+    await cluster.close();
+  });
+
+  function runner() {
+    const recorder = collectingRecorder();
+    const announced: string[] = [];
+    void cluster.subscribe('blocks', (m) => announced.push(m));
+    const r = new PlaybookRunner(responseConfig(PLAYBOOKS), {
+      db: t.db,
+      cluster,
+      clock,
+      log,
+      recorder,
+      secrets: noSecrets,
+    });
+    return { r, recorder, announced };
+  }
+
+  const active = async () =>
+    (await new BlockStore(t.db, () => clock.now()).list()).map((b) => [b.kind, b.subject, b.actor]);
+
+  it('blocks the subject of a matching detection for its time, once while it is in force', async () => {
+    const { r, recorder } = runner();
+    await r.run(detection());
+    await r.run(detection({ evidence: { failures: 9 } }));
+    expect(await active()).toEqual([['ip', '203.0.113.50', 'playbook:block-stuffers']]);
+    const [block] = await new BlockStore(t.db, () => clock.now()).list();
+    expect(block?.expiresAt).toBe(clock.now() + 600_000);
+    expect(block?.reason).toBe('detection credential_stuffing.client (high)');
+    expect(recorder.events.map((e) => [e.action, e.decision])).toEqual([
+      ['response.block', 'applied'],
+    ]);
+    expect(recorder.events[0]?.details).toMatchObject({
+      block: block?.id,
+      playbook: 'block-stuffers',
+    });
+  });
+
+  it.each([
+    ['an allowlisted address', { subject: { kind: 'ip', value: '10.1.2.3' } }],
+    ['an allowlisted IPv4-mapped address', { subject: { kind: 'ip', value: '::ffff:10.9.9.9' } }],
+    ['an allowlisted IPv6 address', { subject: { kind: 'ip', value: '2001:db8::5' } }],
+    [
+      'an allowlisted consumer',
+      { kind: 'enumeration.consumer', subject: { kind: 'consumer', value: 'partner' } },
+    ],
+    [
+      "an allowlisted consumer's credential",
+      {
+        kind: 'brute_force.client',
+        subject: { kind: 'credential', value: 'fp:00000000000a' },
+        consumer: 'partner',
+      },
+    ],
+  ] as const)('never blocks %s', async (_name, over) => {
+    const before = await active();
+    const { r, recorder } = runner();
+    await r.run(detection(over));
+    expect(await active()).toEqual(before);
+    expect(recorder.events.map((e) => [e.action, e.decision])).toEqual([
+      ['response.block', 'allowlisted'],
+    ]);
+  });
+
+  it.each([
+    ['a severity below the playbook minimum', { severity: 'medium' }],
+    ['a kind no playbook names', { kind: 'brute_force.credential' }],
+  ] as const)('does nothing for %s', async (_name, over) => {
+    const before = await active();
+    const { r, recorder } = runner();
+    await r.run(detection({ ...over, subject: { kind: 'ip', value: '203.0.113.51' } }));
+    expect(await active()).toEqual(before);
+    expect(recorder.events).toEqual([]);
+  });
+
+  it('alerts on a route under attack and never blocks the route itself', async () => {
+    const before = await active();
+    const { r, recorder } = runner();
+    await r.run(
+      detection({
+        kind: 'credential_stuffing.route',
+        severity: 'critical',
+        subject: { kind: 'route', value: 'login' },
+      }),
+    );
+    expect(await active()).toEqual(before);
+    expect(recorder.events.map((e) => [e.action, e.decision, e.reason])).toEqual([
+      ['response.alert', 'logged', 'credential_stuffing.route'],
+    ]);
+  });
+});
+
+describe('playbooks in propose mode', () => {
+  const t = useTestDatabase('postgres');
+  const clock: Clock = { now: () => 1_800_000_000_000, monotonic: () => 0 };
+  let cluster: MemoryClusterState;
+  beforeAll(async () => {
+    await migrate(t.db, MIGRATIONS);
+    cluster = new MemoryClusterState({ clock, log });
+  });
+  afterAll(async () => {
+    await cluster.close();
+  });
+
+  it('blocks nothing and proposes once per subject while the proposal waits', async () => {
+    const recorder = collectingRecorder();
+    const r = new PlaybookRunner(
+      responseConfig({
+        playbooks: [
+          { name: 'review', kinds: ['brute_force.client'], action: 'block', mode: 'propose' },
+        ],
+      }),
+      { db: t.db, cluster, clock, log, recorder, secrets: noSecrets },
+    );
+    const d = detection({
+      kind: 'brute_force.client',
+      subject: { kind: 'ip', value: '192.0.2.9' },
+    });
+    await r.run(d);
+    await r.run(d);
+    expect(await new BlockStore(t.db, () => clock.now()).list()).toEqual([]);
+    expect(recorder.events.map((e) => [e.action, e.decision])).toEqual([
+      ['response.block', 'proposed'],
+    ]);
+    const incident = String(recorder.events[0]?.details?.incident);
+    const shown = await new IncidentStore(t.db, () => clock.now()).show(incident);
+    // Both detections joined one incident; one proposal waits in it.
+    expect(shown?.entries.map((e) => e.type)).toEqual(['detection', 'proposal', 'detection']);
+    expect(shown?.proposals.map((p) => p.status)).toEqual(['pending']);
+  });
+});
