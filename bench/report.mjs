@@ -255,7 +255,8 @@ keep-alive connections with one request in flight on each (pipelining 1).
 
 - **direct**: the upstream itself, no proxy.
 - **portcullis-passthrough**: \`portcullis start\` with bench/passthrough.yaml: one route, no
-  stages, access log off, metrics off, log level warn, upstream pool defaults.
+  stages, access log off, metrics off, log level warn, upstream pool defaults. The default
+  security-header policy (docs/data-protection.md) stays on: it is what every route gets.
 - **portcullis-all-stages**: the same route with every stage type that exists so far
   (\`ALL_STAGES\` in bench/run.mjs): ${report.allStages.map((s) => `\`${s.type}\``).join(', ')}.
 - **portcullis-api-key**, **portcullis-jwt-rs256** and **portcullis-jwt-es256**: the
