@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BodyGuard, BodyRefusedError, isJsonMediaType } from './body-guard.js';
 import type { GateRefusal } from './connection-gate.js';
-import { publishDeny, publishUpstreamError } from './events.js';
+import { publishDeny, publishUpstreamError, type DenyEvent } from './events.js';
 import { ResponseFilter } from './response-filter.js';
 import { StreamedTransform } from './streamed-transform.js';
 import type { UpstreamBody } from './request-body.js';
@@ -219,20 +219,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   #refuseResponse(denial: Denial): false {
     const { res, ctx, problems } = this.t;
     this.#answered = true;
-    publishDeny({
-      requestId: ctx.id,
-      reason: denial.reason,
-      status: statusOf(denial.kind),
-      enforced: true,
-      stage: 'proxy',
-      route: ctx.route.name,
-      method: ctx.method,
-      path: ctx.path,
-      clientIp: ctx.clientIp,
-      consumer: ctx.identity?.consumerId,
-      credential: ctx.identity?.credential,
-      details: denial.audit?.details,
-    });
+    publishRefusal(ctx, denial, 'proxy');
     ctx.log.warn(
       { requestId: ctx.id, route: ctx.route.name, reason: denial.reason },
       'upstream response refused',
@@ -293,20 +280,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     if (err instanceof BodyRefusedError) {
       // The client's body broke a limit on its way through: a refusal like any other, with
       // its security event.
-      publishDeny({
-        requestId: ctx.id,
-        reason: denial.reason,
-        status: statusOf(denial.kind),
-        enforced: true,
-        stage: 'limits',
-        route: ctx.route.name,
-        method: ctx.method,
-        path: ctx.path,
-        clientIp: ctx.clientIp,
-        consumer: ctx.identity?.consumerId,
-        credential: ctx.identity?.credential,
-        details: denial.audit?.details,
-      });
+      publishRefusal(ctx, denial, 'limits');
     } else {
       publishUpstreamError({
         requestId: ctx.id,
@@ -349,17 +323,7 @@ export function proxyRequest(t: ProxyTarget): void {
   if (t.body.kind === 'refused') {
     // Only a stage in shadow mode lets a request go on after its body broke a limit: the
     // body is incomplete, so the request cannot be proxied all the same.
-    publishDeny({
-      requestId: ctx.id,
-      reason: t.body.denial.reason,
-      status: statusOf(t.body.denial.kind),
-      enforced: true,
-      stage: 'limits',
-      route: ctx.route.name,
-      method: ctx.method,
-      path: ctx.path,
-      clientIp: ctx.clientIp,
-    });
+    publishRefusal(ctx, t.body.denial, 'limits');
     sendProblem(res, t.body.denial, ctx.id, { ...t.problems, close: true });
     return;
   }
@@ -402,20 +366,7 @@ export function proxyRequest(t: ProxyTarget): void {
   };
   const refused = (why: GateRefusal): void => {
     const denial = gate.refusals[why];
-    publishDeny({
-      requestId: ctx.id,
-      reason: denial.reason,
-      status: statusOf(denial.kind),
-      enforced: true,
-      stage: 'proxy',
-      route: ctx.route.name,
-      method: ctx.method,
-      path: ctx.path,
-      clientIp: ctx.clientIp,
-      consumer: ctx.identity?.consumerId,
-      credential: ctx.identity?.credential,
-      details: { upstream: route.upstream.name },
-    });
+    publishRefusal(ctx, denial, 'proxy', { upstream: route.upstream.name });
     // An unread request body stays on the connection, where nobody can frame what follows.
     sendProblem(res, denial, ctx.id, {
       ...t.problems,
@@ -442,4 +393,30 @@ function withBodyHeaders(headers: readonly string[], length: number, setJson: bo
   out.push('content-length', String(length));
   if (setJson) out.push('content-type', 'application/json');
   return out;
+}
+
+/**
+ * The security event of a refusal the proxy answers itself (an upstream that cannot be reached
+ * or queued for, a body over its limit, a response a stage refused).
+ */
+function publishRefusal(
+  ctx: RequestContext,
+  denial: Denial,
+  stage: 'proxy' | 'limits',
+  details: DenyEvent['details'] = denial.audit?.details,
+): void {
+  publishDeny({
+    requestId: ctx.id,
+    reason: denial.reason,
+    status: statusOf(denial.kind),
+    enforced: true,
+    stage,
+    route: ctx.route.name,
+    method: ctx.method,
+    path: ctx.path,
+    clientIp: ctx.clientIp,
+    consumer: ctx.identity?.consumerId,
+    credential: ctx.identity?.credential,
+    details,
+  });
 }
