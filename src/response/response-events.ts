@@ -4,22 +4,7 @@ import type { Detection } from './detection.js';
 
 /** A detection as a security event: kept whatever the load, and written to the audit trail. */
 export function detectionEvent(d: Detection): EventRecord {
-  return {
-    time: d.time,
-    kind: 'security',
-    action: 'detection',
-    decision: d.severity,
-    reason: d.kind,
-    requestId: null,
-    route: d.route ?? null,
-    method: null,
-    path: null,
-    status: null,
-    clientIp: d.subject.kind === 'ip' ? d.subject.value : null,
-    consumer: d.subject.kind === 'consumer' ? d.subject.value : (d.consumer ?? null),
-    stage: 'response',
-    details: detailsOf({ subjectKind: d.subject.kind, subject: d.subject.value, ...d.evidence }),
-  };
+  return actionEvent(d.time, 'detection', d.severity, d, d.evidence);
 }
 
 /**
