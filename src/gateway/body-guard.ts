@@ -1,3 +1,4 @@
+import { mediaTypeOf } from './media-type.js';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Denial } from './problems.js';
 
@@ -78,8 +79,6 @@ export class BodyGuard extends Transform {
 
 /** application/json and every +json media type. */
 export function isJsonMediaType(contentType: string | undefined): boolean {
-  if (contentType === undefined) return false;
-  const semi = contentType.indexOf(';');
-  const type = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  const type = mediaTypeOf(contentType);
   return type === 'application/json' || type.endsWith('+json');
 }

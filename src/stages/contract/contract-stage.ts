@@ -1,3 +1,4 @@
+import { mediaTypeOf } from '../../gateway/media-type.js';
 import type { RouteContractConfig } from '../../config/contract-schema.js';
 import { isJsonMediaType } from '../../gateway/body-guard.js';
 import { publishDeny } from '../../gateway/events.js';
@@ -163,10 +164,10 @@ function record(ctx: RequestContext, denial: Denial): void {
   });
 }
 
-function mediaTypeOf(header: string | string[] | undefined): string | undefined {
-  if (typeof header !== 'string') return undefined;
-  const type = header.split(';')[0]?.trim().toLowerCase();
-  return type === undefined || type === '' ? undefined : type;
+/** The request's media type; undefined when it sent none (or, against the rules, several). */
+function requestMediaType(header: string | string[] | undefined): string | undefined {
+  const type = typeof header === 'string' ? mediaTypeOf(header) : '';
+  return type === '' ? undefined : type;
 }
 
 function hasBody(ctx: RequestContext): boolean {
@@ -316,7 +317,7 @@ class ContractStage implements Stage {
         ctx,
         withViolations(BODY_UNEXPECTED, [violation('/body', 'absent', 'must be absent')], op),
       );
-    const type = mediaTypeOf(ctx.headers['content-type']);
+    const type = requestMediaType(ctx.headers['content-type']);
     const media = type === undefined ? undefined : matchMedia(op.body.media, type);
     if (type === undefined || media === undefined) {
       const declared = [...op.body.media.keys()].join(', ').slice(0, 120);
@@ -488,7 +489,7 @@ class ContractStage implements Stage {
     )
       return PASS;
     const header = res.headers['content-type'];
-    const type = mediaTypeOf(Array.isArray(header) ? header[0] : header);
+    const type = requestMediaType(Array.isArray(header) ? header[0] : header);
     const media = type === undefined ? undefined : matchMedia(check.content, type);
     if (media === undefined) {
       const denial = withViolations(

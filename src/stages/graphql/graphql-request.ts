@@ -1,3 +1,4 @@
+import { mediaTypeOf } from '../../gateway/media-type.js';
 import { bodyReadRefusal } from '../../gateway/request-body.js';
 import { hasDuplicateKey } from '../../gateway/json-duplicate-keys.js';
 import type { Denial } from '../../gateway/problems.js';
@@ -27,12 +28,6 @@ const refused = (denial: Denial, cause?: string): ReadResult => ({
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function mediaType(contentType: string | undefined): string {
-  if (contentType === undefined) return '';
-  const semi = contentType.indexOf(';');
-  return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-}
-
 /**
  * The GraphQL requests of an HTTP request, in the forms of GraphQL over HTTP: GET with
  * `?query=&variables=&operationName=`, POST with a JSON object (or an array: a batch) or with
@@ -51,7 +46,7 @@ export function readGraphqlRequest(
   if (ctx.method === 'GET') return fromQueryString(ctx, params);
   if (ctx.method !== 'POST') return refused(R.method);
   if (params.has('query')) return refused(R.ambiguous, 'query in the URL of a POST');
-  const type = mediaType(ctx.headers['content-type']);
+  const type = mediaTypeOf(ctx.headers['content-type']);
   if (type === 'application/json') return fromJsonBody(ctx, maxBatch);
   if (type === 'application/graphql') return fromGraphqlBody(ctx);
   return refused(R.contentType);

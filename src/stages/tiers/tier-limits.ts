@@ -1,3 +1,4 @@
+import { mediaTypeOf } from '../../gateway/media-type.js';
 import type {
   ConsumerTiersConfig,
   RouteTierLimitsConfig,
@@ -60,10 +61,7 @@ function limitOf(
 
 /** multipart/form-data, the media type of browser and API file uploads. */
 function isUpload(contentType: string | undefined): boolean {
-  if (contentType === undefined) return false;
-  const semi = contentType.indexOf(';');
-  const type = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-  return type === 'multipart/form-data';
+  return mediaTypeOf(contentType) === 'multipart/form-data';
 }
 
 /**
