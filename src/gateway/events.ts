@@ -1,4 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
+import { statusOf, type Denial } from './problems.js';
+import type { RequestContext } from './stage.js';
 
 /**
  * Observability goes through diagnostics channels: the security log, metrics and later the
@@ -62,4 +64,30 @@ export interface DataDetectedEvent {
 
 export function publishDataDetected(event: DataDetectedEvent): void {
   if (dataDetectedChannel.hasSubscribers) dataDetectedChannel.publish(event);
+}
+
+/**
+ * The security event of a refusal decided on a routed request (by a stage, or by the proxy for
+ * the stage it names): the consumer and credential the refusal names, else the caller's.
+ */
+export function publishRefusal(
+  ctx: RequestContext,
+  stage: string,
+  denial: Denial,
+  enforced = true,
+): void {
+  publishDeny({
+    requestId: ctx.id,
+    reason: denial.reason,
+    status: statusOf(denial.kind),
+    enforced,
+    stage,
+    route: ctx.route.name,
+    method: ctx.method,
+    path: ctx.path,
+    clientIp: ctx.clientIp,
+    consumer: denial.audit?.consumer ?? ctx.identity?.consumerId,
+    credential: denial.audit?.credential ?? ctx.identity?.credential,
+    details: denial.audit?.details,
+  });
 }

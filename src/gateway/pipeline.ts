@@ -8,8 +8,7 @@ import type {
   UpstreamResponse,
   Verdict,
 } from './stage.js';
-import { publishDeny } from './events.js';
-import { statusOf } from './problems.js';
+import { publishRefusal } from './events.js';
 
 /** A stage as a route runs it: built once at load with its flags. */
 export interface RouteStage {
@@ -45,20 +44,7 @@ function recordDenial(
   denial: Denial,
   enforced: boolean,
 ): void {
-  publishDeny({
-    requestId: ctx.id,
-    reason: denial.reason,
-    status: statusOf(denial.kind),
-    enforced,
-    stage: stage.type,
-    route: ctx.route.name,
-    method: ctx.method,
-    path: ctx.path,
-    clientIp: ctx.clientIp,
-    consumer: denial.audit?.consumer ?? ctx.identity?.consumerId,
-    credential: denial.audit?.credential ?? ctx.identity?.credential,
-    details: denial.audit?.details,
-  });
+  publishRefusal(ctx, stage.type, denial, enforced);
 }
 
 /**

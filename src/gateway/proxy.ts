@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BodyGuard, BodyRefusedError, isJsonMediaType } from './body-guard.js';
 import type { GateRefusal } from './connection-gate.js';
-import { publishDeny, publishUpstreamError, type DenyEvent } from './events.js';
+import { publishRefusal, publishUpstreamError } from './events.js';
 import { ResponseFilter } from './response-filter.js';
 import { StreamedTransform } from './streamed-transform.js';
 import type { UpstreamBody } from './request-body.js';
@@ -219,7 +219,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   #refuseResponse(denial: Denial): false {
     const { res, ctx, problems } = this.t;
     this.#answered = true;
-    publishRefusal(ctx, denial, 'proxy');
+    publishRefusal(ctx, 'proxy', denial);
     ctx.log.warn(
       { requestId: ctx.id, route: ctx.route.name, reason: denial.reason },
       'upstream response refused',
@@ -280,7 +280,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     if (err instanceof BodyRefusedError) {
       // The client's body broke a limit on its way through: a refusal like any other, with
       // its security event.
-      publishRefusal(ctx, denial, 'limits');
+      publishRefusal(ctx, 'limits', denial);
     } else {
       publishUpstreamError({
         requestId: ctx.id,
@@ -323,7 +323,7 @@ export function proxyRequest(t: ProxyTarget): void {
   if (t.body.kind === 'refused') {
     // Only a stage in shadow mode lets a request go on after its body broke a limit: the
     // body is incomplete, so the request cannot be proxied all the same.
-    publishRefusal(ctx, t.body.denial, 'limits');
+    publishRefusal(ctx, 'limits', t.body.denial);
     sendProblem(res, t.body.denial, ctx.id, { ...t.problems, close: true });
     return;
   }
@@ -366,7 +366,10 @@ export function proxyRequest(t: ProxyTarget): void {
   };
   const refused = (why: GateRefusal): void => {
     const denial = gate.refusals[why];
-    publishRefusal(ctx, denial, 'proxy', { upstream: route.upstream.name });
+    publishRefusal(ctx, 'proxy', {
+      ...denial,
+      audit: { ...denial.audit, details: { upstream: route.upstream.name } },
+    });
     // An unread request body stays on the connection, where nobody can frame what follows.
     sendProblem(res, denial, ctx.id, {
       ...t.problems,
@@ -393,30 +396,4 @@ function withBodyHeaders(headers: readonly string[], length: number, setJson: bo
   out.push('content-length', String(length));
   if (setJson) out.push('content-type', 'application/json');
   return out;
-}
-
-/**
- * The security event of a refusal the proxy answers itself (an upstream that cannot be reached
- * or queued for, a body over its limit, a response a stage refused).
- */
-function publishRefusal(
-  ctx: RequestContext,
-  denial: Denial,
-  stage: 'proxy' | 'limits',
-  details: DenyEvent['details'] = denial.audit?.details,
-): void {
-  publishDeny({
-    requestId: ctx.id,
-    reason: denial.reason,
-    status: statusOf(denial.kind),
-    enforced: true,
-    stage,
-    route: ctx.route.name,
-    method: ctx.method,
-    path: ctx.path,
-    clientIp: ctx.clientIp,
-    consumer: ctx.identity?.consumerId,
-    credential: ctx.identity?.credential,
-    details,
-  });
 }

@@ -1,8 +1,8 @@
 import { mediaTypeOf } from '../../gateway/media-type.js';
 import type { RouteContractConfig } from '../../config/contract-schema.js';
 import { isJsonMediaType } from '../../gateway/body-guard.js';
-import { publishDeny } from '../../gateway/events.js';
-import { statusOf, type Denial, type ProblemKind, type Violation } from '../../gateway/problems.js';
+import { publishRefusal } from '../../gateway/events.js';
+import type { Denial, ProblemKind, Violation } from '../../gateway/problems.js';
 import { bodyReadRefusal } from '../../gateway/request-body.js';
 import { ResponseRefusedError } from '../../gateway/response-filter.js';
 import {
@@ -148,20 +148,7 @@ function withViolations(
 
 /** Records a decision that let the request or response go on (monitor, or a removal). */
 function record(ctx: RequestContext, denial: Denial): void {
-  publishDeny({
-    requestId: ctx.id,
-    reason: denial.reason,
-    status: statusOf(denial.kind),
-    enforced: false,
-    stage: 'contract',
-    route: ctx.route.name,
-    method: ctx.method,
-    path: ctx.path,
-    clientIp: ctx.clientIp,
-    consumer: ctx.identity?.consumerId,
-    credential: ctx.identity?.credential,
-    details: denial.audit?.details,
-  });
+  publishRefusal(ctx, 'contract', denial, false);
 }
 
 /** The request's media type; undefined when it sent none (or, against the rules, several). */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { publishDeny } from '../../gateway/events.js';
-import { statusOf, type Denial } from '../../gateway/problems.js';
+import { publishRefusal } from '../../gateway/events.js';
+import type { Denial } from '../../gateway/problems.js';
 import {
   ALLOW,
   PASS,
@@ -294,18 +294,10 @@ function auditOf(
 function recordShadow(ctx: RequestContext, p: CompiledPolicy, check: LimitCheck): void {
   const site = EXCEEDED[p.class];
   const audit = auditOf(ctx, p, check, false);
-  publishDeny({
-    requestId: ctx.id,
-    reason: site.reason,
-    status: statusOf('too-many-requests'),
-    enforced: false,
-    stage: 'limits',
-    route: ctx.route.name,
-    method: ctx.method,
-    path: ctx.path,
-    clientIp: ctx.clientIp,
-    consumer: audit?.consumer,
-    credential: audit?.credential,
-    details: audit?.details,
-  });
+  publishRefusal(
+    ctx,
+    'limits',
+    { kind: 'too-many-requests', reason: site.reason, ...(audit === undefined ? {} : { audit }) },
+    false,
+  );
 }
