@@ -6,6 +6,7 @@ import { attributesRead } from './attributes-read.js';
 import { cedar } from './cedar.js';
 import { readEntityShape, type EntityShape } from './entity-shape.js';
 import { byteOffsetOf, positionOfByte } from './source-position.js';
+import { textLimitIssue } from './text-limits.js';
 
 /** `authz.policies`, with the paths made absolute by the loader. */
 export interface PolicyFiles {
@@ -209,6 +210,13 @@ export function compilePolicies(files: PolicyFiles): {
   const schema = read(files.schema, 'schema', issues);
   const policies = read(files.file, 'file', issues);
   if (schema === undefined || policies === undefined) return { compiled: undefined, issues };
+  // Cedar never sees a text that could overflow its stack (text-limits.ts).
+  for (const source of [schema, policies]) {
+    const over = textLimitIssue(source.text);
+    if (over !== undefined)
+      issues.push(at(source, byteOffsetOf(source.text, over.index), over.message));
+  }
+  if (issues.length > 0) return { compiled: undefined, issues };
 
   const schemaParts = compileSchema(schema, issues);
   const shape = schemaParts?.shape;

@@ -183,6 +183,59 @@ describe('policies refused at load, at their line and column', () => {
   });
 });
 
+describe('texts that would overflow the stack of Cedar are refused before Cedar reads them', () => {
+  const deep = (n: number) => `${'('.repeat(n)}true${')'.repeat(n)}`;
+  it.each([
+    [
+      '150 nested parentheses',
+      `@id("a") permit (principal, action, resource)\nwhen { ${deep(150)} };`,
+      /^P:2:\d+ authz\.policies\.file: nests brackets and ifs more than 32 deep/,
+    ],
+    [
+      '800 nested ifs',
+      `@id("a") permit (principal, action, resource)\nwhen { ${'if true then '.repeat(800)}true${' else false'.repeat(800)} };`,
+      /^P:2:\d+ authz\.policies\.file: nests brackets and ifs more than 32 deep/,
+    ],
+    [
+      '4,000 chained &&',
+      `@id("a") permit (principal, action, resource)\nwhen { ${Array(4000).fill('true').join(' && ')} };`,
+      /^P:2:\d+ authz\.policies\.file: has more than 1000 operators in one statement/,
+    ],
+    [
+      '4,000 chained attribute reads',
+      `@id("a") permit (principal, action, resource)\nwhen { context${'.a'.repeat(4000)} == 1 };`,
+      /^P:2:\d+ authz\.policies\.file: has more than 1000 operators/,
+    ],
+  ])('policy: %s', (_, policies, expected) => {
+    const found = problems(policies);
+    expect(found[0], found.join('\n')).toMatch(expected);
+  });
+
+  it('refuses a schema record nested 150 deep', () => {
+    const schema = SCHEMA.replace(
+      'plan?: String }',
+      `plan?: String, x?: ${'{ a?: '.repeat(150)}String${' }'.repeat(150)} }`,
+    );
+    const found = problems('@id("a") permit (principal, action, resource);', schema);
+    expect(found[0], found.join('\n')).toMatch(
+      /^S:6:\d+ authz\.policies\.schema: nests brackets and ifs more than 32 deep/,
+    );
+  });
+
+  it('ignores brackets and operators inside strings and comments', () => {
+    const policies = `// ${'((((&&'.repeat(500)}\n@id("${'('.repeat(100)}") permit (principal, action, resource)\nwhen { "${'(['.repeat(600)}" == "x" || true };`;
+    expect(() => createPolicyEngine(files(policies))).not.toThrow();
+  });
+
+  it('leaves Cedar working for the next policies (a crash would break every later call)', () => {
+    const engine = createPolicyEngine(files(POLICIES));
+    expect(engine.evaluate(req('orders'), who())).toEqual({
+      decision: 'allow',
+      reasons: ['orders-open'],
+    });
+  });
+});
+
 function req(route: string, over: Partial<PolicyRequest> = {}): PolicyRequest {
   return { route: { name: route }, method: 'GET', path: `/${route}`, params: {}, ...over };
 }
