@@ -120,11 +120,20 @@ const FORMATS: Readonly<Record<string, ConfigFormat>> = {
   },
 };
 
+/** The config formats as ajv format definitions, by name. */
+export function configFormatDefinitions(): Record<
+  string,
+  { type: 'string'; validate: (s: string) => boolean }
+> {
+  return Object.fromEntries(
+    Object.entries(FORMATS).map(([name, f]) => [name, { type: 'string', validate: f.validate }]),
+  );
+}
+
 /** Registers the config formats on an ajv instance. */
 export function addConfigFormats(ajv: Ajv): void {
-  for (const [name, format] of Object.entries(FORMATS)) {
-    ajv.addFormat(name, { type: 'string', validate: format.validate });
-  }
+  for (const [name, format] of Object.entries(configFormatDefinitions()))
+    ajv.addFormat(name, format);
 }
 
 /** The human message for a value that does not match `format`. */

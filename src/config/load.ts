@@ -1,8 +1,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import ajvFormats from 'ajv-formats';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import {
   isAlias,
   isMap,
@@ -24,7 +23,9 @@ import { checkRateLimits } from './rate-limit-checks.js';
 import { checkProtection } from './protection-checks.js';
 import { checkContracts, todoMarkers } from './contract-checks.js';
 import { ConfigError, ConfigFileError, ConfigIssue } from './errors.js';
-import { addConfigFormats, formatMessage } from './formats.js';
+import { createConfigAjv } from './config-ajv.js';
+import { formatMessage } from './formats.js';
+import { loadPrecompiledValidator } from './precompiled-validator.js';
 import { GRAPHQL_STAGE } from './graphql-schema.js';
 import { ConfigSchema, type Config } from './schema.js';
 import { checkTiers } from './tier-checks.js';
@@ -59,37 +60,16 @@ type Seg = string | number;
 type Path = readonly Seg[];
 
 // ---------------------------------------------------------------------------------------------
-// Validators: ajv compiles each schema once per process.
+// Validators: ajv compiles each schema once per process; the config schema's comes built.
 
 let ajvInstance: Ajv | undefined;
 const validators = new WeakMap<TSchema, ValidateFunction>();
 
-function getAjv(): Ajv {
-  ajvInstance ??= createAjv();
-  return ajvInstance;
-}
-
-function createAjv(): Ajv {
-  const ajv = new Ajv({
-    allErrors: true,
-    useDefaults: true,
-    // Errors carry their schema: the allowed values of a union, the known keys of an object.
-    verbose: true,
-    // Strict, so that a schema typo (an unknown keyword, an ignored default) fails at compile
-    // time. TypeBox writes unions as `anyOf` of typed branches, which is fine for ajv.
-    strict: true,
-    allowUnionTypes: true,
-  });
-  // The standard formats (uri, email, date-time...) for stage settings schemas.
-  ajvFormats.default(ajv);
-  addConfigFormats(ajv);
-  return ajv;
-}
-
 function validatorFor(schema: TSchema): ValidateFunction {
   let validate = validators.get(schema);
   if (validate === undefined) {
-    validate = getAjv().compile(schema);
+    if (schema === ConfigSchema) validate = loadPrecompiledValidator();
+    validate ??= (ajvInstance ??= createConfigAjv()).compile(schema);
     validators.set(schema, validate);
   }
   return validate;
