@@ -1,4 +1,5 @@
 import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +52,9 @@ function bigBody(): { chunks: Buffer[]; cards: number } {
 }
 const BIG = bigBody();
 
+/** The event stream's second event waits for this: the client must have had the first. */
+let sendSecondEvent: () => void = () => undefined;
+
 function respond(_req: IncomingMessage, res: ServerResponse, received: ReceivedRequest): void {
   const json = { 'content-type': 'application/json' };
   // The same answers under /private and /plain, routes with other settings.
@@ -89,6 +93,17 @@ function respond(_req: IncomingMessage, res: ServerResponse, received: ReceivedR
       res.writeHead(200, { 'content-type': 'text/plain' });
       trickle(res, [' '.repeat(200 * KIB), PEM, ' end']);
       return;
+    case '/dp/events': {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write(`data: {"n":1,"pan":"${CARD}"}\n\n`);
+      // Fail-safe: a gateway that held the first event back still gets the test an answer.
+      const late = setTimeout(() => sendSecondEvent(), 5_000);
+      sendSecondEvent = () => {
+        clearTimeout(late);
+        res.end('data: {"n":2}\n\n');
+      };
+      return;
+    }
     case '/dp/binary':
       res.writeHead(200, { 'content-type': 'image/png' });
       res.end(`\x89PNG ${CARD}`);
@@ -231,6 +246,35 @@ describe('sensitive data in responses', () => {
     // Either the request fails, or what arrived is cut short of the key.
     if (typeof outcome === 'string') expect(outcome).not.toContain('MIIEvQ');
     else expect(outcome).toBeInstanceOf(Error);
+  });
+
+  it('sends each event of an event stream as it comes, masked', async () => {
+    const { first, rest, firstBeforeSecond } = await new Promise<{
+      first: string;
+      rest: string;
+      firstBeforeSecond: boolean;
+    }>((resolve, reject) => {
+      const started = Date.now();
+      http
+        .get({ host: '127.0.0.1', port: gw.http, path: '/dp/events' }, (res) => {
+          let first: string | undefined;
+          let rest = '';
+          let firstBeforeSecond = false;
+          res.setEncoding('latin1');
+          res.on('data', (chunk: string) => {
+            if (first === undefined) {
+              first = chunk;
+              firstBeforeSecond = Date.now() - started < 4_000;
+              sendSecondEvent();
+            } else rest += chunk;
+          });
+          res.on('end', () => resolve({ first: first ?? '', rest, firstBeforeSecond }));
+        })
+        .on('error', reject);
+    });
+    expect(firstBeforeSecond).toBe(true);
+    expect(first).toBe(`data: {"n":1,"pan":"${MASKED_CARD}"}\n\n`);
+    expect(rest).toBe('data: {"n":2}\n\n');
   });
 
   it('passes a binary response unscanned', async () => {

@@ -1,4 +1,5 @@
 import { publishDataDetected } from '../../gateway/events.js';
+import { mediaTypeOf } from '../../gateway/media-type.js';
 import type { Denial } from '../../gateway/problems.js';
 import { bodyReadRefusal } from '../../gateway/request-body.js';
 import {
@@ -71,9 +72,7 @@ const READABLE_CODINGS = new Set(['', 'identity', 'gzip', 'x-gzip', 'deflate', '
  * does not say (fail closed). Images, archives, octet streams and other binary types are not
  * scanned: masking would corrupt them, and their bytes are not text that a detector can read.
  */
-function isTextual(contentType: string | undefined): boolean {
-  if (contentType === undefined) return true;
-  const type = (contentType.split(';')[0] ?? '').trim().toLowerCase();
+function isTextual(type: string): boolean {
   if (type === '') return true;
   if (type.startsWith('text/')) return true;
   if (type.endsWith('+json') || type.endsWith('+xml')) return true;
@@ -83,11 +82,18 @@ function isTextual(contentType: string | undefined): boolean {
     'application/x-www-form-urlencoded',
     'application/javascript',
     'application/x-ndjson',
+    'application/jsonl',
     'application/yaml',
     'application/x-yaml',
     'application/graphql',
   ].includes(type);
 }
+
+/**
+ * Streams of events or lines, which a client reads as each one comes: scanned eagerly
+ * (stream-scanner.ts), each chunk sent as soon as no match can be in progress at its end.
+ */
+const EVENT_STREAMS = new Set(['text/event-stream', 'application/x-ndjson', 'application/jsonl']);
 
 function headerOf(res: UpstreamResponse, name: string): string | undefined {
   const v = res.headers[name];
@@ -118,8 +124,8 @@ function report(
 }
 
 /** The route's scanner for response bodies, as a streaming body transform. */
-function responseTransform(ctx: RequestContext, policy: ScanPolicy): BodyTransform {
-  const scanner = new StreamScanner(policy);
+function responseTransform(ctx: RequestContext, policy: ScanPolicy, eager: boolean): BodyTransform {
+  const scanner = new StreamScanner(policy, { eager });
   let reported = false;
   const finish = (blocked: boolean): void => {
     if (reported) return;
@@ -191,7 +197,8 @@ export function dataProtectionStage(config: DataProtectionConfig): Stage {
     onRequest: scanRequests ? onRequest : () => ALLOW,
     onResponse(ctx, res): ResponseVerdict {
       if (!scanResponses) return PASS;
-      if (!isTextual(headerOf(res, 'content-type'))) return PASS;
+      const type = mediaTypeOf(headerOf(res, 'content-type'));
+      if (!isTextual(type)) return PASS;
       const coding = (headerOf(res, 'content-encoding') ?? '').trim().toLowerCase();
       if (!READABLE_CODINGS.has(coding)) {
         if (config.unscannable === 'refuse')
@@ -210,7 +217,11 @@ export function dataProtectionStage(config: DataProtectionConfig): Stage {
         });
         return PASS;
       }
-      return { continue: true, change: { transformBody: () => responseTransform(ctx, policy) } };
+      const eager = EVENT_STREAMS.has(type);
+      return {
+        continue: true,
+        change: { transformBody: () => responseTransform(ctx, policy, eager) },
+      };
     },
   };
 }

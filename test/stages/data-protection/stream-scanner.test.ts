@@ -22,6 +22,8 @@ const SECRETS = [
   `${b64('{"alg":"RS256"}')}.${b64('{"sub":"bob"}')}.${'x'.repeat(40)}`,
   'AKIAIOSFODNN7EXAMPLE',
   generateApiKey('test'),
+  `"private_key_id": "${'0123456789abcdef0123'.repeat(2)}"`,
+  'GB82WEST12345698765432',
 ];
 const FILLER = ['', ' ', ', ', '"', '\n', 'lorem ipsum ', '{"a":', '12', 'x', '-'];
 
@@ -34,8 +36,9 @@ function streamed(
   body: Buffer,
   sizes: readonly number[],
   policy = MASK,
+  eager = false,
 ): { out: Buffer; counts: Map<DetectorId, number>; blocked?: DetectorId } {
-  const scanner = new StreamScanner(policy);
+  const scanner = new StreamScanner(policy, { eager });
   const parts: Buffer[] = [];
   let at = 0;
   let k = 0;
@@ -75,7 +78,10 @@ describe('the streaming scanner', () => {
     expect(counts.get('card')).toBe(1);
   });
 
-  it('finds exactly what a whole-body scan finds, for any chunking (property)', () => {
+  it.each([
+    ['windows', false],
+    ['eager', true],
+  ])('%s: finds exactly what a whole-body scan finds, for any chunking (property)', (_, eager) => {
     const doc = fc.array(fc.oneof(fc.constantFrom(...SECRETS), fc.constantFrom(...FILLER)), {
       maxLength: 40,
     });
@@ -86,7 +92,7 @@ describe('the streaming scanner', () => {
         (parts, sizes) => {
           const body = Buffer.from(parts.join(''), 'latin1');
           const whole = scanWhole(MASK, body);
-          const split = streamed(body, sizes);
+          const split = streamed(body, sizes, MASK, eager);
           expect(split.out.toString('latin1')).toBe(whole.out.toString('latin1'));
           expect(split.out).toHaveLength(body.length);
           expect([...split.counts].sort()).toEqual([...whole.scanner.counts].sort());
@@ -96,22 +102,28 @@ describe('the streaming scanner', () => {
     );
   });
 
-  it('never lets a secret through, whatever the filler and the chunking (property)', () => {
-    fc.assert(
-      fc.property(
-        fc.constantFrom(...SECRETS),
-        fc.string({ maxLength: 300 }),
-        fc.string({ maxLength: 300 }),
-        fc.integer({ min: 1, max: 64 }),
-        (secret, before, after, size) => {
-          const body = Buffer.from(`${before} ${secret} ${after}`, 'latin1');
-          const { out } = streamed(body, [size]);
-          expect(out.toString('latin1')).not.toContain(secret);
-        },
-      ),
-      { numRuns: 1000 },
-    );
-  });
+  it.each([
+    ['windows', false],
+    ['eager', true],
+  ])(
+    '%s: never lets a secret through, whatever the filler and the chunking (property)',
+    (_, eager) => {
+      fc.assert(
+        fc.property(
+          fc.constantFrom(...SECRETS),
+          fc.string({ maxLength: 300 }),
+          fc.string({ maxLength: 300 }),
+          fc.integer({ min: 1, max: 64 }),
+          (secret, before, after, size) => {
+            const body = Buffer.from(`${before} ${secret} ${after}`, 'latin1');
+            const { out } = streamed(body, [size], MASK, eager);
+            expect(out.toString('latin1')).not.toContain(secret);
+          },
+        ),
+        { numRuns: 1000 },
+      );
+    },
+  );
 
   it('records without changing a byte', () => {
     const body = Buffer.from(`a 4111111111111111 b AKIAIOSFODNN7EXAMPLE`);
@@ -157,6 +169,56 @@ describe('the streaming scanner', () => {
     scanWhole(MASK, body);
     const small = body.subarray(0, 64 * 1024);
     streamed(small, [1]);
+    streamed(small, [1], MASK, true);
     expect(performance.now() - started).toBeLessThan(5_000);
+  });
+});
+
+describe('the eager scanner (event streams)', () => {
+  const eager = () => new StreamScanner(MASK, { eager: true });
+
+  it('sends each event as it comes when it ends between tokens', () => {
+    const scanner = eager();
+    for (const event of ['data: {"n":1}\n\n', 'data: {"pan":"4111 1111 1111 1111"}\n\n']) {
+      const out = scanner.push(Buffer.from(event)).out.toString();
+      expect(out).toBe(event.replace('4111 1111 1111', '**** **** ****'));
+    }
+    // A window scanner keeps both back until 20 KB have come.
+    expect(new StreamScanner(MASK).push(Buffer.from('data: {"n":1}\n\n')).out).toHaveLength(0);
+  });
+
+  it('holds a card number cut by a chunk from its first digit, and masks it whole', () => {
+    const scanner = eager();
+    expect(scanner.push(Buffer.from('{"pan":"4111 1111')).out.toString()).toBe('{"pan":"');
+    expect(scanner.push(Buffer.from(' 1111 1111"}\n')).out.toString()).toBe(
+      '**** **** **** 1111"}\n',
+    );
+  });
+
+  it('holds a PEM block from its BEGIN line until its END line has come', () => {
+    const scanner = eager();
+    const key = SECRETS[4] ?? '';
+    const cut = key.indexOf('-----END') + 12;
+    expect(scanner.push(Buffer.from(`x ${key.slice(0, 20)}`)).out.toString()).toBe('x ');
+    expect(scanner.push(Buffer.from(key.slice(20, cut))).out).toHaveLength(0);
+    const out = scanner.push(Buffer.from(`${key.slice(cut)}\n`)).out.toString();
+    expect(out).toMatch(
+      /^-----BEGIN EC PRIVATE KEY-----\n\*{120}\n-----END EC PRIVATE KEY-----\n$/,
+    );
+  });
+
+  it('holds a marker cut short: the start of a BEGIN line', () => {
+    const scanner = eager();
+    expect(scanner.push(Buffer.from('text -----BEG')).out.toString()).toBe('text ');
+  });
+
+  it('holds at most twice the longest match, however long a token runs', () => {
+    const scanner = eager();
+    let sent = 0;
+    const chunk = Buffer.alloc(4096, 0x41); // one endless token
+    for (let i = 0; i < 256; i++) sent += scanner.push(chunk).out.length;
+    expect(256 * chunk.length - sent).toBeLessThanOrEqual(2 * MASK.holdBack + chunk.length);
+    sent += scanner.end().out.length;
+    expect(sent).toBe(256 * chunk.length);
   });
 });

@@ -4,7 +4,9 @@ import {
   isDigit,
   isUpper,
   isWord,
+  markerStart,
   STAR,
+  tailRunStart,
   type Detector,
   type DetectorId,
   type Report,
@@ -93,6 +95,13 @@ export const accessKeys: Detector = {
       if (span !== undefined) report('gcp-service-account', at, span[1]);
       at = text.indexOf(PRIVATE_KEY_ID, at + PRIVATE_KEY_ID.length);
     }
+  },
+  pendingFrom(text: string, end: number): number {
+    return Math.min(
+      tailRunStart(text, end, isTokenChar, MAX_TOKEN + 1),
+      // The member's name, up to 16 characters of `: `, and the quoted 40 hex digits.
+      markerStart(text, end, PRIVATE_KEY_ID, PRIVATE_KEY_ID.length + 16 + 42),
+    );
   },
   mask(id, buf, start, end): void {
     if (id === 'gcp-service-account') {

@@ -1,4 +1,11 @@
-import { isDigit, isWord, maskWhere, type Detector, type Report } from './detector.js';
+import {
+  isDigit,
+  isWord,
+  maskWhere,
+  tailRunStart,
+  type Detector,
+  type Report,
+} from './detector.js';
 
 /**
  * Payment card numbers: 13 to 19 digits, optionally in groups separated by one space or dash,
@@ -127,6 +134,10 @@ export const cardNumbers: Detector = {
         }
       }
     }
+  },
+  pendingFrom(text: string, end: number): number {
+    // Digits and separators up to the end: more digits or a group could still join them.
+    return tailRunStart(text, end, (c) => isDigit(c) || c === SPACE || c === DASH, 40);
   },
   mask(_id, buf, start, end): void {
     // The last four digits stay, as on a receipt.

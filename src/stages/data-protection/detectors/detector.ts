@@ -34,6 +34,13 @@ export interface Detector {
    * whose start is outside the range: a stream scanner hands each offset to exactly one call.
    */
   scan(text: string, from: number, to: number, report: Report): void;
+  /**
+   * Where, in the last `maxSpan` characters before `end` (the end of what has arrived), a match
+   * may start that the characters still to come could make, change or unmake: a token that
+   * runs up to `end`, a marker cut short. `end` when there is none, so that a stream scanner
+   * can send everything before it now (stream-scanner.ts, eager mode).
+   */
+  pendingFrom(text: string, end: number): number;
   /** Overwrites the secret part of a match in place, keeping its length (and JSON valid). */
   mask(id: DetectorId, buf: Buffer, start: number, end: number): void;
 }
@@ -75,4 +82,34 @@ export function maskWhere(
     }
     buf[i] = STAR;
   }
+}
+
+/**
+ * The start of the run of characters satisfying `part` that ends at `end`, looking back at most
+ * `limit` characters (`end` when the text does not end in one).
+ */
+export function tailRunStart(
+  text: string,
+  end: number,
+  part: (c: number) => boolean,
+  limit: number,
+): number {
+  const stop = Math.max(0, end - limit);
+  let i = end;
+  while (i > stop && part(text.charCodeAt(i - 1))) i--;
+  return i;
+}
+
+/**
+ * The start of the longest proper beginning of `marker` the text ends with at `end`, or of the
+ * last whole `marker` within `window` characters of `end`: where a match announced by the
+ * marker may be in progress. `end` when there is neither.
+ */
+export function markerStart(text: string, end: number, marker: string, window: number): number {
+  const whole = text.lastIndexOf(marker, end - marker.length);
+  if (whole !== -1 && whole >= end - window) return whole;
+  for (let k = Math.min(marker.length - 1, end); k > 0; k--) {
+    if (text.startsWith(marker.slice(0, k), end - k)) return end - k;
+  }
+  return end;
 }

@@ -1,4 +1,12 @@
-import { isAlnum, isDigit, isUpper, maskWhere, type Detector, type Report } from './detector.js';
+import {
+  isAlnum,
+  isDigit,
+  isUpper,
+  maskWhere,
+  tailRunStart,
+  type Detector,
+  type Report,
+} from './detector.js';
 
 /**
  * IBANs (ISO 13616): a country code, two check digits and the country's fixed-length BBAN,
@@ -70,6 +78,9 @@ export const ibans: Detector = {
       report('iban', i, j);
       i = j - 1;
     }
+  },
+  pendingFrom(text: string, end: number): number {
+    return tailRunStart(text, end, (c) => isAlnum(c) || c === SPACE, MAX_LENGTH + 9);
   },
   mask(_id, buf, start, end): void {
     maskWhere(buf, start, end, isAlnum, 4);

@@ -1,4 +1,4 @@
-import { isAlnum, STAR, type Detector, type Report } from './detector.js';
+import { isAlnum, STAR, tailRunStart, type Detector, type Report } from './detector.js';
 
 /**
  * JSON Web Tokens in compact JWS form: three base64url parts joined by dots (the last may be
@@ -54,6 +54,9 @@ export const jwts: Detector = {
       // The whole run is consumed: no `eyJ` inside it starts another token.
       at = text.indexOf('eyJ', Math.max(end, at + 1));
     }
+  },
+  pendingFrom(text: string, end: number): number {
+    return tailRunStart(text, end, isTokenChar, MAX_TOKEN + 1);
   },
   mask(_id, buf, start, end): void {
     for (let i = start; i < end; i++) if (buf[i] !== DOT) buf[i] = STAR;

@@ -1,4 +1,4 @@
-import { isAlnum, STAR, type Detector, type Report } from './detector.js';
+import { isAlnum, markerStart, STAR, type Detector, type Report } from './detector.js';
 
 /**
  * PEM private keys: `-----BEGIN <label>PRIVATE KEY-----` (PKCS#1 `RSA `, SEC1 `EC `, `DSA `,
@@ -41,6 +41,21 @@ function bodyEnd(text: string, at: number, limit: number): number {
   return i;
 }
 
+/**
+ * Whether the block whose BEGIN is at `at` may still change with what comes after `end`: its
+ * header, its material or its END line runs up to `end`.
+ */
+function openBlock(text: string, at: number, end: number): boolean {
+  const head = headerEnd(text, at + BEGIN.length);
+  // A header cut short, or no header at all (then not a key, unless the text is too short).
+  if (head === -1) return end - at < BEGIN.length + MAX_LABEL + ' BLOCK-----'.length;
+  const body = bodyEnd(text, head, Math.min(end, at + MAX_BODY));
+  if (body >= end) return body - at < MAX_BODY;
+  const rest = text.slice(body, Math.min(end, body + END.length + MAX_LABEL + 20));
+  if (rest.length < END.length) return END.startsWith(rest);
+  return rest.startsWith(END) && rest.indexOf(DASHES, END.length) === -1;
+}
+
 export const privateKeys: Detector = {
   ids: ['private-key'],
   maxSpan: MAX_BODY + 200,
@@ -63,6 +78,11 @@ export const privateKeys: Detector = {
       report('private-key', at, end);
       at = text.indexOf(BEGIN, Math.max(end, at + 1));
     }
+  },
+  pendingFrom(text: string, end: number): number {
+    const last = markerStart(text, end, BEGIN, MAX_BODY + 200);
+    if (last === end || !text.startsWith(BEGIN, last)) return last;
+    return openBlock(text, last, end) ? last : markerStart(text, end, BEGIN, 0);
   },
   mask(_id, buf, start, end): void {
     const text = buf.toString('latin1', start, end);

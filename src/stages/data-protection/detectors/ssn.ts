@@ -1,4 +1,4 @@
-import { isDigit, maskWhere, type Detector, type Report } from './detector.js';
+import { isDigit, maskWhere, tailRunStart, type Detector, type Report } from './detector.js';
 
 /**
  * US social security numbers written `AAA-GG-SSSS`, without the numbers the SSA never issues:
@@ -37,6 +37,9 @@ export const socialSecurityNumbers: Detector = {
       if (isDigit(after) || after === DASH) continue;
       if (isSsn(text.slice(i, i + 11))) report('ssn', i, i + 11);
     }
+  },
+  pendingFrom(text: string, end: number): number {
+    return tailRunStart(text, end, (c) => isDigit(c) || c === DASH, 12);
   },
   mask(_id, buf, start, end): void {
     maskWhere(buf, start, end, isDigit);
