@@ -13,6 +13,9 @@ const Section = <T extends Parameters<typeof Type.Object>[0]>(props: T, descript
 
 const Count = (def: number, description: string) =>
   Type.Integer({ minimum: 1, maximum: 1_000_000, default: def, description });
+const Ratio = (def: number, description: string) =>
+  Type.Number({ exclusiveMinimum: 0, maximum: 1, default: def, description });
+
 const WindowSeconds = (def: number) =>
   Type.Integer({
     minimum: 10,
@@ -31,6 +34,7 @@ export const DETECTION_KINDS = [
   'credential_stuffing.route',
   'credential_stuffing.client',
   'enumeration.consumer',
+  'errors.upstream_spike',
 ] as const;
 export type DetectionKind = (typeof DETECTION_KINDS)[number];
 
@@ -74,6 +78,16 @@ const Enumeration = Section(
     }),
   },
   'Enumeration and BOLA probing: distinct objects refused to one consumer',
+);
+
+const UpstreamErrors = Section(
+  {
+    enabled: Type.Boolean({ default: true }),
+    windowSeconds: WindowSeconds(60),
+    minErrors: Count(20, 'Answers with a 5xx on one route in the window before its ratio is judged'),
+    ratio: Ratio(0.25, 'Share of the route\'s answered requests that ended in a 5xx'),
+  },
+  'Error spikes: the share of 5xx (from the upstream, or for it) among a route\'s answers',
 );
 
 const Allowlist = Section(
@@ -157,6 +171,7 @@ export const ResponseSection = Section(
     enabled: Type.Boolean({ default: true }),
     bruteForce: BruteForce,
     enumeration: Enumeration,
+    upstreamErrors: UpstreamErrors,
     allowlist: Allowlist,
     playbooks: Type.Array(Playbook, { default: [] }),
     webhooks: Type.Array(Webhook, { default: [] }),

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DetectionKind, ResponseConfig, Severity } from '../config/response-schema.js';
 import type { DenyEvent } from '../gateway/events.js';
@@ -6,10 +5,15 @@ import type { Clock } from '../gateway/stage.js';
 import type { ClusterState } from '../state/cluster/cluster-state.js';
 import type { RequestDoneEvent } from '../state/events/request-done.js';
 import type { Detection, DetectionSubject } from './detection.js';
+import type { TrafficDetector } from './detectors/detector.js';
+import { digestKey } from './detectors/digest-key.js';
+import { PendingBudget } from './detectors/pending-budget.js';
+import { createDetectors } from './detectors/registry.js';
+import { reportOnce, type ReportOnce } from './detectors/report-once.js';
 import { SlidingWindow } from './sliding-window.js';
 
-/** Subjects tallied between two flushes; beyond it new ones wait for the next flush. */
-const MAX_PENDING = 10_000;
+/** Paths (object ids) tallied per consumer between two flushes. */
+const MAX_PATHS = 10_000;
 
 interface RouteTally {
   total: number;
@@ -37,24 +41,22 @@ function isRefusedObject(status: number): boolean {
   return status === 403 || status === 404;
 }
 
-/** Attacker-chosen paths never become Redis keys as such: a short digest does. */
-function pathKey(path: string): string {
-  return createHash('sha256').update(path).digest('base64url').slice(0, 16);
-}
-
 /**
  * The behavioural detectors (docs/response.md): brute force and credential stuffing from
- * authentication failures, enumeration from distinct objects refused to one consumer. The
- * subscribers only tally in memory; `flush` (every 200 ms) adds the tallies to sliding windows
- * in cluster state, so that an attack spread over several nodes is counted whole, and reports
- * each detection once per window across every node.
+ * authentication failures, enumeration from distinct objects refused to one consumer, and the
+ * detectors of `detectors/` (registry.ts), each in a file of its own. The subscribers only
+ * tally in memory; `flush` (every 200 ms) adds the tallies to sliding windows in cluster state,
+ * so that an attack spread over several nodes is counted whole, and reports each detection
+ * once per window across every node.
  */
 export class BehaviourDetectors {
   readonly #cluster: ClusterState;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #config: () => ResponseConfig;
-  readonly #report: (d: Detection) => void;
+  readonly #report: ReportOnce;
+  readonly #budget = new PendingBudget();
+  readonly #detectors: readonly TrafficDetector[];
   readonly #clientFailures: SlidingWindow;
   readonly #credentialFailures: SlidingWindow;
   readonly #routeTotals: SlidingWindow;
@@ -66,7 +68,6 @@ export class BehaviourDetectors {
   #credentials = new Map<string, CredentialTally>();
   #routes = new Map<string, RouteTally>();
   #objects = new Map<string, Map<string, boolean>>();
-  #dropped = 0;
 
   constructor(deps: {
     cluster: ClusterState;
@@ -80,7 +81,13 @@ export class BehaviourDetectors {
     this.#clock = deps.clock;
     this.#log = deps.log;
     this.#config = deps.config;
-    this.#report = deps.report;
+    this.#report = reportOnce(deps);
+    this.#detectors = createDetectors({
+      cluster: deps.cluster,
+      config: deps.config,
+      report: this.#report,
+      budget: this.#budget,
+    });
     const bf = (): number => deps.config().bruteForce.windowSeconds * 1000;
     const en = (): number => deps.config().enumeration.windowSeconds * 1000;
     this.#clientFailures = new SlidingWindow(deps.cluster, 'rsp:bf:ip', bf);
@@ -114,18 +121,18 @@ export class BehaviourDetectors {
       }
     }
     if (e.consumer !== undefined) this.#countObject(e.consumer, e.path, isRefusedObject(e.status));
+    for (const d of this.#detectors) d.observeDeny?.(e);
   }
 
   /** An answered request from `portcullis:request:done`. */
   observeDone(e: RequestDoneEvent): void {
     this.#countRoute(e.route, false);
     if (e.consumer !== undefined) this.#countObject(e.consumer, e.path, isRefusedObject(e.status));
+    for (const d of this.#detectors) d.observeDone?.(e);
   }
 
   #hasRoom(map: Map<string, unknown>, key: string): boolean {
-    if (map.has(key) || map.size < MAX_PENDING) return true;
-    this.#dropped++;
-    return false;
+    return this.#budget.room(map, key);
   }
 
   #countRoute(route: string, failure: boolean): void {
@@ -140,8 +147,8 @@ export class BehaviourDetectors {
     if (!this.#config().enumeration.enabled || !this.#hasRoom(this.#objects, consumer)) return;
     let paths = this.#objects.get(consumer);
     if (paths === undefined) this.#objects.set(consumer, (paths = new Map<string, boolean>()));
-    if (paths.size >= MAX_PENDING) {
-      this.#dropped++;
+    if (paths.size >= MAX_PATHS && !paths.has(path)) {
+      this.#budget.drop();
       return;
     }
     paths.set(path, (paths.get(path) ?? false) || refused);
@@ -157,12 +164,12 @@ export class BehaviourDetectors {
     this.#credentials = new Map();
     this.#routes = new Map();
     this.#objects = new Map();
-    if (this.#dropped > 0) {
+    const dropped = this.#budget.takeDropped();
+    if (dropped > 0) {
       this.#log.warn(
-        { event: 'response.tally_full', dropped: this.#dropped },
+        { event: 'response.tally_full', dropped },
         'too many subjects between two flushes: some requests were not counted',
       );
-      this.#dropped = 0;
     }
     const now = this.#clock.now();
     const bf = this.#config().bruteForce;
@@ -222,6 +229,7 @@ export class BehaviourDetectors {
       }
     }
     for (const [consumer, paths] of objects) await this.#flushObjects(consumer, paths, now);
+    for (const d of this.#detectors) await d.flush(now);
   }
 
   async #attackedRoute(
@@ -249,7 +257,7 @@ export class BehaviourDetectors {
     let refused = 0;
     await Promise.all(
       [...paths].map(async ([path, wasRefused]) => {
-        const key = `${consumer}:${index}:${pathKey(path)}`;
+        const key = `${consumer}:${index}:${digestKey('path', path)}`;
         if ((await this.#cluster.increment(`rsp:en:seen:${key}`, 1, ttl)) === 1) distinct++;
         if (wasRefused && (await this.#cluster.increment(`rsp:en:ref:${key}`, 1, ttl)) === 1) {
           refused++;
@@ -270,8 +278,7 @@ export class BehaviourDetectors {
     }
   }
 
-  /** Reports a detection once per window for one subject, across every node. */
-  async #fire(
+  #fire(
     kind: DetectionKind,
     severity: Severity,
     subject: DetectionSubject,
@@ -280,20 +287,6 @@ export class BehaviourDetectors {
     const windowSeconds = kind.startsWith('enumeration')
       ? this.#config().enumeration.windowSeconds
       : this.#config().bruteForce.windowSeconds;
-    const first = await this.#cluster.increment(
-      `rsp:fired:${kind}:${subject.kind}:${subject.value}`,
-      1,
-      windowSeconds * 1000,
-    );
-    if (first !== 1) return;
-    this.#report({
-      kind,
-      severity,
-      subject,
-      time: this.#clock.now(),
-      ...(facts.route === undefined ? {} : { route: facts.route }),
-      ...(facts.consumer === undefined ? {} : { consumer: facts.consumer }),
-      evidence: facts.evidence,
-    });
+    return this.#report(kind, severity, subject, windowSeconds * 1000, facts);
   }
 }

@@ -1,107 +1,26 @@
-import { randomUUID } from 'node:crypto';
-import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { DenyEvent } from '../../src/gateway/events.js';
 import type { Clock } from '../../src/gateway/stage.js';
-import { BehaviourDetectors } from '../../src/response/behaviour-detectors.js';
-import type { Detection } from '../../src/response/detection.js';
 import type { ClusterState } from '../../src/state/cluster/cluster-state.js';
-import { MemoryClusterState } from '../../src/state/cluster/memory-cluster-state.js';
-import { RedisClusterState } from '../../src/state/cluster/redis-cluster-state.js';
 import type { RequestDoneEvent } from '../../src/state/events/request-done.js';
-import { deleteRedisKeys, REDIS_URL } from '../support/redis.js';
-import { responseConfig } from './response-config.js';
+import {
+  answered,
+  Clusters,
+  deny as authFailure,
+  detectorNode as node,
+  fakeClock,
+  kinds,
+  type ClusterKind,
+} from './detector-harness.js';
 
-const log = pino({ level: 'silent' });
-const PREFIX = `pcltest:${randomUUID()}:`;
+const clusters = new Clusters();
+afterEach(() => clusters.closeAll());
+afterAll(() => clusters.deleteKeys());
 
-interface FakeClock extends Clock {
-  t: number;
-}
-
-/** Starts a minute into a window, so that a test knows where the window edges are. */
-function fakeClock(): FakeClock {
-  const clock = {
-    t: 1_800_000_000_000,
-    now: () => clock.t,
-    monotonic: () => clock.t,
-  };
-  return clock;
-}
-
-const opened: ClusterState[] = [];
-
-function cluster(kind: 'memory' | 'redis', clock: Clock): ClusterState {
-  const c =
-    kind === 'memory'
-      ? new MemoryClusterState({ clock, log })
-      : new RedisClusterState(
-          { url: REDIS_URL, keyPrefix: `${PREFIX}${randomUUID()}:` },
-          {
-            clock,
-            log,
-          },
-        );
-  opened.push(c);
-  return c;
-}
-
-/** A second node on the same Redis keys as `first`. */
-function sameRedis(prefix: string, clock: Clock): ClusterState {
-  const c = new RedisClusterState({ url: REDIS_URL, keyPrefix: prefix }, { clock, log });
-  opened.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await deleteRedisKeys(PREFIX);
-});
-
-function node(state: ClusterState, clock: Clock, overrides: Record<string, unknown> = {}) {
-  const found: Detection[] = [];
-  const config = responseConfig(overrides);
-  const detectors = new BehaviourDetectors({
-    cluster: state,
-    clock,
-    log,
-    config: () => config,
-    report: (d) => found.push(d),
-  });
-  return { detectors, found };
-}
-
-function authFailure(clientIp: string, opts: Partial<DenyEvent> = {}): DenyEvent {
-  return {
-    requestId: randomUUID(),
-    reason: 'authn.api_key.unknown',
-    status: 401,
-    enforced: true,
-    stage: 'authn',
-    route: 'login',
-    method: 'POST',
-    path: '/login',
-    clientIp,
-    ...opts,
-  };
-}
+const cluster = (kind: ClusterKind, clock: Clock): ClusterState => clusters.open(kind, clock);
 
 function done(path: string, status: number, consumer?: string, route = 'orders'): RequestDoneEvent {
-  return {
-    requestId: randomUUID(),
-    route,
-    method: 'GET',
-    path,
-    status,
-    clientIp: '198.51.100.1',
-    durationMs: 1,
-    ...(consumer === undefined ? {} : { consumer }),
-  };
+  return answered({ path, status, route, ...(consumer === undefined ? {} : { consumer }) });
 }
-
-const kinds = (found: readonly Detection[]) => found.map((d) => `${d.kind} ${d.subject.value}`);
 
 describe.each(['memory', 'redis'] as const)('behavioural detectors on %s cluster state', (kind) => {
   it.each([
@@ -251,9 +170,9 @@ describe.each(['memory', 'redis'] as const)('behavioural detectors on %s cluster
 describe('behavioural detectors on two nodes sharing Redis', () => {
   it('sees a brute force split across both nodes whole, and reports it once', async () => {
     const clock = fakeClock();
-    const prefix = `${PREFIX}${randomUUID()}:`;
-    const a = node(sameRedis(prefix, clock), clock);
-    const b = node(sameRedis(prefix, clock), clock);
+    const prefix = `${clusters.prefix}two:`;
+    const a = node(clusters.sharing(prefix, clock), clock);
+    const b = node(clusters.sharing(prefix, clock), clock);
     for (let i = 0; i < 16; i++) {
       a.detectors.observeDeny(authFailure('203.0.113.77'));
       b.detectors.observeDeny(authFailure('203.0.113.77'));

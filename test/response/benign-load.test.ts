@@ -23,6 +23,13 @@ function lcg(seed: number): () => number {
   };
 }
 
+/** One in fifty orders was deleted meanwhile (404); one in two hundred meets an upstream hiccup. */
+function orderStatus(roll: number): number {
+  if (roll < 0.003) return 502;
+  if (roll < 0.005) return 504;
+  return roll < 0.025 ? 404 : 200;
+}
+
 describe('a benign demo load', () => {
   it('raises no detection over 10 simulated minutes at the default thresholds', async () => {
     const clock = { t: 1_800_000_000_000, now: () => clock.t, monotonic: () => clock.t };
@@ -41,7 +48,8 @@ describe('a benign demo load', () => {
     let requests = 0;
     try {
       // 10 minutes, 20 requests a second: demo consumers reading and writing their own orders,
-      // now and then a mistyped or expired key, a deleted order (404), a forbidden admin call.
+      // now and then a mistyped or expired key, a deleted order (404), a forbidden admin call,
+      // an upstream that fails or times out (502, 504).
       for (let second = 0; second < 600; second++) {
         for (let i = 0; i < 20; i++) {
           const c = Math.floor(random() * consumers.length);
@@ -83,7 +91,7 @@ describe('a benign demo load', () => {
               route: 'orders',
               method: random() < 0.8 ? 'GET' : 'PUT',
               path: `/orders/${id}`,
-              status: random() < 0.02 ? 404 : 200,
+              status: orderStatus(random()),
               clientIp: ip,
               durationMs: 3,
               consumer,

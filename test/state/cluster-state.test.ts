@@ -200,6 +200,35 @@ describe.each(backends)('cluster state ($name)', (backend) => {
     expect(await state.get(kept)).toBeUndefined();
   });
 
+  it('counts distinct members once each, across keys, and expires the count without extending it', async () => {
+    const clock = fakeClock();
+    const state = await open(clock);
+    const [previous, current] = [unique('distinct-prev'), unique('distinct-cur')];
+    expect(await state.addDistinct(previous, ['a', 'b', 'c'], 300)).toBe(3);
+    // Seen again, and in a second key: the union counts each member once.
+    expect(await state.addDistinct(current, ['b', 'c', 'd', 'd'], 300, [previous])).toBe(4);
+    expect(await state.addDistinct(current, [], 300)).toBe(3);
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => state.addDistinct(current, [`m${i}`, 'b'], 300)),
+    );
+    expect(await state.addDistinct(current, [], 300, [previous])).toBe(54);
+    await backend.elapse(clock, 150);
+    await state.addDistinct(previous, ['e'], 300);
+    await backend.elapse(clock, 200);
+    // Both expired 300 ms after their first add: the later add did not extend `previous`.
+    expect(await state.addDistinct(current, [], 300, [previous])).toBe(0);
+    // Counting an absent key creates nothing that would live without an expiry.
+    expect(await state.delete(current)).toBe(false);
+  });
+
+  it('refuses to count distinct members at a key that holds a value', async () => {
+    const state = await open();
+    const key = unique('value');
+    await state.set(key, 'a value');
+    const err = await rejection(state.addDistinct(key, ['a'], 1_000));
+    expect((err as ClusterError).code).toBe('PCL_CLUSTER_COMMAND_FAILED');
+  });
+
   it('refuses to increment a value that is not a number, without echoing the value', async () => {
     const state = await open();
     const key = unique('text');

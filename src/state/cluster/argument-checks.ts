@@ -50,6 +50,18 @@ export function checkIncrement(by: unknown): asserts by is number {
   }
 }
 
+/** The members and other keys of an addDistinct: at most 1000 of each, every one checked. */
+export function checkDistinct(members: unknown, alsoCount: unknown): void {
+  if (!Array.isArray(members) || members.length > 1000) {
+    throw new TypeError('cluster state: addDistinct takes a list of at most 1000 members');
+  }
+  for (const m of members) checkMember(m);
+  if (!Array.isArray(alsoCount) || alsoCount.length > 1000) {
+    throw new TypeError('cluster state: addDistinct counts along at most 1000 other keys');
+  }
+  for (const k of alsoCount) checkKey(k);
+}
+
 /** `has` and `onChange` read a mirror, which must be declared (mirrorSet) before. */
 export function notMirrored(name: string): Error {
   return new Error(

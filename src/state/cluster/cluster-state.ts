@@ -65,6 +65,22 @@ export interface ClusterState {
   /** Sets a small (at most 64 KiB) value; without `ttlMs` it never expires. */
   set(key: string, value: string, ttlMs?: number): Promise<void>;
 
+  /**
+   * Adds `members` to the distinct count at `key` and returns how many distinct members `key`
+   * and the keys in `alsoCount` hold together (their union), atomically across every node, in
+   * one round trip. The first add of a key sets its expiry to `ttlMs` (never extended), as with
+   * `increment`. With Redis a distinct count is a HyperLogLog (PFADD / PFCOUNT): at most 12 KiB
+   * per key whatever it holds, exact for small counts and within about 1% beyond. In process it
+   * is an exact set of at most 65 536 members per key (further ones are not counted). A key
+   * holds a distinct count or a counter/value, never both; `delete` removes either.
+   */
+  addDistinct(
+    key: string,
+    members: readonly string[],
+    ttlMs: number,
+    alsoCount?: readonly string[],
+  ): Promise<number>;
+
   /** Deletes the value or counter at `key`; resolves true when there was one. */
   delete(key: string): Promise<boolean>;
 

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../gateway/stage.js';
 import {
+  checkDistinct,
   checkIncrement,
   checkKey,
   checkMember,
@@ -31,6 +32,14 @@ interface Entry {
   expiresAt: Expiry;
 }
 
+interface DistinctEntry {
+  readonly members: Set<string>;
+  readonly expiresAt: number;
+}
+
+/** Members counted per distinct key in process: a bound where Redis has its 12 KiB HyperLogLog. */
+const MAX_DISTINCT_MEMBERS = 65_536;
+
 interface LocalSet {
   readonly mirror: MarkedSetMirror;
   mirrored: boolean;
@@ -48,6 +57,7 @@ export class MemoryClusterState implements ClusterState {
   readonly kind = 'memory' as const;
   readonly #clock: Clock;
   readonly #values = new Map<string, Entry>();
+  readonly #distinct = new Map<string, DistinctEntry>();
   readonly #sets = new Map<string, LocalSet>();
   readonly #changes: NamedListeners<SetChange>;
   readonly #channels: NamedListeners<string>;
@@ -88,6 +98,9 @@ export class MemoryClusterState implements ClusterState {
       checkTtl(ttlMs);
       if (this.#closed) throw closed('increment');
       const now = this.#clock.now();
+      if (this.#liveDistinct(key, now) !== undefined) {
+        throw failed('increment', 'the value at the key is not an integer');
+      }
       const entry = this.#live(key, now);
       if (entry === undefined) {
         this.#values.set(key, { value: String(by), expiresAt: now + ttlMs });
@@ -106,6 +119,38 @@ export class MemoryClusterState implements ClusterState {
     });
   }
 
+  addDistinct(
+    key: string,
+    members: readonly string[],
+    ttlMs: number,
+    alsoCount: readonly string[] = [],
+  ): Promise<number> {
+    return answer(() => {
+      checkKey(key);
+      checkTtl(ttlMs);
+      checkDistinct(members, alsoCount);
+      if (this.#closed) throw closed('addDistinct');
+      const now = this.#clock.now();
+      if (this.#live(key, now) !== undefined) {
+        throw failed('addDistinct', 'the key holds a counter or a value');
+      }
+      let entry = this.#liveDistinct(key, now);
+      if (entry === undefined && members.length > 0) {
+        entry = { members: new Set(), expiresAt: now + ttlMs };
+        this.#distinct.set(key, entry);
+      }
+      for (const m of members) {
+        if (entry === undefined || entry.members.size >= MAX_DISTINCT_MEMBERS) break;
+        entry.members.add(m);
+      }
+      const union = new Set(entry?.members);
+      for (const other of alsoCount) {
+        for (const m of this.#liveDistinct(other, now)?.members ?? []) union.add(m);
+      }
+      return union.size;
+    });
+  }
+
   get(key: string): Promise<string | undefined> {
     return answer(() => {
       checkKey(key);
@@ -121,6 +166,7 @@ export class MemoryClusterState implements ClusterState {
       if (ttlMs !== undefined) checkTtl(ttlMs);
       if (this.#closed) throw closed('set');
       const expiresAt = ttlMs === undefined ? Infinity : this.#clock.now() + ttlMs;
+      this.#distinct.delete(key);
       this.#values.set(key, { value, expiresAt });
     });
   }
@@ -129,8 +175,11 @@ export class MemoryClusterState implements ClusterState {
     return answer(() => {
       checkKey(key);
       if (this.#closed) throw closed('delete');
-      const existed = this.#live(key, this.#clock.now()) !== undefined;
+      const now = this.#clock.now();
+      const existed =
+        this.#live(key, now) !== undefined || this.#liveDistinct(key, now) !== undefined;
       this.#values.delete(key);
+      this.#distinct.delete(key);
       return existed;
     });
   }
@@ -205,6 +254,14 @@ export class MemoryClusterState implements ClusterState {
     return undefined;
   }
 
+  #liveDistinct(key: string, now: number): DistinctEntry | undefined {
+    const entry = this.#distinct.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt > now) return entry;
+    this.#distinct.delete(key);
+    return undefined;
+  }
+
   #set(name: string): LocalSet {
     let set = this.#sets.get(name);
     if (set === undefined) {
@@ -229,6 +286,9 @@ export class MemoryClusterState implements ClusterState {
     const now = this.#clock.now();
     for (const [key, entry] of this.#values) {
       if (entry.expiresAt <= now) this.#values.delete(key);
+    }
+    for (const [key, entry] of this.#distinct) {
+      if (entry.expiresAt <= now) this.#distinct.delete(key);
     }
     for (const set of this.#sets.values()) set.mirror.prune();
   }

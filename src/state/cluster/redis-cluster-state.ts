@@ -4,6 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from '../../gateway/stage.js';
 import {
+  checkDistinct,
   checkIncrement,
   checkKey,
   checkMember,
@@ -69,6 +70,15 @@ const INCREMENT = lua(`
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return n`);
+
+// KEYS: the key added to, then the others counted along. ARGV: ttl, members. PFADD with no
+// member still creates the key, so the expiry is only set when there is something to count.
+const ADD_DISTINCT = lua(`
+if #ARGV > 1 then
+  redis.call('PFADD', KEYS[1], unpack(ARGV, 2))
+  if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+end
+return redis.call('PFCOUNT', unpack(KEYS))`);
 
 // KEYS: set, version. ARGV: member, score (expiry or +inf), now, channel, payload.
 // The change, its version and its message are one atomic step, so versions on the channel
@@ -235,6 +245,23 @@ export class RedisClusterState implements ClusterState {
       this.#eval(INCREMENT, [this.#layout.valueKey(key)], [by, ttlMs]),
     );
     if (typeof n !== 'number') throw unexpectedReply('increment');
+    return n;
+  }
+
+  async addDistinct(
+    key: string,
+    members: readonly string[],
+    ttlMs: number,
+    alsoCount: readonly string[] = [],
+  ): Promise<number> {
+    checkKey(key);
+    checkTtl(ttlMs);
+    checkDistinct(members, alsoCount);
+    const keys = [key, ...alsoCount].map((k) => this.#layout.valueKey(k));
+    const n = await this.#command('addDistinct', () =>
+      this.#eval(ADD_DISTINCT, keys, [ttlMs, ...members]),
+    );
+    if (typeof n !== 'number') throw unexpectedReply('addDistinct');
     return n;
   }
 

@@ -1,0 +1,7 @@
+import type { TrafficDetector, TrafficDetectorDeps } from './detector.js';
+import { UpstreamErrors } from './upstream-errors.js';
+
+/** The detectors that live in files of their own, in the order their flushes run. */
+export function createDetectors(deps: TrafficDetectorDeps): TrafficDetector[] {
+  return [new UpstreamErrors(deps)];
+}
