@@ -35,6 +35,7 @@ export const DETECTION_KINDS = [
   'credential_stuffing.client',
   'enumeration.consumer',
   'errors.upstream_spike',
+  'probing.client',
 ] as const;
 export type DetectionKind = (typeof DETECTION_KINDS)[number];
 
@@ -84,10 +85,25 @@ const UpstreamErrors = Section(
   {
     enabled: Type.Boolean({ default: true }),
     windowSeconds: WindowSeconds(60),
-    minErrors: Count(20, 'Answers with a 5xx on one route in the window before its ratio is judged'),
-    ratio: Ratio(0.25, 'Share of the route\'s answered requests that ended in a 5xx'),
+    minErrors: Count(
+      20,
+      'Answers with a 5xx on one route in the window before its ratio is judged',
+    ),
+    ratio: Ratio(0.25, "Share of the route's answered requests that ended in a 5xx"),
   },
-  'Error spikes: the share of 5xx (from the upstream, or for it) among a route\'s answers',
+  "Error spikes: the share of 5xx (from the upstream, or for it) among a route's answers",
+);
+
+const Probing = Section(
+  {
+    enabled: Type.Boolean({ default: true }),
+    windowSeconds: WindowSeconds(300),
+    distinctPaths: Count(
+      40,
+      'Distinct paths that no route declares (404 route.not_found) asked for by one client IP in the window',
+    ),
+  },
+  'Probing of undeclared endpoints: one client IP walking through paths no route declares',
 );
 
 const Allowlist = Section(
@@ -172,6 +188,7 @@ export const ResponseSection = Section(
     bruteForce: BruteForce,
     enumeration: Enumeration,
     upstreamErrors: UpstreamErrors,
+    probing: Probing,
     allowlist: Allowlist,
     playbooks: Type.Array(Playbook, { default: [] }),
     webhooks: Type.Array(Webhook, { default: [] }),

@@ -23,6 +23,8 @@ function lcg(seed: number): () => number {
   };
 }
 
+const MISSING = ['/favicon.ico', '/robots.txt', '/', '/order', '/orders/', '/api/orders', '/docs'];
+
 /** One in fifty orders was deleted meanwhile (404); one in two hundred meets an upstream hiccup. */
 function orderStatus(roll: number): number {
   if (roll < 0.003) return 502;
@@ -49,7 +51,7 @@ describe('a benign demo load', () => {
     try {
       // 10 minutes, 20 requests a second: demo consumers reading and writing their own orders,
       // now and then a mistyped or expired key, a deleted order (404), a forbidden admin call,
-      // an upstream that fails or times out (502, 504).
+      // an upstream that fails or times out (502, 504), a path that no route declares.
       for (let second = 0; second < 600; second++) {
         for (let i = 0; i < 20; i++) {
           const c = Math.floor(random() * consumers.length);
@@ -82,6 +84,19 @@ describe('a benign demo load', () => {
               path: '/admin/stats',
               clientIp: ip,
               consumer,
+            });
+          } else if (roll < 0.025) {
+            // A path no route declares: the browser's favicon, a stale link, a typo.
+            detectors.observeDeny({
+              requestId: `r${requests}`,
+              reason: 'route.not_found',
+              status: 404,
+              enforced: true,
+              stage: 'route',
+              route: undefined,
+              method: 'GET',
+              path: MISSING[Math.floor(random() * MISSING.length)] as string,
+              clientIp: ip,
             });
           } else {
             // Its own orders, 1 to 40 each; one in fifty was deleted meanwhile.

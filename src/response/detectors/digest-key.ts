@@ -6,5 +6,10 @@ import { createHash } from 'node:crypto';
  * of different things apart.
  */
 export function digestKey(label: string, value: string): string {
-  return createHash('sha256').update(label).update('\0').update(value).digest('base64url').slice(0, 16);
+  return createHash('sha256')
+    .update(label)
+    .update('\0')
+    .update(value)
+    .digest('base64url')
+    .slice(0, 16);
 }

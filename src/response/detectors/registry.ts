@@ -1,7 +1,8 @@
+import { Probing } from './probing.js';
 import type { TrafficDetector, TrafficDetectorDeps } from './detector.js';
 import { UpstreamErrors } from './upstream-errors.js';
 
 /** The detectors that live in files of their own, in the order their flushes run. */
 export function createDetectors(deps: TrafficDetectorDeps): TrafficDetector[] {
-  return [new UpstreamErrors(deps)];
+  return [new UpstreamErrors(deps), new Probing(deps)];
 }
