@@ -36,6 +36,7 @@ export const DETECTION_KINDS = [
   'enumeration.consumer',
   'errors.upstream_spike',
   'probing.client',
+  'credential_sharing.credential',
 ] as const;
 export type DetectionKind = (typeof DETECTION_KINDS)[number];
 
@@ -104,6 +105,18 @@ const Probing = Section(
     ),
   },
   'Probing of undeclared endpoints: one client IP walking through paths no route declares',
+);
+
+const CredentialSharing = Section(
+  {
+    enabled: Type.Boolean({ default: true }),
+    windowSeconds: WindowSeconds(600),
+    distinctIps: Count(
+      20,
+      'Distinct client addresses (IPv6 by /64) one accepted credential is used from in the window',
+    ),
+  },
+  'Credential sharing: one credential used from more client addresses than one client has',
 );
 
 const Allowlist = Section(
@@ -189,6 +202,7 @@ export const ResponseSection = Section(
     enumeration: Enumeration,
     upstreamErrors: UpstreamErrors,
     probing: Probing,
+    credentialSharing: CredentialSharing,
     allowlist: Allowlist,
     playbooks: Type.Array(Playbook, { default: [] }),
     webhooks: Type.Array(Webhook, { default: [] }),

@@ -384,7 +384,9 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
           status: res.statusCode,
           clientIp: address.clientIp,
           durationMs: rt.clock.monotonic() - started,
-          ...(ctx.identity === undefined ? {} : { consumer: ctx.identity.consumerId }),
+          ...(ctx.identity === undefined
+            ? {}
+            : { consumer: ctx.identity.consumerId, credential: ctx.identity.credential }),
         } satisfies RequestDoneEvent),
       );
     }

@@ -23,6 +23,8 @@ function lcg(seed: number): () => number {
   };
 }
 
+const fingerprint = (consumer: number) => `fp:${consumer.toString(16).padStart(12, '0')}`;
+
 const MISSING = ['/favicon.ico', '/robots.txt', '/', '/order', '/orders/', '/api/orders', '/docs'];
 
 /** One in fifty orders was deleted meanwhile (404); one in two hundred meets an upstream hiccup. */
@@ -56,7 +58,11 @@ describe('a benign demo load', () => {
         for (let i = 0; i < 20; i++) {
           const c = Math.floor(random() * consumers.length);
           const consumer = consumers[c] as string;
-          const ip = `198.51.100.${c + 1}`;
+          // Mostly from its office, now and then from one of its people's phones or homes.
+          const ip =
+            random() < 0.7
+              ? `198.51.100.${c + 1}`
+              : `203.0.113.${c * 6 + Math.floor(random() * 6)}`;
           const roll = random();
           requests++;
           if (roll < 0.01) {
@@ -70,7 +76,7 @@ describe('a benign demo load', () => {
               method: 'GET',
               path: '/orders',
               clientIp: ip,
-              credential: `fp:${c.toString(16).padStart(12, '0')}`,
+              credential: fingerprint(c),
             });
           } else if (roll < 0.015) {
             detectors.observeDeny({
@@ -110,6 +116,7 @@ describe('a benign demo load', () => {
               clientIp: ip,
               durationMs: 3,
               consumer,
+              credential: fingerprint(c),
             });
           }
         }

@@ -1,8 +1,9 @@
-import { Probing } from './probing.js';
+import { CredentialSharing } from './credential-sharing.js';
 import type { TrafficDetector, TrafficDetectorDeps } from './detector.js';
+import { Probing } from './probing.js';
 import { UpstreamErrors } from './upstream-errors.js';
 
 /** The detectors that live in files of their own, in the order their flushes run. */
 export function createDetectors(deps: TrafficDetectorDeps): TrafficDetector[] {
-  return [new UpstreamErrors(deps), new Probing(deps)];
+  return [new UpstreamErrors(deps), new Probing(deps), new CredentialSharing(deps)];
 }

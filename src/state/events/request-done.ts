@@ -21,6 +21,8 @@ export interface RequestDoneEvent {
   readonly durationMs: number;
   /** The consumer's id, once authentication has set one; never the credential. */
   readonly consumer?: string;
+  /** The fingerprint (`fp:...`) of the credential authentication accepted; never the credential. */
+  readonly credential?: string;
 }
 
 /** For the hot path: costs one property read when nobody records events. */

@@ -1,11 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import {
-  answered,
-  Clusters,
-  detectorNode,
-  fakeClock,
-  kinds,
-} from '../detector-harness.js';
+import { answered, Clusters, detectorNode, fakeClock, kinds } from '../detector-harness.js';
 
 const clusters = new Clusters();
 afterEach(() => clusters.closeAll());
@@ -21,10 +15,24 @@ function traffic(route: string, requests: number, every: number, status: number)
 describe.each(['memory', 'redis'] as const)('error spikes on %s cluster state', (kind) => {
   it.each([
     ['a healthy route: 1 in 50 answers is a 502', 'orders', 400, 50, 502, []],
-    ['a route answering 1 in 3 with 503 (upstream unreachable)', 'orders', 90, 3, 503, ['errors.upstream_spike orders']],
-    ['a route answering 1 in 2 with 504 (upstream timeout)', 'search', 40, 2, 504, ['errors.upstream_spike search']],
+    [
+      'a route answering 1 in 3 with 503 (upstream unreachable)',
+      'orders',
+      90,
+      3,
+      503,
+      ['errors.upstream_spike orders'],
+    ],
+    [
+      'a route answering 1 in 2 with 504 (upstream timeout)',
+      'search',
+      40,
+      2,
+      504,
+      ['errors.upstream_spike search'],
+    ],
     ['too few errors to judge, however high their share', 'orders', 30, 2, 500, []],
-    ['many 4xx: the client\'s errors, not the upstream\'s', 'orders', 200, 2, 404, []],
+    ["many 4xx: the client's errors, not the upstream's", 'orders', 200, 2, 404, []],
   ])('%s: reports %j', async (_name, route, n, every, status, want) => {
     const clock = fakeClock();
     const { detectors, found } = detectorNode(clusters.open(kind, clock), clock);
