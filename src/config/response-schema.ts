@@ -37,6 +37,7 @@ export const DETECTION_KINDS = [
   'errors.upstream_spike',
   'probing.client',
   'credential_sharing.credential',
+  'brute_force.username',
 ] as const;
 export type DetectionKind = (typeof DETECTION_KINDS)[number];
 
@@ -46,6 +47,10 @@ const BruteForce = Section(
     windowSeconds: WindowSeconds(60),
     perClient: Count(30, 'Authentication failures of one client IP in the window'),
     perCredential: Count(10, 'Failures of one credential (by fingerprint) in the window'),
+    perUsername: Count(
+      10,
+      'Logins refused by the upstream for one username (login-failures stage) in the window',
+    ),
     routeMinFailures: Count(
       40,
       'Failures on one route in the window before its failure ratio is judged',

@@ -9,6 +9,7 @@ import type { RequestContext } from './stage.js';
 export const denyChannel = diagnostics.channel('portcullis:stage:deny');
 export const upstreamErrorChannel = diagnostics.channel('portcullis:upstream:error');
 export const dataDetectedChannel = diagnostics.channel('portcullis:data:detected');
+export const loginFailureChannel = diagnostics.channel('portcullis:login:failure');
 
 export interface DenyEvent {
   readonly requestId: string;
@@ -64,6 +65,24 @@ export interface DataDetectedEvent {
 
 export function publishDataDetected(event: DataDetectedEvent): void {
   if (dataDetectedChannel.hasSubscribers) dataDetectedChannel.publish(event);
+}
+
+/**
+ * A login the upstream refused (401/403) on a route with a `login-failures` stage, with the
+ * username it was tried for as a digest: what the per-username brute-force detector counts.
+ */
+export interface LoginFailureEvent {
+  readonly requestId: string;
+  readonly route: string;
+  readonly clientIp: string;
+  /** `un:` and a digest of the normalised username; never the username. */
+  readonly username: string;
+  /** The upstream's status. */
+  readonly status: number;
+}
+
+export function publishLoginFailure(event: LoginFailureEvent): void {
+  if (loginFailureChannel.hasSubscribers) loginFailureChannel.publish(event);
 }
 
 /**

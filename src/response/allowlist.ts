@@ -22,6 +22,7 @@ export class Allowlist {
         return this.#consumers.has(d.subject.value);
       case 'credential':
       case 'route':
+      case 'username':
         return false;
     }
   }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { DetectionKind, ResponseConfig, Severity } from '../config/response-schema.js';
-import type { DenyEvent } from '../gateway/events.js';
+import type { DenyEvent, LoginFailureEvent } from '../gateway/events.js';
 import type { Clock } from '../gateway/stage.js';
 import type { ClusterState } from '../state/cluster/cluster-state.js';
 import type { RequestDoneEvent } from '../state/events/request-done.js';
@@ -129,6 +129,11 @@ export class BehaviourDetectors {
     this.#countRoute(e.route, false);
     if (e.consumer !== undefined) this.#countObject(e.consumer, e.path, isRefusedObject(e.status));
     for (const d of this.#detectors) d.observeDone?.(e);
+  }
+
+  /** A login the upstream refused, from `portcullis:login:failure`. */
+  observeLoginFailure(e: LoginFailureEvent): void {
+    for (const d of this.#detectors) d.observeLoginFailure?.(e);
   }
 
   #hasRoom(map: Map<string, unknown>, key: string): boolean {

@@ -7,8 +7,11 @@ export const detectionChannel = diagnostics.channel(DETECTION_CHANNEL);
 
 /** What a detection is about: the thing a playbook would block or an operator would look at. */
 export interface DetectionSubject {
-  readonly kind: 'ip' | 'consumer' | 'credential' | 'route';
-  /** A canonical IP, a consumer id, a credential fingerprint (`fp:...`) or a route name. */
+  readonly kind: 'ip' | 'consumer' | 'credential' | 'route' | 'username';
+  /**
+   * A canonical IP, a consumer id, a credential fingerprint (`fp:...`), a route name or a
+   * username's digest (`un:...`, never the username).
+   */
   readonly value: string;
 }
 

@@ -129,8 +129,8 @@ export class PlaybookRunner {
 
   async #block(playbook: PlaybookConfig, d: Detection, incident: string): Promise<void> {
     const { subject } = d;
-    if (subject.kind === 'route') {
-      // A route is not a client: blocking it would be the attacker's denial of service.
+    if (subject.kind === 'route' || subject.kind === 'username') {
+      // Not a client: blocking a route or an account would be the attacker's denial of service.
       this.#record('response.block', 'not_applicable', d, { playbook: playbook.name });
       return;
     }

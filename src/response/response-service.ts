@@ -1,7 +1,12 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
 import type { ResponseConfig } from '../config/response-schema.js';
-import { denyChannel, type DenyEvent } from '../gateway/events.js';
+import {
+  denyChannel,
+  loginFailureChannel,
+  type DenyEvent,
+  type LoginFailureEvent,
+} from '../gateway/events.js';
 import type { Clock } from '../gateway/stage.js';
 import type { ClusterState } from '../state/cluster/cluster-state.js';
 import type { SecretStore } from '../state/crypto/secrets.js';
@@ -31,6 +36,7 @@ export class ResponseService {
   readonly #timer: NodeJS.Timeout;
   readonly #onDeny: (m: unknown) => void;
   readonly #onDone: (m: unknown) => void;
+  readonly #onLoginFailure: (m: unknown) => void;
   #config: ResponseConfig;
   #flushing: Promise<void> | undefined;
   #actions: Promise<void> = Promise.resolve();
@@ -74,7 +80,19 @@ export class ResponseService {
         this.#log.error({ event: 'response.observe_failed', err }, 'a request was not tallied');
       }
     };
+    this.#onLoginFailure = (m) => {
+      if (!this.#config.enabled || !isObject(m)) return;
+      try {
+        this.#detectors.observeLoginFailure(m as unknown as LoginFailureEvent);
+      } catch (err) {
+        this.#log.error(
+          { event: 'response.observe_failed', err },
+          'a login failure was not tallied',
+        );
+      }
+    };
     diagnostics.subscribe(denyChannel.name, this.#onDeny);
+    diagnostics.subscribe(loginFailureChannel.name, this.#onLoginFailure);
     diagnostics.subscribe(REQUEST_DONE_CHANNEL, this.#onDone);
     this.#timer = setInterval(() => void this.flush(), FLUSH_EVERY_MS);
     this.#timer.unref();
@@ -126,6 +144,7 @@ export class ResponseService {
     clearInterval(this.#timer);
     diagnostics.unsubscribe(denyChannel.name, this.#onDeny);
     diagnostics.unsubscribe(REQUEST_DONE_CHANNEL, this.#onDone);
+    diagnostics.unsubscribe(loginFailureChannel.name, this.#onLoginFailure);
     await this.#flushing;
     await this.#actions;
     await this.#playbooks.close();

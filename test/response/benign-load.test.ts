@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BehaviourDetectors } from '../../src/response/behaviour-detectors.js';
+import { usernameDigest } from '../../src/stages/login-failures/login-failures.js';
 import type { Detection } from '../../src/response/detection.js';
 import { RedisClusterState } from '../../src/state/cluster/redis-cluster-state.js';
 import { deleteRedisKeys, REDIS_URL } from '../support/redis.js';
@@ -53,7 +54,8 @@ describe('a benign demo load', () => {
     try {
       // 10 minutes, 20 requests a second: demo consumers reading and writing their own orders,
       // now and then a mistyped or expired key, a deleted order (404), a forbidden admin call,
-      // an upstream that fails or times out (502, 504), a path that no route declares.
+      // an upstream that fails or times out (502, 504), a path that no route declares, a
+      // mistyped password.
       for (let second = 0; second < 600; second++) {
         for (let i = 0; i < 20; i++) {
           const c = Math.floor(random() * consumers.length);
@@ -91,7 +93,16 @@ describe('a benign demo load', () => {
               clientIp: ip,
               consumer,
             });
-          } else if (roll < 0.025) {
+          } else if (roll < 0.03) {
+            // A person mistypes their password at the login (the upstream answers 401).
+            detectors.observeLoginFailure({
+              requestId: `r${requests}`,
+              route: 'login',
+              clientIp: ip,
+              username: usernameDigest(`${consumer}@example.com`),
+              status: 401,
+            });
+          } else if (roll < 0.035) {
             // A path no route declares: the browser's favicon, a stale link, a typo.
             detectors.observeDeny({
               requestId: `r${requests}`,

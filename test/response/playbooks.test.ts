@@ -152,6 +152,27 @@ describe('playbooks', () => {
       ['response.alert', 'logged', 'credential_stuffing.route'],
     ]);
   });
+
+  it('never blocks an account named by a username digest: not a client', async () => {
+    const before = await active();
+    const recorder = collectingRecorder();
+    const r = new PlaybookRunner(
+      responseConfig({
+        playbooks: [{ name: 'lock', kinds: ['brute_force.username'], action: 'block' }],
+      }),
+      { db: t.db, cluster, clock, log, recorder, secrets: noSecrets },
+    );
+    await r.run(
+      detection({
+        kind: 'brute_force.username',
+        subject: { kind: 'username', value: 'un:AAAAAAAAAAAAAAAAAAAAAA' },
+      }),
+    );
+    expect(await active()).toEqual(before);
+    expect(recorder.events.map((e) => [e.action, e.decision, e.reason])).toEqual([
+      ['response.block', 'not_applicable', 'brute_force.username'],
+    ]);
+  });
 });
 
 describe('playbooks in propose mode', () => {

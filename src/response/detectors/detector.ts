@@ -1,5 +1,5 @@
 import type { ResponseConfig } from '../../config/response-schema.js';
-import type { DenyEvent } from '../../gateway/events.js';
+import type { DenyEvent, LoginFailureEvent } from '../../gateway/events.js';
 import type { ClusterState } from '../../state/cluster/cluster-state.js';
 import type { RequestDoneEvent } from '../../state/events/request-done.js';
 import type { PendingBudget } from './pending-budget.js';
@@ -16,6 +16,8 @@ export interface TrafficDetector {
   observeDeny?(e: DenyEvent): void;
   /** An answered request from `portcullis:request:done`. */
   observeDone?(e: RequestDoneEvent): void;
+  /** A login the upstream refused, from `portcullis:login:failure`. */
+  observeLoginFailure?(e: LoginFailureEvent): void;
   /** Adds what was tallied since the last flush to cluster state and reports what crossed. */
   flush(now: number): Promise<void>;
 }

@@ -2,8 +2,14 @@ import { CredentialSharing } from './credential-sharing.js';
 import type { TrafficDetector, TrafficDetectorDeps } from './detector.js';
 import { Probing } from './probing.js';
 import { UpstreamErrors } from './upstream-errors.js';
+import { UsernameFailures } from './username-failures.js';
 
 /** The detectors that live in files of their own, in the order their flushes run. */
 export function createDetectors(deps: TrafficDetectorDeps): TrafficDetector[] {
-  return [new UpstreamErrors(deps), new Probing(deps), new CredentialSharing(deps)];
+  return [
+    new UpstreamErrors(deps),
+    new Probing(deps),
+    new CredentialSharing(deps),
+    new UsernameFailures(deps),
+  ];
 }
