@@ -38,6 +38,7 @@ export const DETECTION_KINDS = [
   'probing.client',
   'credential_sharing.credential',
   'brute_force.username',
+  'volume.consumer',
 ] as const;
 export type DetectionKind = (typeof DETECTION_KINDS)[number];
 
@@ -124,6 +125,40 @@ const CredentialSharing = Section(
   'Credential sharing: one credential used from more client addresses than one client has',
 );
 
+const Volume = Section(
+  {
+    enabled: Type.Boolean({ default: true }),
+    intervalSeconds: Type.Integer({
+      minimum: 10,
+      maximum: 3600,
+      default: 60,
+      description: 'The interval requests are counted per, and the baseline learned from',
+    }),
+    deviations: Type.Number({
+      minimum: 1,
+      maximum: 100,
+      default: 6,
+      description: 'How many spreads (standard deviations) above its mean an interval must be',
+    }),
+    minRequests: Count(
+      300,
+      'Requests of one consumer on one route in an interval below which it is never judged',
+    ),
+    warmupIntervals: Count(5, 'Intervals a baseline learns from before it judges'),
+    smoothing: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: 0.1,
+      description: 'Weight of the newest interval in the mean and variance',
+    }),
+    maxTracked: Count(
+      10_000,
+      '(consumer, route) pairs one node counts at once; the rest are not counted',
+    ),
+  },
+  'Scraping and volume anomalies: requests per interval of a consumer on a route, against its learned baseline',
+);
+
 const Allowlist = Section(
   {
     cidrs: Type.Array(Type.String({ format: 'cidr' }), {
@@ -208,6 +243,7 @@ export const ResponseSection = Section(
     upstreamErrors: UpstreamErrors,
     probing: Probing,
     credentialSharing: CredentialSharing,
+    volume: Volume,
     allowlist: Allowlist,
     playbooks: Type.Array(Playbook, { default: [] }),
     webhooks: Type.Array(Webhook, { default: [] }),

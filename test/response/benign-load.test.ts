@@ -51,6 +51,7 @@ describe('a benign demo load', () => {
     const random = lcg(42);
     const consumers = Array.from({ length: 20 }, (_, i) => `demo-${i}`);
     let requests = 0;
+    let syncRequests = 0;
     try {
       // 10 minutes, 20 requests a second: demo consumers reading and writing their own orders,
       // now and then a mistyped or expired key, a deleted order (404), a forbidden admin call,
@@ -131,6 +132,23 @@ describe('a benign demo load', () => {
             });
           }
         }
+        // A partner's sync job: 6 to 10 requests a second, rising and falling over the ten
+        // minutes, learned by the volume baseline and judged once it is warm.
+        const rate = 8 + 2 * Math.sin((2 * Math.PI * second) / 600);
+        for (let i = Math.floor(rate + random()); i > 0; i--) {
+          syncRequests++;
+          detectors.observeDone({
+            requestId: `s${syncRequests}`,
+            route: 'catalog',
+            method: 'GET',
+            path: `/catalog/items/${Math.floor(random() * 5000)}`,
+            status: 200,
+            clientIp: '192.0.2.10',
+            durationMs: 5,
+            consumer: 'demo-sync',
+            credential: fingerprint(99),
+          });
+        }
         clock.t += 1000;
         if (second % 5 === 4) await detectors.flush();
       }
@@ -139,6 +157,7 @@ describe('a benign demo load', () => {
       await cluster.close();
     }
     expect(requests).toBe(12_000);
+    expect(syncRequests).toBeGreaterThan(4000);
     expect(found).toEqual([]);
   }, 120_000);
 });

@@ -3,6 +3,7 @@ import type { TrafficDetector, TrafficDetectorDeps } from './detector.js';
 import { Probing } from './probing.js';
 import { UpstreamErrors } from './upstream-errors.js';
 import { UsernameFailures } from './username-failures.js';
+import { Volume } from './volume.js';
 
 /** The detectors that live in files of their own, in the order their flushes run. */
 export function createDetectors(deps: TrafficDetectorDeps): TrafficDetector[] {
@@ -11,5 +12,6 @@ export function createDetectors(deps: TrafficDetectorDeps): TrafficDetector[] {
     new Probing(deps),
     new CredentialSharing(deps),
     new UsernameFailures(deps),
+    new Volume(deps),
   ];
 }
