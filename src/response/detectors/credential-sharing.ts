@@ -33,7 +33,9 @@ export class CredentialSharing implements TrafficDetector {
       tally = { consumer: e.consumer, addresses: new Set() };
       this.#credentials.set(e.credential, tally);
     }
-    if (tally.addresses.size < MAX_MEMBERS_PER_FLUSH) tally.addresses.add(ipBucket(e.clientIp));
+    if (tally.addresses.size >= MAX_MEMBERS_PER_FLUSH) return;
+    // isIPv6 costs ten times a character search, on every request: only ask an address with a colon.
+    tally.addresses.add(e.clientIp.includes(':') ? ipBucket(e.clientIp) : e.clientIp);
   }
 
   async flush(now: number): Promise<void> {

@@ -17,6 +17,8 @@ const CLOSE_AFTER_MS = 2000;
 const BASELINE_TTL_MS = 7 * 86_400_000;
 
 interface Pair {
+  /** The pair's name in cluster state: a digest, whatever the consumer id holds. */
+  readonly key: string;
   readonly consumer: string;
   readonly route: string;
   /** Requests tallied since the last flush. */
@@ -57,8 +59,9 @@ export class Volume implements TrafficDetector {
   #count(consumer: string, route: string): void {
     const config = this.#deps.config().volume;
     if (!config.enabled) return;
-    const key = digestKey('pair', JSON.stringify([consumer, route]));
-    const pair = this.#pairs.get(key);
+    // A route name never holds a NUL: the local key is unambiguous without hashing per request.
+    const local = `${route}\0${consumer}`;
+    const pair = this.#pairs.get(local);
     if (pair !== undefined) {
       pair.pending++;
       return;
@@ -67,14 +70,16 @@ export class Volume implements TrafficDetector {
       this.#deps.budget.drop();
       return;
     }
-    this.#pairs.set(key, { consumer, route, pending: 1, open: new Set() });
+    const key = digestKey('pair', JSON.stringify([consumer, route]));
+    this.#pairs.set(local, { key, consumer, route, pending: 1, open: new Set() });
   }
 
   async flush(now: number): Promise<void> {
     const config = this.#deps.config().volume;
     const intervalMs = config.intervalSeconds * 1000;
     const index = Math.floor(now / intervalMs);
-    for (const [key, pair] of this.#pairs) {
+    for (const [local, pair] of this.#pairs) {
+      const key = pair.key;
       if (pair.pending > 0) {
         const by = pair.pending;
         pair.pending = 0;
@@ -93,7 +98,7 @@ export class Volume implements TrafficDetector {
         }
       }
       // Forgotten once nothing is pending here: the baseline itself stays in cluster state.
-      if (pair.pending === 0 && pair.open.size === 0) this.#pairs.delete(key);
+      if (pair.pending === 0 && pair.open.size === 0) this.#pairs.delete(local);
     }
   }
 
