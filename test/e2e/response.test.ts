@@ -52,6 +52,12 @@ beforeAll(async () => {
   // The demo's order store: orders 1 to 10 are alice's, every other id is not found.
   upstream = await startRecordingUpstream({
     respond: (req, res) => {
+      // The accounts service refuses every password; the flaky service is down.
+      if (req.url === '/signin' || req.url === '/flaky') {
+        res.writeHead(req.url === '/signin' ? 401 : 503, { 'content-type': 'application/json' });
+        res.end('{}');
+        return;
+      }
       const id = Number(/^\/orders\/(\d+)$/.exec(req.url ?? '')?.[1] ?? 0);
       res.writeHead(id >= 1 && id <= 10 ? 200 : 404, { 'content-type': 'application/json' });
       res.end('{}');
@@ -70,6 +76,21 @@ beforeAll(async () => {
           upstream: 'api',
           auth: { methods: ['api-key'] },
           authz: { anyAuthenticated: true },
+        },
+        {
+          name: 'signin',
+          paths: ['/signin'],
+          methods: ['POST'],
+          upstream: 'api',
+          auth: { public: true },
+          stages: [{ type: 'login-failures', username: { body: '/email' } }],
+        },
+        {
+          name: 'flaky',
+          paths: ['/flaky'],
+          methods: ['GET'],
+          upstream: 'api',
+          auth: { public: true },
         },
         {
           name: 'orders',
@@ -267,5 +288,65 @@ describe('detection and response on two gateways sharing one store and one Redis
     const again = await cli('incidents', 'reject', String(proposed.proposal));
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('PCL_ADMIN_CONFLICT');
+  }, 60_000);
+  it('sees a shared key, a scanner, a failing upstream and one account guessed at, across both gateways', async () => {
+    const detected = (kind: string) => {
+      const seen = Promise.any(
+        gateways.map((g) =>
+          g.waitForLog((l) => l.event === 'response.detection' && l.kind === kind, 30_000),
+        ),
+      );
+      // Awaited below; a failure before then must not also surface as an unhandled rejection.
+      seen.catch(() => undefined);
+      return seen;
+    };
+    const sharing = detected('credential_sharing.credential');
+    const probing = detected('probing.client');
+    const spike = detected('errors.upstream_spike');
+    const username = detected('brute_force.username');
+    for (let i = 0; i < 40; i++) {
+      const gw = gatewayAt(i);
+      // Alice's key, handed round 20 addresses.
+      if (i < 20)
+        expect((await get(gw, `192.0.2.${100 + i}`, '/orders/3', aliceKey)).status).toBe(200);
+      // A scanner walking paths no route declares.
+      const scan = await send(gw.http ?? 0, {
+        path: `/.well-known/probe-${i}`,
+        headers: { 'x-forwarded-for': '192.0.2.200' },
+      });
+      expect(scan.status).toBe(404);
+      // An upstream that is down.
+      if (i < 25) expect((await send(gw.http ?? 0, { path: '/flaky' })).status).toBe(503);
+      // One account's password guessed at from ten addresses, its name spelled two ways.
+      if (i < 10) {
+        const login = await send(gw.http ?? 0, {
+          method: 'POST',
+          path: '/signin',
+          headers: { 'x-forwarded-for': `192.0.2.${150 + i}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            email: i % 2 === 0 ? 'Victim@Example.com' : 'victim@example.com',
+            password: `guess-${i}`,
+          }),
+        });
+        expect(login.status).toBe(401);
+      }
+    }
+    const shared = await sharing;
+    expect(shared).toMatchObject({
+      subjectKind: 'credential',
+      subject: expect.stringMatching(/^fp:/) as unknown,
+    });
+    expect((shared.evidence as { distinctIps: number }).distinctIps).toBeGreaterThanOrEqual(20);
+    expect(await probing).toMatchObject({ subjectKind: 'ip', subject: '192.0.2.200' });
+    expect(await spike).toMatchObject({ subjectKind: 'route', subject: 'flaky' });
+    const guessed = await username;
+    expect(guessed).toMatchObject({
+      subjectKind: 'username',
+      route: 'signin',
+      evidence: { failures: 10 },
+    });
+    expect(String(guessed.subject)).toMatch(/^un:/);
+    // The username never leaves the gateway in clear: not in any log line.
+    for (const g of gateways) expect(JSON.stringify(g.logs).toLowerCase()).not.toContain('victim');
   }, 60_000);
 });
