@@ -1,13 +1,17 @@
+import { BruteForce } from './brute-force.js';
 import { CredentialSharing } from './credential-sharing.js';
 import type { TrafficDetector, TrafficDetectorDeps } from './detector.js';
+import { Enumeration } from './enumeration.js';
 import { Probing } from './probing.js';
 import { UpstreamErrors } from './upstream-errors.js';
 import { UsernameFailures } from './username-failures.js';
 import { Volume } from './volume.js';
 
-/** The detectors that live in files of their own, in the order their flushes run. */
+/** Every behavioural detector, in the order their flushes run. */
 export function createDetectors(deps: TrafficDetectorDeps): TrafficDetector[] {
   return [
+    new BruteForce(deps),
+    new Enumeration(deps),
     new UpstreamErrors(deps),
     new Probing(deps),
     new CredentialSharing(deps),
