@@ -95,6 +95,8 @@ export class Volume implements TrafficDetector {
         if (now >= (i + 1) * intervalMs + CLOSE_AFTER_MS) {
           pair.open.delete(i);
           await this.#close(key, i, intervalMs);
+          // Read again at the next judgement: this node or another has just learned interval i.
+          delete pair.baseline;
         }
       }
       // Forgotten once nothing is pending here: the baseline itself stays in cluster state.
