@@ -321,7 +321,7 @@ ${markdownTable(HALF_LOAD_HEADER, halfLoadCells(report), ['l', 'r', 'r', 'r', 'r
 `
     : ''
 }
-${eventsSection(report)}${limitsSection(report)}${inProcessSection(report)}${maskingSection(report.maskingMemory)}## Targets
+${eventsSection(report)}${limitsSection(report)}${inProcessSection(report)}${maskingSection(report.maskingMemory)}${detectorsSection(report.detectorsInProcess)}## Targets
 
 ${report.targets.map((t) => `- ${targetLine(t)}`).join('\n')}
 
@@ -352,6 +352,47 @@ const MASKING_HEADER = [
   'peak heap growth',
   'peak RSS growth',
 ];
+
+const DETECTORS_HEADER = ['detectors', 'subscriber per event', 'flushes per event', 'per flush'];
+
+function detectorsRows(results) {
+  return results.map((r) => [
+    r.setup,
+    `${(r.observeNsPerEvent / 1000).toFixed(2)} µs`,
+    `${(r.flushNsPerEvent / 1000).toFixed(2)} µs`,
+    `${r.flushMsPerFlush.toFixed(1)} ms`,
+  ]);
+}
+
+/** The behavioural detectors' in-process figures for the console. */
+export function formatDetectorsConsole(results) {
+  const rows = [DETECTORS_HEADER, ...detectorsRows(results)];
+  const widths = DETECTORS_HEADER.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
+}
+
+/** The behavioural detectors' section of docs/benchmarks.md; '' when not measured. */
+export function detectorsSection(results) {
+  if (!results?.length) return '';
+  const rows = detectorsRows(results).map((r) => `| ${r.join(' | ')} |`);
+  return `## Behavioural detectors in-process
+
+bench/response-inprocess.mjs feeds the behavioural detectors ([detection and
+response](response.md)) ${results[0].events} events of the benign demo mix of
+test/response/benign-load.test.ts (200 consumers on their own orders, each mostly from one
+address and now and then from six others; 2% 404, 0.5% 5xx, 1% expired keys, 0.5% paths no
+route declares), with in-process cluster state and a flush every 5000 events. It times the
+subscriber, which runs inside the gateway's publish of each request's \`request:done\` or
+\`stage:deny\` event (the per-request cost), and the flushes (every 200 ms, off the request
+path); of the rounds after a warm-up, the fastest. \`without the new ones\` turns off the
+error-spike, probing, credential-sharing and volume detectors, for the cost they add.
+
+| ${DETECTORS_HEADER.join(' | ')} |
+|---|---|---|---|
+${rows.join('\n')}
+
+`;
+}
 
 /** The masking-memory figures for the console. */
 export function formatMaskingConsole(results) {

@@ -1,9 +1,10 @@
 // What the behavioural detectors cost a request, measured in-process: the time a request's
 // `portcullis:request:done` (or `stage:deny`) event spends in the detectors' subscriber, which
-// runs inside the gateway's publish, and the time a flush takes per 200 ms of that traffic.
-// The traffic is the benign demo mix of test/response/benign-load.test.ts at 5000 requests a
-// flush. Lines: every detector on (the defaults), and only the detectors that count refusals
-// and objects (brute force, stuffing, enumeration), for the cost the others add.
+// runs inside the gateway's publish, and the time the flushes take (every 200 ms, off the
+// request path). The traffic is the benign demo mix of test/response/benign-load.test.ts, a
+// flush every 5000 events. Lines: every detector on (the defaults), and without the detectors
+// added last (error spikes, probing, credential sharing, volume), for the cost they add. See
+// docs/benchmarks.md.
 //
 //   node bench/response-inprocess.mjs [--events N] [--rounds N] [--json]
 //
@@ -15,26 +16,11 @@ import pino from 'pino';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (file) => import(path.join(ROOT, 'dist', file));
-
-const { values } = parseArgs({
-  options: {
-    events: { type: 'string', default: '200000' },
-    rounds: { type: 'string', default: '5' },
-    json: { type: 'boolean' },
-  },
-});
-const EVENTS = Number(values.events);
-const ROUNDS = Number(values.rounds);
 const PER_FLUSH = 5000;
 
-const { BehaviourDetectors } = await dist('response/behaviour-detectors.js');
-const { MemoryClusterState } = await dist('state/cluster/memory-cluster-state.js');
-const { ResponseSection } = await dist('config/response-schema.js');
-const { Value } = await import('@sinclair/typebox/value');
-
 const OFF = { enabled: false };
-const SETUPS = {
-  'all detectors (defaults)': {},
+export const DETECTOR_SETUPS = {
+  'all (defaults)': {},
   'without the new ones': {
     upstreamErrors: OFF,
     probing: OFF,
@@ -43,14 +29,16 @@ const SETUPS = {
   },
 };
 
-/** The benign mix: own orders (2% 404, 0.5% 5xx), 1% expired keys, 0.5% admin 403, 0.5% 404s. */
+/**
+ * The benign mix: 200 consumers on their own orders (2% 404, 0.5% 5xx), each mostly from one
+ * address and now and then from six others; 1% expired keys; 0.5% paths no route declares.
+ */
 function traffic(n) {
   let s = 42;
   const random = () => (s = (s * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
   const out = [];
   for (let i = 0; i < n; i++) {
     const c = Math.floor(random() * 200);
-    // Each consumer mostly from its own address, now and then from one of six others.
     const ip = random() < 0.7 ? `10.0.${c}.1` : `10.1.${c}.${Math.floor(random() * 6)}`;
     const roll = random();
     const base = { requestId: `r${i}`, method: 'GET', clientIp: ip };
@@ -100,58 +88,76 @@ function traffic(n) {
   return out;
 }
 
-const events = traffic(EVENTS);
-const results = [];
-for (const [name, overrides] of Object.entries(SETUPS)) {
-  const clock = { t: 1_800_000_000_000, now: () => clock.t, monotonic: () => clock.t };
-  const log = pino({ level: 'silent' });
-  const cluster = new MemoryClusterState({ clock, log });
-  const config = Value.Default(ResponseSection, structuredClone(overrides));
-  const detectors = new BehaviourDetectors({
-    cluster,
-    clock,
-    log,
-    config: () => config,
-    report: () => {},
-  });
-  // Round 0 warms up the JIT; of the rounds after it the fastest is kept: other processes on
-  // the machine only ever make a round slower.
-  let best = { observeNs: Infinity, flushNs: Infinity };
-  for (let round = 0; round < ROUNDS + 1; round++) {
-    let observeNs = 0;
-    let flushNs = 0;
-    for (let i = 0; i < events.length; i += PER_FLUSH) {
-      const batch = events.slice(i, i + PER_FLUSH);
-      const t0 = process.hrtime.bigint();
-      for (const [kind, e] of batch) {
-        if (kind === 'done') detectors.observeDone(e);
-        else detectors.observeDeny(e);
-      }
-      const t1 = process.hrtime.bigint();
-      await detectors.flush();
-      const t2 = process.hrtime.bigint();
-      observeNs += Number(t1 - t0);
-      flushNs += Number(t2 - t1);
-      clock.t += 200;
-    }
-    if (round > 0 && observeNs < best.observeNs) best = { observeNs, flushNs };
-  }
+/** Times each setup; of the rounds after a warm-up one, the fastest is kept. */
+export async function measureDetectors({ events: count = 200_000, rounds = 5 } = {}) {
+  const { BehaviourDetectors } = await dist('response/behaviour-detectors.js');
+  const { MemoryClusterState } = await dist('state/cluster/memory-cluster-state.js');
+  const { ResponseSection } = await dist('config/response-schema.js');
+  const { Value } = await import('@sinclair/typebox/value');
+  const events = traffic(count);
   const flushes = Math.ceil(events.length / PER_FLUSH);
-  await cluster.close();
-  results.push({
-    setup: name,
-    observeNsPerEvent: best.observeNs / events.length,
-    flushMsPerFlush: best.flushNs / flushes / 1e6,
-    flushNsPerEvent: best.flushNs / events.length,
-  });
+  const results = [];
+  for (const [setup, overrides] of Object.entries(DETECTOR_SETUPS)) {
+    const clock = { t: 1_800_000_000_000, now: () => clock.t, monotonic: () => clock.t };
+    const log = pino({ level: 'silent' });
+    const cluster = new MemoryClusterState({ clock, log });
+    const config = Value.Default(ResponseSection, structuredClone(overrides));
+    const detectors = new BehaviourDetectors({
+      cluster,
+      clock,
+      log,
+      config: () => config,
+      report: () => {},
+    });
+    // Other processes on the machine only ever make a round slower.
+    let best = { observeNs: Infinity, flushNs: Infinity };
+    for (let round = 0; round <= rounds; round++) {
+      let observeNs = 0;
+      let flushNs = 0;
+      for (let i = 0; i < events.length; i += PER_FLUSH) {
+        const batch = events.slice(i, i + PER_FLUSH);
+        const t0 = process.hrtime.bigint();
+        for (const [kind, e] of batch) {
+          if (kind === 'done') detectors.observeDone(e);
+          else detectors.observeDeny(e);
+        }
+        const t1 = process.hrtime.bigint();
+        await detectors.flush();
+        const t2 = process.hrtime.bigint();
+        observeNs += Number(t1 - t0);
+        flushNs += Number(t2 - t1);
+        clock.t += 200;
+      }
+      if (round > 0 && observeNs < best.observeNs) best = { observeNs, flushNs };
+    }
+    await cluster.close();
+    results.push({
+      setup,
+      events: events.length,
+      observeNsPerEvent: best.observeNs / events.length,
+      flushMsPerFlush: best.flushNs / flushes / 1e6,
+      flushNsPerEvent: best.flushNs / events.length,
+    });
+  }
+  return results;
 }
 
-if (values.json) console.log(JSON.stringify(results, null, 2));
-else {
-  console.log(`${EVENTS} events, a flush every ${PER_FLUSH}, in-process cluster state`);
-  for (const r of results) {
-    console.log(
-      `${r.setup.padEnd(28)} observe ${r.observeNsPerEvent.toFixed(0).padStart(5)} ns/event   flush ${r.flushMsPerFlush.toFixed(2).padStart(7)} ms/flush (${r.flushNsPerEvent.toFixed(0)} ns/event)`,
-    );
+const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) {
+  const { values } = parseArgs({
+    options: {
+      events: { type: 'string', default: '200000' },
+      rounds: { type: 'string', default: '5' },
+      json: { type: 'boolean' },
+    },
+  });
+  const results = await measureDetectors({
+    events: Number(values.events),
+    rounds: Number(values.rounds),
+  });
+  if (values.json) console.log(JSON.stringify(results, null, 2));
+  else {
+    const { formatDetectorsConsole } = await import('./report.mjs');
+    console.log(formatDetectorsConsole(results));
   }
 }

@@ -53,7 +53,13 @@ import {
 import { closedLoop, paced, stopActiveLoad } from './load.mjs';
 import { measureMaskingMemory } from './masking-memory.mjs';
 import { ensureNginx, prepareNginx } from './peers/nginx.mjs';
-import { formatConsole, formatMarkdown, formatMaskingConsole } from './report.mjs';
+import {
+  formatConsole,
+  formatDetectorsConsole,
+  formatMarkdown,
+  formatMaskingConsole,
+} from './report.mjs';
+import { measureDetectors } from './response-inprocess.mjs';
 
 /**
  * Every stage type that exists so far, as portcullis-all-stages runs them on its route.
@@ -162,7 +168,7 @@ const SETUPS = [
 ];
 
 /** Measurements that are not load setups: in-process figures, run in their own processes. */
-const MEASUREMENTS = ['masking-memory'];
+const MEASUREMENTS = ['masking-memory', 'response-inprocess'];
 /** Heap growth beyond which streaming 100 MB rather than 1 MB no longer counts as flat. */
 const MASKING_FLAT_MIB = 16;
 
@@ -394,6 +400,12 @@ async function main(argv) {
     say('masking memory: streaming 1 MB and 100 MB through the data-protection scanner');
     maskingMemory = await measureMaskingMemory();
     console.log(formatMaskingConsole(maskingMemory));
+  }
+  let detectorsInProcess;
+  if (!flags.only || flags.only.includes('response-inprocess')) {
+    say('response-inprocess: the behavioural detectors on the benign demo mix');
+    detectorsInProcess = await measureDetectors();
+    console.log(formatDetectorsConsole(detectorsInProcess));
   }
   if (setups.length === 0) return 0;
 
@@ -750,6 +762,7 @@ async function main(argv) {
     limitsAccuracy,
     authzInProcess,
     maskingMemory,
+    detectorsInProcess,
     contractValidation,
     targets: [
       ...evaluateTargets(row, halfLoad, recording, baselineRecords, {
