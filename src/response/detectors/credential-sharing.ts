@@ -2,6 +2,7 @@ import { ipBucket } from '../../stages/limits/limit-key.js';
 import type { RequestDoneEvent } from '../../state/events/request-done.js';
 import type { TrafficDetector, TrafficDetectorDeps } from './detector.js';
 import { DistinctWindow, MAX_MEMBERS_PER_FLUSH } from './distinct-window.js';
+import { inBatches } from './in-batches.js';
 
 interface CredentialTally {
   readonly consumer: string | undefined;
@@ -42,9 +43,9 @@ export class CredentialSharing implements TrafficDetector {
     const credentials = this.#credentials;
     this.#credentials = new Map();
     const config = this.#deps.config().credentialSharing;
-    for (const [credential, tally] of credentials) {
+    await inBatches(credentials, async ([credential, tally]) => {
       const distinct = await this.#addresses.add(credential, [...tally.addresses], now);
-      if (distinct < config.distinctIps) continue;
+      if (distinct < config.distinctIps) return;
       await this.#deps.report(
         'credential_sharing.credential',
         'medium',
@@ -55,6 +56,6 @@ export class CredentialSharing implements TrafficDetector {
           evidence: { distinctIps: distinct },
         },
       );
-    }
+    });
   }
 }

@@ -2,6 +2,7 @@ import type { DenyEvent } from '../../gateway/events.js';
 import type { TrafficDetector, TrafficDetectorDeps } from './detector.js';
 import { digestKey } from './digest-key.js';
 import { DistinctWindow, MAX_MEMBERS_PER_FLUSH } from './distinct-window.js';
+import { inBatches } from './in-batches.js';
 
 /** The router's refusal of a path that no route declares (gateway/router.ts). */
 const NOT_FOUND = 'route.not_found';
@@ -35,9 +36,9 @@ export class Probing implements TrafficDetector {
     const clients = this.#clients;
     this.#clients = new Map();
     const config = this.#deps.config().probing;
-    for (const [ip, paths] of clients) {
+    await inBatches(clients, async ([ip, paths]) => {
       const distinct = await this.#paths.add(ip, [...paths], now);
-      if (distinct < config.distinctPaths) continue;
+      if (distinct < config.distinctPaths) return;
       await this.#deps.report(
         'probing.client',
         'medium',
@@ -45,6 +46,6 @@ export class Probing implements TrafficDetector {
         config.windowSeconds * 1000,
         { evidence: { distinctPaths: distinct } },
       );
-    }
+    });
   }
 }

@@ -1,6 +1,7 @@
 import type { RequestDoneEvent } from '../../state/events/request-done.js';
 import { SlidingWindow } from '../sliding-window.js';
 import type { TrafficDetector, TrafficDetectorDeps } from './detector.js';
+import { inBatches } from './in-batches.js';
 
 interface RouteTally {
   requests: number;
@@ -40,12 +41,12 @@ export class UpstreamErrors implements TrafficDetector {
     const routes = this.#routes;
     this.#routes = new Map();
     const config = this.#deps.config().upstreamErrors;
-    for (const [route, tally] of routes) {
+    await inBatches(routes, async ([route, tally]) => {
       const [requests, errors] = await Promise.all([
         this.#requests.add(route, tally.requests, now),
         this.#errors.add(route, tally.errors, now),
       ]);
-      if (errors < config.minErrors || errors / Math.max(requests, 1) < config.ratio) continue;
+      if (errors < config.minErrors || errors / Math.max(requests, 1) < config.ratio) return;
       await this.#deps.report(
         'errors.upstream_spike',
         'medium',
@@ -53,6 +54,6 @@ export class UpstreamErrors implements TrafficDetector {
         config.windowSeconds * 1000,
         { route, evidence: { errors: Math.round(errors), requests: Math.round(requests) } },
       );
-    }
+    });
   }
 }

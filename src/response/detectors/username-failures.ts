@@ -1,6 +1,7 @@
 import type { LoginFailureEvent } from '../../gateway/events.js';
 import { SlidingWindow } from '../sliding-window.js';
 import type { TrafficDetector, TrafficDetectorDeps } from './detector.js';
+import { inBatches } from './in-batches.js';
 
 interface UsernameTally {
   failures: number;
@@ -36,9 +37,9 @@ export class UsernameFailures implements TrafficDetector {
     const usernames = this.#usernames;
     this.#usernames = new Map();
     const config = this.#deps.config().bruteForce;
-    for (const [username, tally] of usernames) {
+    await inBatches(usernames, async ([username, tally]) => {
       const failures = await this.#failures.add(username, tally.failures, now);
-      if (failures < config.perUsername) continue;
+      if (failures < config.perUsername) return;
       await this.#deps.report(
         'brute_force.username',
         'high',
@@ -46,6 +47,6 @@ export class UsernameFailures implements TrafficDetector {
         config.windowSeconds * 1000,
         { route: tally.route, evidence: { failures: Math.round(failures) } },
       );
-    }
+    });
   }
 }

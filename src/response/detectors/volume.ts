@@ -2,6 +2,7 @@ import type { DenyEvent } from '../../gateway/events.js';
 import type { RequestDoneEvent } from '../../state/events/request-done.js';
 import type { TrafficDetector, TrafficDetectorDeps } from './detector.js';
 import { digestKey } from './digest-key.js';
+import { inBatches } from './in-batches.js';
 import {
   ceiling,
   formatBaseline,
@@ -78,7 +79,7 @@ export class Volume implements TrafficDetector {
     const config = this.#deps.config().volume;
     const intervalMs = config.intervalSeconds * 1000;
     const index = Math.floor(now / intervalMs);
-    for (const [local, pair] of this.#pairs) {
+    await inBatches([...this.#pairs], async ([local, pair]) => {
       const key = pair.key;
       if (pair.pending > 0) {
         const by = pair.pending;
@@ -101,7 +102,7 @@ export class Volume implements TrafficDetector {
       }
       // Forgotten once nothing is pending here: the baseline itself stays in cluster state.
       if (pair.pending === 0 && pair.open.size === 0) this.#pairs.delete(local);
-    }
+    });
   }
 
   async #judge(key: string, pair: Pair, count: number, index: number): Promise<void> {
