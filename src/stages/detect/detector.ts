@@ -14,6 +14,7 @@ import { scanXxe } from './families/xxe.js';
 import { walkRequest, type InspectParts, type RequestParts } from './request-values.js';
 import { RULE_IDS, RULES, type Family, type RuleId } from './rule-catalogue.js';
 import { Subject, type Hit, type KeyScanner, type Source, type ValueScanner } from './subject.js';
+import { MAX_CACHED_LENGTH, VerdictCache } from './verdict-cache.js';
 
 /**
  * The inspection engine, without the gateway around it: the stage, the evaluation corpus and
@@ -37,6 +38,10 @@ const VALUE_SCANNERS: readonly ValueScanner[] = [
   scanCrlf,
 ];
 const KEY_SCANNERS: readonly KeyScanner[] = [scanNosqlKeys, scanProtoKeys];
+
+/** How many new values one request may add to the verdict cache. */
+export const MAX_INSERTS_PER_REQUEST = 64;
+const NONE: readonly RuleId[] = Object.freeze([]);
 
 export interface DetectorSettings {
   /** 1 to 4: rules of this level and below run. */
@@ -94,6 +99,7 @@ export class Detector {
   readonly #active: ReadonlySet<RuleId>;
   readonly #excluded: (rule: RuleId, location: string) => boolean;
   readonly #ignoredHeaders: ReadonlySet<string>;
+  readonly #cache = new VerdictCache();
 
   constructor(private readonly settings: DetectorSettings) {
     this.#active = new Set(RULE_IDS.filter((id) => RULES[id].paranoia <= settings.paranoia));
@@ -101,16 +107,22 @@ export class Detector {
     this.#ignoredHeaders = new Set(settings.ignoreHeaders.map((h) => h.toLowerCase()));
   }
 
+  /** How many values the verdict cache holds (at most MAX_ENTRIES of verdict-cache.ts). */
+  get cachedValues(): number {
+    return this.#cache.size;
+  }
+
   inspect(parts: RequestParts): Detection {
     const found = new Map<RuleId, string>();
     let budget = this.settings.inspectBytes;
     let tooLarge = false;
     let location = '';
-    // What each short value fired, so a value sent many times (a hostile body of 100 000
-    // copies) is scanned once and its hits replayed at each location (exclusions still apply).
-    const seen = new Map<string, RuleId[]>();
-    let values = 0; // a typical request has a few dozen: the cache starts past 256
-    let fired: RuleId[] = [];
+    // New values this request may add to the verdict cache: a body of thousands of values
+    // does not flush the headers every client sends. Past it, a value sent many times (a
+    // hostile body of 100 000 copies) is still scanned once, remembered for this request only.
+    let inserts = MAX_INSERTS_PER_REQUEST;
+    let seen: Map<string, readonly RuleId[]> | undefined;
+    const fired: RuleId[] = [];
     const record = (id: RuleId): void => {
       if (!this.#active.has(id) || found.has(id) || this.#excluded(id, location)) return;
       found.set(id, location);
@@ -126,17 +138,27 @@ export class Detector {
           tooLarge = true;
           return false;
         }
+        if (value.length === 0) return true;
         location = at;
-        values++;
-        const key = values > 256 && value.length <= 256 ? `${source}:${value}` : undefined;
-        const before = key === undefined ? undefined : seen.get(key);
-        if (before !== undefined) {
-          for (const id of before) record(id);
+        const cacheable = value.length <= MAX_CACHED_LENGTH;
+        const known = cacheable
+          ? (this.#cache.get(source, value) ?? seen?.get(`${source}:${value}`))
+          : undefined;
+        if (known !== undefined) {
+          for (const id of known) record(id);
           return true;
         }
-        fired = [];
+        fired.length = 0;
         this.#scanValue(value, source, hit);
-        if (key !== undefined) seen.set(key, fired);
+        if (!cacheable) return true;
+        const hits = fired.length === 0 ? NONE : fired.slice();
+        if (inserts > 0) {
+          inserts--;
+          this.#cache.set(source, value, hits);
+        } else {
+          seen ??= new Map();
+          seen.set(`${source}:${value}`, hits);
+        }
         return true;
       },
       keys: (at, keys, _source: Source) => {
@@ -156,7 +178,6 @@ export class Detector {
   }
 
   #scanValue(value: string, source: Source, hit: Hit): void {
-    if (value.length === 0) return;
     const variants = decodeVariants(value, MAX_VARIANTS);
     if (variants.length === 1 && isInert(value)) return;
     for (let i = 0; i < variants.length; i++) {
