@@ -16,6 +16,7 @@ const UTF8 = new TextDecoder('utf-8', { fatal: false });
 export function urlDecode(s: string): string | undefined {
   let i = s.indexOf('%');
   if (i === -1) return undefined;
+  if (onlyAsciiEscapes(s, i)) return decodeURIComponent(s);
   let out = '';
   let start = 0; // the first character not yet copied to `out`
   let changed = false;
@@ -62,6 +63,19 @@ export function urlDecode(s: string): string | undefined {
   flush();
   out += s.slice(start);
   return changed ? out : undefined;
+}
+
+/**
+ * Whether every `%` from `at` on starts an escape of an ASCII byte (`%00` to `%7F`): then the
+ * built-in decoder reads the value exactly as the lenient one below (no `%u`, no UTF-8, no
+ * overlong form, nothing left undecoded), and cannot throw.
+ */
+function onlyAsciiEscapes(s: string, at: number): boolean {
+  for (let i = at; i !== -1; i = s.indexOf('%', i + 3)) {
+    const h1 = HEX(s.charCodeAt(i + 1));
+    if (h1 < 0 || h1 > 7 || HEX(s.charCodeAt(i + 2)) < 0) return false;
+  }
+  return true;
 }
 
 function hex4(s: string, at: number): number {

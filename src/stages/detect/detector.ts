@@ -148,7 +148,7 @@ export class Detector {
           for (const id of known) record(id);
           return true;
         }
-        fired.length = 0;
+        if (fired.length > 0) fired.length = 0;
         this.#scanValue(value, source, hit);
         if (!cacheable) return true;
         const hits = fired.length === 0 ? NONE : fired.slice();

@@ -49,16 +49,20 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 function walkQuery(query: string, sink: ValueSink): boolean {
-  if (query === '') return true;
-  for (const pair of query.split('&')) {
-    if (pair === '') continue;
-    const eq = pair.indexOf('=');
-    const name = formDecode(eq === -1 ? pair : pair.slice(0, eq));
-    const value = eq === -1 ? '' : formDecode(pair.slice(eq + 1));
-    const location = `query.${name}`;
-    if (!sink.keys(location, nameSegments(name), 'query')) return false;
-    if (!sink.value(location, name, 'query')) return false;
-    if (value !== '' && !sink.value(location, value, 'query')) return false;
+  for (let start = 0; start < query.length; ) {
+    let end = query.indexOf('&', start);
+    if (end === -1) end = query.length;
+    if (end > start) {
+      const eq = query.indexOf('=', start);
+      const hasValue = eq !== -1 && eq < end;
+      const name = formDecode(query.slice(start, hasValue ? eq : end));
+      const value = hasValue ? formDecode(query.slice(eq + 1, end)) : '';
+      const location = `query.${name}`;
+      if (!sink.keys(location, nameSegments(name), 'query')) return false;
+      if (!sink.value(location, name, 'query')) return false;
+      if (value !== '' && !sink.value(location, value, 'query')) return false;
+    }
+    start = end + 1;
   }
   return true;
 }
@@ -110,7 +114,8 @@ export function walkRequest(
 ): void {
   if (inspect.path && !sink.value('path', parts.path, 'path')) return;
   if (inspect.query && !walkQuery(parts.query, sink)) return;
-  for (const [name, raw] of Object.entries(parts.headers)) {
+  for (const name of Object.keys(parts.headers)) {
+    const raw = parts.headers[name];
     if (raw === undefined) continue;
     if (name === 'cookie') {
       if (!inspect.cookies) continue;
