@@ -345,7 +345,8 @@ export function scanSqli(s: Subject, hit: Hit): void {
           hit('detect.sqli.stacked_query');
         continue;
       }
-      const expect = STACKED_NEXT[n.text];
+      // Own keys only: `; constructor` must not read Object.prototype.constructor.
+      const expect = Object.hasOwn(STACKED_NEXT, n.text) ? STACKED_NEXT[n.text] : undefined;
       if (expect === undefined) continue;
       const n2 = toks[i + 2];
       if (expect === 'var') {
