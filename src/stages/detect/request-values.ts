@@ -49,7 +49,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 function walkQuery(query: string, sink: ValueSink): boolean {
-  for (let start = 0; start < query.length; ) {
+  for (let start = 0; start < query.length;) {
     let end = query.indexOf('&', start);
     if (end === -1) end = query.length;
     if (end > start) {
