@@ -4,8 +4,8 @@
 // and on the demo's typical requests (src/demo/openapi.yaml), JSON bodies included. The body is
 // handed over already parsed, as the gateway parses it once for every stage.
 //
-// The same request sent again and again finds its values in the stage's verdict cache
-// (docs/detection.md); `varied` sends every request with its own search text, page, session and
+// Every request is made of new strings, as the HTTP parser makes them. The same request sent
+// again and again finds its values in the stage's verdict cache (docs/detection.md); `varied` sends every request with its own search text, page, session and
 // analytics cookie, so that those values are inspected afresh as real traffic makes them.
 // Before measuring, each case is checked to pass, and an attack planted in it to be refused
 // (after the warm-up, so with the cache warm): a benchmark of a stage that does not detect
@@ -105,6 +105,22 @@ function cases() {
   ];
 }
 
+/**
+ * The request with every string new: the gateway's values come fresh from the HTTP parser and
+ * JSON.parse on every request, never the same string objects (whose hash V8 keeps).
+ */
+function fresh(req) {
+  const copy = (s) => ` ${s}`.slice(1);
+  const headers = {};
+  for (const [name, value] of Object.entries(req.headers)) headers[name] = copy(value);
+  return {
+    path: copy(req.path),
+    query: copy(req.query),
+    headers,
+    body: req.body === undefined ? undefined : JSON.parse(JSON.stringify(req.body)),
+  };
+}
+
 /** A request context as the gateway makes one per request: what the detect stage reads. */
 function context(req, log) {
   const bodyText = req.body === undefined ? undefined : JSON.stringify(req.body);
@@ -166,20 +182,16 @@ export async function runDetectInProcess({ iterations = 20_000, warmup = 2_000 }
   const log = pino({ level: 'silent' });
   const stage = await buildStage(log);
   const list = cases();
-  // Every request made before timing starts: the measured loop only calls the stage.
-  const total = warmup + iterations;
-  const requests = list.map((c) =>
-    Array.from({ length: total }, (_, i) => context(c.request(i), log)),
-  );
-  for (const [k, c] of list.entries()) {
-    const { v } = await call(stage, requests[k][0]);
+  for (const c of list) {
+    const { v } = await call(stage, context(fresh(c.request(0)), log));
     if (!v.continue) throw new Error(`${c.name}: refused (${v.problem.reason}), expected to pass`);
   }
   const samples = list.map(() => []);
-  // The cases interleaved, so that none has the JIT or the caches to itself.
-  for (let i = 0; i < total; i++) {
+  // The cases interleaved, so that none has the JIT or the caches to itself; each request
+  // made (untimed) just before its call, of new strings as the HTTP parser makes them.
+  for (let i = 0; i < warmup + iterations; i++) {
     for (let k = 0; k < list.length; k++) {
-      const { v, ns } = await call(stage, requests[k][i]);
+      const { v, ns } = await call(stage, context(fresh(list[k].request(i)), log));
       if (!v.continue)
         throw new Error(`${list[k].name}: request ${i} refused (${v.problem.reason})`);
       if (i >= warmup) samples[k].push(ns);
@@ -193,7 +205,7 @@ export async function runDetectInProcess({ iterations = 20_000, warmup = 2_000 }
       ...c.attack,
       headers: { ...req.headers, ...c.attack.headers },
     };
-    const { v } = await call(stage, context(attacked, log));
+    const { v } = await call(stage, context(fresh(attacked), log));
     if (v.continue) throw new Error(`${c.name}: the planted attack was let through`);
   }
   return {
