@@ -11,7 +11,7 @@ import { scanSsti } from './families/ssti.js';
 import { scanTraversal } from './families/traversal.js';
 import { scanXss } from './families/xss.js';
 import { scanXxe } from './families/xxe.js';
-import { walkRequest, type InspectParts, type RequestParts } from './request-values.js';
+import { formDecode, walkRequest, type InspectParts, type RequestParts } from './request-values.js';
 import { RULE_IDS, RULES, type Family, type RuleId } from './rule-catalogue.js';
 import {
   isPlain,
@@ -21,7 +21,7 @@ import {
   type Source,
   type ValueScanner,
 } from './subject.js';
-import { MAX_CACHED_LENGTH, VerdictCache } from './verdict-cache.js';
+import { MAX_CACHED_LENGTH, VerdictCache, type Scan, type Space } from './verdict-cache.js';
 
 /**
  * The inspection engine, without the gateway around it: the stage, the evaluation corpus and
@@ -115,8 +115,9 @@ export class Detector {
     // New values this request may add to the verdict cache: a body of thousands of values
     // does not flush the headers every client sends. Past it, a value sent many times (a
     // hostile body of 100 000 copies) is still scanned once, remembered for this request only.
+    // A value is counted against the budget by its decoded length, cached or not.
     let inserts = MAX_INSERTS_PER_REQUEST;
-    let seen: Map<string, readonly RuleId[]> | undefined;
+    let seen: Map<string, Scan> | undefined;
     const fired: RuleId[] = [];
     const record = (id: RuleId): void => {
       if (!this.#active.has(id) || found.has(id) || this.#excluded(id, location)) return;
@@ -126,39 +127,63 @@ export class Detector {
       fired.push(id);
       record(id);
     };
+    /** Counts a value against the budget; false when the request is too large to inspect. */
+    const spend = (length: number): boolean => {
+      budget -= length;
+      if (budget < 0) tooLarge = true;
+      return budget >= 0;
+    };
+    const replay = (known: Scan): void => {
+      for (const id of known.hits) record(id);
+    };
+    /** Scans a value (from `space`, under `key`: the value, or a query value as sent). */
+    const scan = (value: string, source: Source, space: Space, key: string): void => {
+      const cacheable = key.length <= MAX_CACHED_LENGTH;
+      const known = seen?.get(`${space}:${key}`);
+      if (known !== undefined) return replay(known);
+      if (fired.length > 0) fired.length = 0;
+      this.#scanValue(value, source, hit);
+      if (!cacheable) return;
+      const result: Scan = {
+        hits: fired.length === 0 ? NONE : fired.slice(),
+        length: value.length,
+      };
+      if (inserts > 0) {
+        inserts--;
+        this.#cache.set(space, key, result);
+      } else {
+        seen ??= new Map();
+        seen.set(`${space}:${key}`, result);
+      }
+    };
     walkRequest(parts, this.settings.inspect, this.#ignoredHeaders, {
       value: (at, value, source) => {
-        budget -= value.length;
-        if (budget < 0) {
-          tooLarge = true;
-          return false;
-        }
+        if (!spend(value.length)) return false;
         if (value.length === 0) return true;
         location = at;
-        const cacheable = value.length <= MAX_CACHED_LENGTH;
-        const known = cacheable
-          ? (this.#cache.get(source, value) ?? seen?.get(`${source}:${value}`))
-          : undefined;
+        const known =
+          value.length <= MAX_CACHED_LENGTH ? this.#cache.get(source, value) : undefined;
+        if (known !== undefined) replay(known);
+        else scan(value, source, source, value);
+        return true;
+      },
+      // A query value seen before, as sent, is not even decoded again.
+      formValue: (at, raw) => {
+        const known = raw.length <= MAX_CACHED_LENGTH ? this.#cache.get('form', raw) : undefined;
+        if (!spend(known?.length ?? 0)) return false;
+        location = at;
         if (known !== undefined) {
-          for (const id of known) record(id);
+          replay(known);
           return true;
         }
-        if (fired.length > 0) fired.length = 0;
-        this.#scanValue(value, source, hit);
-        if (!cacheable) return true;
-        const hits = fired.length === 0 ? NONE : fired.slice();
-        if (inserts > 0) {
-          inserts--;
-          this.#cache.set(source, value, hits);
-        } else {
-          seen ??= new Map();
-          seen.set(`${source}:${value}`, hits);
-        }
+        const value = formDecode(raw);
+        if (!spend(value.length)) return false;
+        scan(value, 'query', 'form', raw);
         return true;
       },
       keys: (at, keys, _source: Source) => {
         location = at;
-        for (const scan of KEY_SCANNERS) scan(keys, hit);
+        for (const scanKeys of KEY_SCANNERS) scanKeys(keys, hit);
         return true;
       },
     });

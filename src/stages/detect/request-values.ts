@@ -24,10 +24,12 @@ export interface InspectParts {
 export interface ValueSink {
   value(location: string, value: string, source: Source): boolean;
   keys(location: string, keys: readonly string[], source: Source): boolean;
+  /** A query value as sent, form-encoded (not empty): the sink decodes it with formDecode. */
+  formValue(location: string, raw: string): boolean;
 }
 
 /** `a+b%20c` as a form decoder reads it. */
-function formDecode(s: string): string {
+export function formDecode(s: string): string {
   const spaced = s.indexOf('+') === -1 ? s : s.replaceAll('+', ' ');
   return urlDecode(spaced) ?? spaced;
 }
@@ -56,11 +58,11 @@ function walkQuery(query: string, sink: ValueSink): boolean {
       const eq = query.indexOf('=', start);
       const hasValue = eq !== -1 && eq < end;
       const name = formDecode(query.slice(start, hasValue ? eq : end));
-      const value = hasValue ? formDecode(query.slice(eq + 1, end)) : '';
       const location = `query.${name}`;
       if (!sink.keys(location, nameSegments(name), 'query')) return false;
       if (!sink.value(location, name, 'query')) return false;
-      if (value !== '' && !sink.value(location, value, 'query')) return false;
+      if (hasValue && eq + 1 < end && !sink.formValue(location, query.slice(eq + 1, end)))
+        return false;
     }
     start = end + 1;
   }

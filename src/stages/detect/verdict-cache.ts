@@ -17,12 +17,24 @@ import type { Source } from './subject.js';
 export const MAX_CACHED_LENGTH = 256;
 export const MAX_ENTRIES = 1024;
 
-const SOURCES: readonly Source[] = ['path', 'query', 'header', 'cookie', 'body'];
-type Generation = Record<Source, Map<string, readonly RuleId[]>>;
+/**
+ * Where a cached value came from: a part of the request, or `form`, a query value as sent
+ * (form-encoded), so that a value seen before is not even decoded again.
+ */
+export type Space = Source | 'form';
+const SPACES: readonly Space[] = ['path', 'query', 'header', 'cookie', 'body', 'form'];
+
+/** What scanning a value found: every rule fired, and the value's length once decoded. */
+export interface Scan {
+  readonly hits: readonly RuleId[];
+  readonly length: number;
+}
+
+type Generation = Record<Space, Map<string, Scan>>;
 
 function generation(): Generation {
   const g = {} as Generation;
-  for (const s of SOURCES) g[s] = new Map();
+  for (const s of SPACES) g[s] = new Map();
   return g;
 }
 
@@ -37,8 +49,8 @@ export class VerdictCache {
   #youngSize = 0;
   #oldSize = 0;
 
-  /** The rules the scanners fired on `value` from `source`, or undefined when not known. */
-  get(source: Source, value: string): readonly RuleId[] | undefined {
+  /** What scanning `value` from `source` found, or undefined when not known. */
+  get(source: Space, value: string): Scan | undefined {
     const young = this.#young[source].get(value);
     if (young !== undefined) return young;
     const old = this.#old[source].get(value);
@@ -51,9 +63,9 @@ export class VerdictCache {
   }
 
   /** Remembers what a value fired; a value too long to be worth keeping is not kept. */
-  set(source: Source, value: string, fired: readonly RuleId[]): void {
+  set(source: Space, value: string, scan: Scan): void {
     if (value.length > MAX_CACHED_LENGTH) return;
-    this.#put(source, ownCopy(value), fired);
+    this.#put(source, ownCopy(value), scan);
   }
 
   /** How many values are remembered (at most MAX_ENTRIES). */
@@ -61,7 +73,7 @@ export class VerdictCache {
     return this.#youngSize + this.#oldSize;
   }
 
-  #put(source: Source, value: string, fired: readonly RuleId[]): void {
+  #put(source: Space, value: string, scan: Scan): void {
     if (this.#youngSize >= MAX_ENTRIES / 2) {
       this.#old = this.#young;
       this.#oldSize = this.#youngSize;
@@ -70,6 +82,6 @@ export class VerdictCache {
     }
     const map = this.#young[source];
     if (!map.has(value)) this.#youngSize++;
-    map.set(value, fired);
+    map.set(value, scan);
   }
 }

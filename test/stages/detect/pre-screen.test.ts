@@ -14,7 +14,11 @@ import { scanSsti } from '../../../src/stages/detect/families/ssti.js';
 import { scanTraversal } from '../../../src/stages/detect/families/traversal.js';
 import { scanXss } from '../../../src/stages/detect/families/xss.js';
 import { scanXxe } from '../../../src/stages/detect/families/xxe.js';
-import { walkRequest, type RequestParts } from '../../../src/stages/detect/request-values.js';
+import {
+  formDecode,
+  walkRequest,
+  type RequestParts,
+} from '../../../src/stages/detect/request-values.js';
 import {
   FAMILIES,
   RULES,
@@ -88,6 +92,7 @@ function valuesOf(parts: RequestParts): [string, Source][] {
     new Set(),
     {
       value: (_at, value, source) => (out.push([value, source]), true),
+      formValue: (_at, raw) => (out.push([formDecode(raw), 'query']), true),
       keys: () => true,
     },
   );
