@@ -11,7 +11,13 @@ import { scanSsti } from './families/ssti.js';
 import { scanTraversal } from './families/traversal.js';
 import { scanXss } from './families/xss.js';
 import { scanXxe } from './families/xxe.js';
-import { formDecode, walkRequest, type InspectParts, type RequestParts } from './request-values.js';
+import {
+  formDecode,
+  walkRequest,
+  type InspectParts,
+  type RequestParts,
+  type Where,
+} from './request-values.js';
 import { RULE_IDS, RULES, type Family, type RuleId } from './rule-catalogue.js';
 import {
   isPlain,
@@ -111,7 +117,7 @@ export class Detector {
     const found = new Map<RuleId, string>();
     let budget = this.settings.inspectBytes;
     let tooLarge = false;
-    let location = '';
+    let location: Where = '';
     // New values this request may add to the verdict cache: a body of thousands of values
     // does not flush the headers every client sends. Past it, a value sent many times (a
     // hostile body of 100 000 copies) is still scanned once, remembered for this request only.
@@ -120,8 +126,9 @@ export class Detector {
     let seen: Map<string, Scan> | undefined;
     const fired: RuleId[] = [];
     const record = (id: RuleId): void => {
-      if (!this.#active.has(id) || found.has(id) || this.#excluded(id, location)) return;
-      found.set(id, location);
+      if (!this.#active.has(id) || found.has(id)) return;
+      const at = String(location);
+      if (!this.#excluded(id, at)) found.set(id, at);
     };
     const hit: Hit = (id) => {
       fired.push(id);

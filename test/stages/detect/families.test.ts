@@ -210,6 +210,12 @@ describe('where attack detection looks', () => {
       'body./a~1b',
       'detect.xss.script_tag',
     ],
+    [
+      'a value deep in arrays and objects',
+      request({ body: { items: [1, null, { 'n~o': [true, '; cat /etc/passwd'] }] } }),
+      'body./items/2/n~0o/1',
+      'detect.cmdi.chained_command',
+    ],
   ])('finds an attack in %s', (_where, parts, location, rule) => {
     const d = p1.inspect(parts);
     expect(d.findings).toContainEqual(expect.objectContaining({ rule, location }));
