@@ -84,11 +84,12 @@ export interface Detection {
 }
 
 /**
- * The pre-screen of each decoded variant: a text of plain characters (isPlain: no quote,
- * bracket, separator, slash, dot, colon, `$`, `<`, `%`, line break, NUL or non-ASCII character)
- * can only fire the rules that read bare words, SQL's (`1 or 1 like 1`, `waitfor delay`) and a
- * bare host name (`localhost`, `0x7f000001`); without those, no family can fire on it and none
- * is run. Every family's scanner is held to this by test/stages/detect/pre-screen.test.ts.
+ * The pre-screen of each decoded variant: a text of plain characters (isPlain: ASCII, and no
+ * character that any family's mask reads: quotes, brackets, separators, slashes, dots, colons,
+ * `$`, `<`, `=`, `%`, `-`, `_`, line breaks, NUL...) can only fire the rules that read bare
+ * words, SQL's (`1 or 1 like 1`, `waitfor delay`) and a bare host name (`localhost`,
+ * `0x7f000001`); without those, no family can fire on it and none is run. Every family's
+ * scanner is held to this by test/stages/detect/pre-screen.test.ts.
  */
 export function isInert(text: string): boolean {
   if (!isPlain(text)) return false;
