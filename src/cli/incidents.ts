@@ -163,6 +163,7 @@ export async function runIncidentsDecide(
           reason: proposal.reason,
           actor: `${session.actor} (approved ${proposal.id})`,
           ttlMs: proposal.blockSeconds * 1000,
+          incidentId: proposal.incidentId,
         });
         blockId = block.id;
       } catch (err) {

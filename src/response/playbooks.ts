@@ -185,6 +185,7 @@ export class PlaybookRunner {
       reason,
       actor: `playbook:${playbook.name}`,
       ttlMs,
+      ...(incident === '' ? {} : { incidentId: incident }),
     });
     await announceBlocksChanged(this.#deps.cluster);
     this.#deps.log.warn(

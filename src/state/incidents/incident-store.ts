@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../db.js';
 
-export type EntryType = 'detection' | 'action' | 'proposal' | 'approval' | 'rejection';
+export type EntryType = 'detection' | 'action' | 'proposal' | 'approval' | 'rejection' | 'expiry';
 export type ProposalStatus = 'pending' | 'approved' | 'rejected';
 export type ProposalSubjectKind = 'ip' | 'consumer' | 'credential';
 
