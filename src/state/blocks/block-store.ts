@@ -140,6 +140,10 @@ export class BlockStore {
     if (rate !== undefined && !isRate(rate)) {
       throw new RangeError('throttle: 1 to 1000000 requests per 1 to 86400 seconds');
     }
+    if (rate !== undefined && subject.subject.includes('/')) {
+      // Each throttle has its own count: a range would share one among all its addresses.
+      throw new RangeError('subject: a throttle names one address, not a range');
+    }
     const now = this.#now();
     const id = `blk_${randomBytes(8).toString('hex')}`;
     return this.#db.transaction(async (tx) => {

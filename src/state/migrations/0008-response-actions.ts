@@ -13,6 +13,7 @@ import type { Migration } from '../migrate.js';
  *   is one `UPDATE ... WHERE expiry_recorded_at IS NULL ... RETURNING`: whichever node runs it
  *   first records the expiry, every other node's update finds nothing, so an expiry is recorded
  *   exactly once. The partial index keeps the sweep's lookup to the blocks still to report.
+ * - `api_keys_fingerprint`: a `revoke` names a key by its fingerprint, as detections do.
  * - `incident_proposals`: `action` may now be `throttle` or `revoke`, with the throttle's rate.
  *   SQLite cannot change a CHECK constraint, so its table is rebuilt with the same rows.
  */
@@ -25,6 +26,7 @@ const BLOCK_COLUMNS = `
     ALTER TABLE blocks ADD COLUMN expiry_recorded_at BIGINT NULL;
     CREATE INDEX blocks_expiry_unrecorded ON blocks (expires_at)
       WHERE expiry_recorded_at IS NULL AND removed_at IS NULL AND expires_at IS NOT NULL;
+    CREATE INDEX api_keys_fingerprint ON api_keys (fingerprint);
   `;
 
 const PROPOSAL_COLUMNS =
