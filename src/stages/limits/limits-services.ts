@@ -76,14 +76,12 @@ export class LimitsServices {
 
   /**
    * Where the throttles of response playbooks count (docs/response.md): this node's counters,
-   * and Redis when the config names one (opened on the first throttled request, not before).
+   * and Redis when the config names one. The connection is opened now, with the limits' own
+   * (one per node): a throttle must be counted across nodes from its first request.
    */
   throttleBackends(config: Config): ThrottleBackends {
-    const { redisUrl } = config.state.cluster;
-    return {
-      local: this.#local,
-      redis: redisUrl === undefined ? undefined : () => this.#redisFor(config),
-    };
+    const redis = config.state.cluster.redisUrl === undefined ? undefined : this.#redisFor(config);
+    return { local: this.#local, redis: redis === undefined ? undefined : () => redis };
   }
 
   /** Before the first request: Redis connected, or given up on after a short wait. */

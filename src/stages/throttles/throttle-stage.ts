@@ -18,7 +18,7 @@ const REDIS_TIMEOUT_MS = 50;
  */
 export interface ThrottleBackends {
   readonly local: LocalLimits;
-  /** The shared counts; called on the first throttled request only (opens the connection). */
+  /** The shared counts, when the config names a Redis. */
   readonly redis: (() => RedisLimits) | undefined;
 }
 
