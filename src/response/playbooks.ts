@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { PlaybookConfig, ResponseConfig } from '../config/response-schema.js';
 import type { Clock } from '../gateway/stage.js';
 import type { ClusterState } from '../state/cluster/cluster-state.js';
+import { ApiKeyStore } from '../state/consumers/api-key-store.js';
 import type { SecretStore } from '../state/crypto/secrets.js';
 import type { Db } from '../state/db.js';
 import type { EventRecorder } from '../state/events/recorder.js';
@@ -124,6 +125,18 @@ export class PlaybookRunner {
     }
   }
 
+  /**
+   * Whether the allowlist covers the detection's subject. A credential the detection could not
+   * tie to a consumer (a refused key carries none) is looked up among the API keys: a key of an
+   * allowlisted consumer stays out of automation's reach whatever the detection knew.
+   */
+  async #allowlisted(d: Detection): Promise<boolean> {
+    if (this.#allowlist.covers(d)) return true;
+    if (d.subject.kind !== 'credential' || d.consumer !== undefined) return false;
+    const keys = await new ApiKeyStore(this.#deps.db).withFingerprint(d.subject.value);
+    return keys.some((k) => this.#allowlist.covers({ ...d, consumer: k.consumerId }));
+  }
+
   /** What the playbook does to a subject, with its parameters. */
   static subjectAction(playbook: PlaybookConfig): SubjectAction {
     switch (playbook.action) {
@@ -146,7 +159,7 @@ export class PlaybookRunner {
       this.#record(event, 'not_applicable', d, { playbook: playbook.name });
       return;
     }
-    if (this.#allowlist.covers(d)) {
+    if (await this.#allowlisted(d)) {
       this.#record(event, 'allowlisted', d, { playbook: playbook.name, incident });
       return;
     }

@@ -342,6 +342,34 @@ describe.each(BACKENDS)('throttle and revoke playbooks on %s', (backend) => {
     ]);
   });
 
+  it('never revokes a key of an allowlisted consumer, even when the detection did not name it', async () => {
+    await new ConsumerStore(t.db, () => clock.now()).create({
+      id: 'partner',
+      scopes: [],
+      roles: [],
+      metadata: {},
+    });
+    const keys = new ApiKeyStore(t.db, () => clock.now());
+    const key = await keys.create({
+      id: 'key_partner00001',
+      consumerId: 'partner',
+      hash: randomBytes(32),
+      fingerprint: 'fp:9a97e9a97e9a',
+      environment: 'live',
+    });
+    const { r, recorder } = runner();
+    await r.run(
+      detection({
+        kind: 'brute_force.credential',
+        subject: { kind: 'credential', value: key.fingerprint },
+      }),
+    );
+    expect((await keys.get(key.id))?.revokedAt).toBeUndefined();
+    expect(recorder.events.map((e) => [e.action, e.decision])).toEqual([
+      ['response.revoke', 'allowlisted'],
+    ]);
+  });
+
   it.each([
     [
       'an address',
