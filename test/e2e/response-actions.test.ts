@@ -7,6 +7,7 @@ import { send, type Reply } from '../support/http-client.js';
 import { deniedReason, expectProblem } from '../support/problem-assertions.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { deleteRedisKeys, REDIS_URL } from '../support/redis.js';
+import { IncidentStore } from '../../src/state/incidents/incident-store.js';
 
 /**
  * The throttle and revoke actions on two real gateways sharing one PostgreSQL schema and one
@@ -235,6 +236,50 @@ describe('throttle and revoke playbooks on two gateways sharing one store and on
     ]);
     expect(shown.timeline[3]?.summary).toBe('disabled consumer mallory');
   }, 60_000);
+
+  it('carries out an approved throttle proposal on both gateways', async () => {
+    const ip = '203.0.113.88';
+    // A proposal as a playbook in propose mode leaves it (playbooks.test.ts covers that part).
+    const db = await database.open();
+    const incidents = new IncidentStore(db);
+    const incident = await incidents.detection({
+      subjectKind: 'ip',
+      subject: ip,
+      severity: 'high',
+      summary: 'credential_stuffing.client (high)',
+      details: { failures: 4 },
+      windowMs: 3_600_000,
+    });
+    const proposal = await incidents.propose({
+      incidentId: incident,
+      playbook: 'review',
+      action: 'throttle',
+      subjectKind: 'ip',
+      subject: ip,
+      blockSeconds: 600,
+      throttle: { limit: 2, windowSeconds: 60 },
+      reason: 'detection credential_stuffing.client (high)',
+    });
+    await db.close();
+    // Nothing is held back before the approval.
+    for (let i = 0; i < 4; i++) {
+      expect((await get(gatewayAt(i), ip, '/orders/1', aliceKey)).status).toBe(200);
+    }
+    const approve = await cli('incidents', 'approve', proposal.id);
+    expect(approve.code, approve.stderr).toBe(0);
+    expect(approve.stdout).toContain(`throttled to 2 per 60 s ip ${ip} for 600 s`);
+    for (const gw of gateways) {
+      await expect
+        .poll(async () => (await get(gw, ip, '/orders/1', aliceKey)).status, { timeout: 1500 })
+        .toBe(429);
+    }
+    const listed = JSON.parse((await cli('blocks', 'list', '--json')).stdout) as BlockJson[];
+    expect(listed.find((b) => b.subject === ip)).toMatchObject({
+      action: 'throttle',
+      throttle: { limit: 2, windowSeconds: 60 },
+      actor: expect.stringContaining(`(approved ${proposal.id})`) as unknown,
+    });
+  }, 30_000);
 
   it('lets an operator throttle an address by hand, list it, and lift it', async () => {
     const ip = '203.0.113.77';
