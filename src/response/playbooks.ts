@@ -154,8 +154,10 @@ export class PlaybookRunner {
     const what = PlaybookRunner.subjectAction(playbook);
     const event = `response.${what.action}`;
     const { subject } = d;
-    if (subject.kind === 'route') {
-      // A route is not a client: acting on it would be the attacker's denial of service.
+    const kind = subject.kind;
+    if (kind !== 'ip' && kind !== 'consumer' && kind !== 'credential') {
+      // Not a client (a route, an account name): acting on it would be the attacker's denial
+      // of service.
       this.#record(event, 'not_applicable', d, { playbook: playbook.name });
       return;
     }
@@ -174,7 +176,7 @@ export class PlaybookRunner {
         incidentId: incident,
         playbook: playbook.name,
         action: what.action,
-        subjectKind: subject.kind,
+        subjectKind: kind,
         subject: subject.value,
         blockSeconds: seconds,
         ...(what.action === 'throttle' ? { throttle: what.rate } : {}),
@@ -188,7 +190,7 @@ export class PlaybookRunner {
           kind: d.kind,
           incident,
           proposal: proposal.id,
-          subjectKind: subject.kind,
+          subjectKind: kind,
           subject: subject.value,
         },
         `a ${what.action} waits for approval`,
@@ -211,7 +213,7 @@ export class PlaybookRunner {
     if (first !== 1) return;
     const outcome = await carryOut(
       what,
-      { kind: subject.kind, value: subject.value },
+      { kind, value: subject.value },
       { reason, actor: `playbook:${playbook.name}`, incidentId: incident },
       {
         db: this.#deps.db,
