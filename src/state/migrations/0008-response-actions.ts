@@ -13,6 +13,8 @@ import type { Migration } from '../migrate.js';
  *   is one `UPDATE ... WHERE expiry_recorded_at IS NULL ... RETURNING`: whichever node runs it
  *   first records the expiry, every other node's update finds nothing, so an expiry is recorded
  *   exactly once. The partial index keeps the sweep's lookup to the blocks still to report.
+ *   Blocks that expired before this migration are reported too, once, at the first sweeps
+ *   after it (500 a second; the event's `details.expiresAt` says when each one ended).
  * - `api_keys_fingerprint`: a `revoke` names a key by its fingerprint, as detections do.
  * - `incident_proposals`: `action` may now be `throttle` or `revoke`, with the throttle's rate.
  *   SQLite cannot change a CHECK constraint, so its table is rebuilt with the same rows.
