@@ -49,6 +49,7 @@ async function incidentOf(subject: string): Promise<string> {
 
 interface BlockJson {
   id: string;
+  expiresAt: string | null;
   action: string;
   throttle: { limit: number; windowSeconds: number } | null;
   kind: string;
@@ -95,7 +96,7 @@ beforeAll(async () => {
             kinds: ['brute_force.client'],
             action: 'throttle',
             throttle: { limit: 3, windowSeconds: 60 },
-            throttleSeconds: 5,
+            throttleSeconds: 15,
           },
           {
             name: 'revoke-prober',
@@ -126,7 +127,8 @@ describe('throttle and revoke playbooks on two gateways sharing one store and on
     const attacker = '203.0.113.20';
     for (let i = 0; i < 12; i++) {
       const reply = await get(gatewayAt(i), attacker, '/orders', `pcl_live_${randomUUID()}`);
-      expect(reply.status).toBe(401);
+      // The last few may already meet the throttle: it holds within a flush of the detection.
+      expect([401, 429]).toContain(reply.status);
     }
     const applied = await Promise.any(
       gateways.map((g) =>
@@ -159,7 +161,9 @@ describe('throttle and revoke playbooks on two gateways sharing one store and on
       expect((await get(gatewayAt(i), '192.0.2.1', '/orders/1', aliceKey)).status).toBe(200);
     }
     // The operator sees it among the blocks, as a throttle by the playbook.
-    const listed = JSON.parse((await cli('blocks', 'list', '--json')).stdout) as BlockJson[];
+    const listed = JSON.parse(
+      (await cli('blocks', 'list', '--all', '--json')).stdout,
+    ) as BlockJson[];
     const throttle = listed.find((b) => b.subject === attacker);
     expect(throttle).toMatchObject({
       action: 'throttle',
@@ -169,13 +173,13 @@ describe('throttle and revoke playbooks on two gateways sharing one store and on
     });
 
     // It expires on both gateways, and its expiry is recorded once across both.
-    await sleep(5000);
+    await sleep(Math.max(0, Date.parse(throttle?.expiresAt ?? '') - Date.now()) + 100);
     for (const gw of gateways) {
       expect((await get(gw, attacker, '/orders/1', aliceKey)).status).toBe(200);
     }
     await Promise.any(
       gateways.map((g) =>
-        g.waitForLog((l) => l.event === 'throttle.expire' && l.block === throttle?.id, 3000),
+        g.waitForLog((l) => l.event === 'throttle.expire' && l.block === throttle?.id, 5000),
       ),
     );
     await sleep(1500);
