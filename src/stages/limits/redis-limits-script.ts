@@ -5,13 +5,17 @@ import type { BatchResult, LimitCheck, LimitOutcome } from './limit-check.js';
  * they give. One call carries the checks of one request or of many (docs/limits.md, batching).
  *
  * KEYS: each key once, however many checks of the call name it.
- * ARGV[1]: the number of requests; then, per request, its number of checks and seven values per
- * check: key index (into KEYS), kind (g gcra, w window, f fixed, c concurrency), cost,
- * shadow (0/1), p1, p2, p3:
+ * ARGV: first five values per key, in the order of KEYS: kind (g gcra, w window, f fixed,
+ * c concurrency), shadow (0/1), p1, p2, p3:
  *   g: interval ms, burst            w: limit, window ms, bucket ms
- *   f: limit, ttl ms                 c: limit, lease ms, token
+ *   f: limit, ttl ms                 c: limit, lease ms
+ * then the number of requests; then, per request, its number of checks and two values per
+ * check: the key's index (into KEYS) and its cost (a concurrency check: the lease's token,
+ * its cost being 1).
+ * A key names one policy (its name is part of the key), so what describes the policy is sent
+ * once per key, not once per check.
  */
-const PER_CHECK = 7;
+const PER_KEY = 5;
 
 /**
  * Checks and consumes the requests of a call in order, atomically (a script runs alone), as if
@@ -26,13 +30,16 @@ const CHECK = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local st = {}
-local function load(k, kind, p2, p3)
+local function load(k)
   local key = KEYS[k]
-  local s = { kind = kind }
+  local b = (k - 1) * ${PER_KEY}
+  local kind = ARGV[b + 1]
+  local s = { kind = kind, shadow = ARGV[b + 2] == '1', p1 = tonumber(ARGV[b + 3]),
+    p2 = tonumber(ARGV[b + 4]), p3 = tonumber(ARGV[b + 5]) }
   if kind == 'g' then
     s.tat = tonumber(redis.call('GET', key) or '0')
   elseif kind == 'w' then
-    local oldest = math.floor((now - p2) / p3)
+    local oldest = math.floor((now - s.p2) / s.p3)
     local h = redis.call('HGETALL', key)
     s.b, s.add, s.stale = {}, {}, {}
     for j = 1, #h, 2 do
@@ -52,24 +59,25 @@ local function load(k, kind, p2, p3)
   return s
 end
 local out = {}
-local pos = 2
-for r = 1, tonumber(ARGV[1]) do
+local pos = #KEYS * ${PER_KEY} + 1
+local requests = tonumber(ARGV[pos])
+pos = pos + 1
+for r = 1, requests do
   local n = tonumber(ARGV[pos])
   pos = pos + 1
   local head = #out + 1
   out[head] = 0
   local admitted = 1
-  local apply = {}
+  local ss, vs, apply = {}, {}, {}
   for i = 1, n do
-    local b = pos + (i - 1) * ${PER_CHECK}
-    local k = tonumber(ARGV[b])
-    local kind = ARGV[b + 1]
-    local cost = tonumber(ARGV[b + 2])
-    local p1 = tonumber(ARGV[b + 4])
-    local p2 = tonumber(ARGV[b + 5])
-    local s = st[k] or load(k, kind, p2, tonumber(ARGV[b + 6]))
+    local s = st[tonumber(ARGV[pos])] or load(tonumber(ARGV[pos]))
+    local v = ARGV[pos + 1]
+    pos = pos + 2
+    ss[i], vs[i] = s, v
+    local kind, p1, p2 = s.kind, s.p1, s.p2
     local ok, remaining, reset, retry = false, 0, 0, 0
     if kind == 'g' then
+      local cost = tonumber(v)
       local tat = s.tat
       if tat < now then tat = now end
       local nxt = tat + cost * p1
@@ -86,7 +94,8 @@ for r = 1, tonumber(ARGV[1]) do
         retry = math.ceil(allowAt - now)
       end
     elseif kind == 'w' then
-      local bucketMs = tonumber(ARGV[b + 6])
+      local cost = tonumber(v)
+      local bucketMs = s.p3
       local oldest = math.floor((now - p2) / bucketMs)
       local cur = math.floor(now / bucketMs)
       local used = 0
@@ -119,6 +128,7 @@ for r = 1, tonumber(ARGV[1]) do
         if retry < 1 then retry = 1 end
       end
     elseif kind == 'f' then
+      local cost = tonumber(v)
       reset = p2
       if s.used + cost <= p1 then
         ok = true
@@ -139,7 +149,7 @@ for r = 1, tonumber(ARGV[1]) do
         retry = 1000
       end
     end
-    if not ok and ARGV[b + 3] ~= '1' then admitted = 0 end
+    if not ok and not s.shadow then admitted = 0 end
     out[#out + 1] = ok and 1 or 0
     out[#out + 1] = remaining
     out[#out + 1] = reset
@@ -147,34 +157,29 @@ for r = 1, tonumber(ARGV[1]) do
   end
   if admitted == 1 then
     for i = 1, n do
-      local v = apply[i]
-      if v ~= nil then
-        local b = pos + (i - 1) * ${PER_CHECK}
-        local s = st[tonumber(ARGV[b])]
-        local cost = tonumber(ARGV[b + 2])
-        local p2 = tonumber(ARGV[b + 5])
+      local a = apply[i]
+      if a ~= nil then
+        local s, v = ss[i], vs[i]
         if s.kind == 'g' then
-          s.tat = v
+          s.tat = a
           s.dirty = true
         elseif s.kind == 'w' then
-          s.b[v] = (s.b[v] or 0) + cost
-          s.add[v] = (s.add[v] or 0) + cost
-          s.ttl = p2 + tonumber(ARGV[b + 6]) + 1000
+          local cost = tonumber(v)
+          s.b[a] = (s.b[a] or 0) + cost
+          s.add[a] = (s.add[a] or 0) + cost
+          s.dirty = true
         elseif s.kind == 'f' then
-          s.used = s.used + cost
-          s.add = s.add + cost
-          if s.ttl == nil or p2 + 60000 > s.ttl then s.ttl = p2 + 60000 end
+          s.used = s.used + tonumber(v)
+          s.add = s.add + tonumber(v)
         else
           s.held = s.held + 1
-          s.add[#s.add + 1] = now + p2
-          s.add[#s.add + 1] = ARGV[b + 6]
-          s.ttl = p2 + 1000
+          s.add[#s.add + 1] = now + s.p2
+          s.add[#s.add + 1] = v
         end
       end
     end
   end
   out[head] = admitted
-  pos = pos + n * ${PER_CHECK}
 end
 for k, s in pairs(st) do
   local key = KEYS[k]
@@ -184,18 +189,18 @@ for k, s in pairs(st) do
     end
   elseif s.kind == 'w' then
     if #s.stale > 0 then redis.call('HDEL', key, unpack(s.stale)) end
-    if s.ttl ~= nil then
+    if s.dirty then
       for idx, c in pairs(s.add) do redis.call('HINCRBY', key, idx, c) end
-      redis.call('PEXPIRE', key, s.ttl)
+      redis.call('PEXPIRE', key, s.p2 + s.p3 + 1000)
     end
   elseif s.kind == 'f' then
     if s.add > 0 then
       redis.call('INCRBY', key, s.add)
-      redis.call('PEXPIRE', key, s.ttl)
+      redis.call('PEXPIRE', key, s.p2 + 60000)
     end
   elseif #s.add > 0 then
     redis.call('ZADD', key, unpack(s.add))
-    redis.call('PEXPIRE', key, s.ttl)
+    redis.call('PEXPIRE', key, s.p2 + 1000)
   end
 end
 return out`;
@@ -205,20 +210,23 @@ return out`;
  * them). The arguments of the check; returns the number of requests.
  */
 const REFUND = `
-local pos = 2
-local requests = tonumber(ARGV[1])
+local pos = #KEYS * ${PER_KEY} + 1
+local requests = tonumber(ARGV[pos])
+pos = pos + 1
 for r = 1, requests do
   local n = tonumber(ARGV[pos])
   pos = pos + 1
   for i = 1, n do
-    local b = pos + (i - 1) * ${PER_CHECK}
-    local key = KEYS[tonumber(ARGV[b])]
+    local k = tonumber(ARGV[pos])
+    local v = ARGV[pos + 1]
+    pos = pos + 2
+    local key = KEYS[k]
+    local b = (k - 1) * ${PER_KEY}
     local kind = ARGV[b + 1]
-    local cost = tonumber(ARGV[b + 2])
-    local p1 = tonumber(ARGV[b + 4])
     if kind == 'g' then
       local tat = tonumber(redis.call('GET', key) or '0')
-      if tat > 0 then redis.call('SET', key, string.format('%.3f', tat - cost * p1), 'KEEPTTL') end
+      local back = tonumber(v) * tonumber(ARGV[b + 3])
+      if tat > 0 then redis.call('SET', key, string.format('%.3f', tat - back), 'KEEPTTL') end
     elseif kind == 'w' then
       local h = redis.call('HGETALL', key)
       local newest = nil
@@ -226,14 +234,13 @@ for r = 1, requests do
         local idx = tonumber(h[j])
         if newest == nil or idx > newest then newest = idx end
       end
-      if newest ~= nil then redis.call('HINCRBY', key, newest, -cost) end
+      if newest ~= nil then redis.call('HINCRBY', key, newest, -tonumber(v)) end
     elseif kind == 'f' then
-      if redis.call('EXISTS', key) == 1 then redis.call('DECRBY', key, cost) end
-    elseif kind == 'c' then
-      redis.call('ZREM', key, ARGV[b + 6])
+      if redis.call('EXISTS', key) == 1 then redis.call('DECRBY', key, tonumber(v)) end
+    else
+      redis.call('ZREM', key, v)
     end
   end
-  pos = pos + n * ${PER_CHECK}
 end
 return requests`;
 
@@ -246,39 +253,45 @@ export class RedisLimitsError extends Error {
   }
 }
 
-/**
- * The arguments of one call for `requests` (each the checks of one request), in order: the
- * number of keys, the keys, then ARGV.
- */
+/** The arguments of one call: the number of keys, the keys, then ARGV (unflattened). */
+export type ScriptArgs = [number, string[], (string | number)[], (string | number)[]];
+
+/** The arguments of one call for `requests` (each the checks of one request), in order. */
 export function encodeRequests(
   prefix: string,
   requests: readonly (readonly LimitCheck[])[],
-): [number, ...(string | number)[]] {
+): ScriptArgs {
   const index = new Map<string, number>();
   const keys: string[] = [];
-  const argv: (string | number)[] = [requests.length];
+  const specs: (string | number)[] = [];
+  const calls: (string | number)[] = [requests.length];
   for (const checks of requests) {
-    argv.push(checks.length);
+    calls.push(checks.length);
     for (const c of checks) {
       let k = index.get(c.key);
       if (k === undefined) {
         keys.push(prefix + c.key);
         k = keys.length;
         index.set(c.key, k);
+        pushSpec(specs, c);
       }
-      const shadow = c.shadow ? 1 : 0;
-      const a = c.algorithm;
-      if (a.kind === 'gcra') argv.push(k, 'g', c.cost, shadow, a.intervalMs, a.burst, '');
-      else if (a.kind === 'window')
-        argv.push(k, 'w', c.cost, shadow, a.limit, a.windowMs, a.bucketMs);
-      else if (a.kind === 'fixed')
-        // The period's end by this node's clock: a calendar boundary, where a few ms of skew
-        // between nodes change nothing that matters.
-        argv.push(k, 'f', c.cost, shadow, a.limit, Math.max(1, a.endsAt - Date.now()), '');
-      else argv.push(k, 'c', 1, shadow, a.limit, a.leaseMs, c.token ?? '');
+      if (c.algorithm.kind === 'concurrency') calls.push(k, c.token ?? '');
+      else calls.push(k, c.cost);
     }
   }
-  return [keys.length, ...keys, ...argv];
+  return [keys.length, keys, specs, calls];
+}
+
+function pushSpec(specs: (string | number)[], c: LimitCheck): void {
+  const shadow = c.shadow ? 1 : 0;
+  const a = c.algorithm;
+  if (a.kind === 'gcra') specs.push('g', shadow, a.intervalMs, a.burst, '');
+  else if (a.kind === 'window') specs.push('w', shadow, a.limit, a.windowMs, a.bucketMs);
+  else if (a.kind === 'fixed')
+    // The period's end by this node's clock: a calendar boundary, where a few ms of skew
+    // between nodes change nothing that matters.
+    specs.push('f', shadow, a.limit, Math.max(1, a.endsAt - Date.now()), '');
+  else specs.push('c', shadow, a.limit, a.leaseMs, '');
 }
 
 const malformed = (): RedisLimitsError =>

@@ -7,13 +7,15 @@ import {
   encodeRequests,
   LIMITS_SCRIPTS,
   RedisLimitsError,
+  type ScriptArgs,
 } from './redis-limits-script.js';
 
 export { RedisLimitsError } from './redis-limits-script.js';
 
+/** ioredis flattens the argument lists (one level) into the command's arguments. */
 interface LimitsRedis extends Redis {
-  pclLimitCheck(numKeys: number, ...args: (string | number)[]): Promise<unknown>;
-  pclLimitRefund(numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  pclLimitCheck(...args: ScriptArgs): Promise<unknown>;
+  pclLimitRefund(...args: ScriptArgs): Promise<unknown>;
 }
 
 /**

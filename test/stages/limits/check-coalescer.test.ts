@@ -108,7 +108,7 @@ describe('checks coalesced into one script call', () => {
     );
     expect(await scriptCalls()).toBe(before + 1);
     expect(batch.map((r) => r.admitted)).toEqual([true, true, true, false, false]);
-    expect(await admin.zrange(`batch:rl:${key}`, 0, -1)).toEqual(['a', 'b', 'c']);
+    expect(await admin.zrange(`batch:rl:${key}`, '0', '-1')).toEqual(['a', 'b', 'c']);
   });
 
   it('consumes from none of the limits of a request in a batch when one of them refuses', async () => {
