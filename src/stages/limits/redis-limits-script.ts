@@ -23,8 +23,9 @@ const PER_KEY = 5;
  * a refused request consumes from none of its checks. Time is Redis's own (TIME), one instant
  * for the whole call. Each key is read once and written once per call, however many requests
  * name it: the state of every key lives in `st` while the call runs.
- * Returns, per request: admitted (0/1), then four integers per check: allowed, remaining,
- * reset ms, retry ms.
+ * Returns, per request: admitted (0/1), then three integers per check: remaining, reset ms and
+ * retry ms, which is 0 exactly when the check allowed the request (a refusal's retry is at
+ * least 1 ms): fewer integers for Redis to encode and the client to parse.
  */
 const CHECK = `
 local t = redis.call('TIME')
@@ -150,7 +151,7 @@ for r = 1, requests do
       end
     end
     if not ok and not s.shadow then admitted = 0 end
-    out[#out + 1] = ok and 1 or 0
+    if not ok and retry < 1 then retry = 1 end
     out[#out + 1] = remaining
     out[#out + 1] = reset
     out[#out + 1] = retry
@@ -314,8 +315,10 @@ export function decodeReply(
   for (const checks of requests) {
     const admitted = n() === 1;
     const outcomes: LimitOutcome[] = [];
-    for (let i = 0; i < checks.length; i++)
-      outcomes.push({ allowed: n() === 1, remaining: n(), resetMs: n(), retryMs: n() });
+    for (let i = 0; i < checks.length; i++) {
+      const [remaining, resetMs, retryMs] = [n(), n(), n()];
+      outcomes.push({ allowed: retryMs === 0, remaining, resetMs, retryMs });
+    }
     results.push({ admitted, outcomes });
   }
   if (at !== values.length) throw malformed();
