@@ -83,7 +83,14 @@ export class CheckCoalescer {
 
   #send(batch: readonly Waiting[]): void {
     this.#inFlight.add(batch);
-    this.#sender.send(batch.map((w) => w.checks)).then(
+    let sent: Promise<BatchResult[]>;
+    try {
+      sent = this.#sender.send(batch.map((w) => w.checks));
+    } catch (err) {
+      // A call that never left must not stay in flight: every later request would queue behind it.
+      sent = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    sent.then(
       (results) => {
         this.#landed(batch);
         batch.forEach((w, i) => {
