@@ -60,6 +60,9 @@ local function load(k)
   return s
 end
 local out = {}
+-- Per check of the request being decided; reused from request to request rather than three
+-- new tables for every request of the call.
+local ss, vs, apply = {}, {}, {}
 local pos = #KEYS * ${PER_KEY} + 1
 local requests = tonumber(ARGV[pos])
 pos = pos + 1
@@ -69,12 +72,12 @@ for r = 1, requests do
   local head = #out + 1
   out[head] = 0
   local admitted = 1
-  local ss, vs, apply = {}, {}, {}
   for i = 1, n do
-    local s = st[tonumber(ARGV[pos])] or load(tonumber(ARGV[pos]))
+    local k = tonumber(ARGV[pos])
+    local s = st[k] or load(k)
     local v = ARGV[pos + 1]
     pos = pos + 2
-    ss[i], vs[i] = s, v
+    ss[i], vs[i], apply[i] = s, v, nil
     local kind, p1, p2 = s.kind, s.p1, s.p2
     local ok, remaining, reset, retry = false, 0, 0, 0
     if kind == 'g' then
