@@ -236,7 +236,8 @@ function limitsMethod(report) {
   if (!report.limitsAccuracy?.length) return '';
   return `- **portcullis-limit-local** and **portcullis-limit-redis**: the pass-through route with one
   rate limit per client IP far above the load (nothing is refused), with its \`RateLimit\`
-  headers on, counted in process or in Redis (one Lua round trip per request). A limit costs
+  headers on, counted in process or in Redis (one Lua script call per round trip, shared by the
+  requests that arrive while the previous call is out; docs/limits.md). A limit costs
   (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough), and p50(setup) −
   p50(portcullis-passthrough) under the same load. Each is first checked to answer with its
   \`RateLimit-Policy\`.
