@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { formatRows, now, summarize } from './inprocess-timing.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -299,8 +300,6 @@ async function prepare(config, cases, { authz, upstreamUrl, log, clock, freshCal
   return prepared;
 }
 
-const now = () => process.hrtime.bigint();
-
 /** One request through the stage: its decision, its cost in ns, and whether it waited. */
 async function request(c, statusOf) {
   const ctx = c.context();
@@ -329,24 +328,6 @@ function filterResponse(c, ctx) {
       : JSON.stringify(transform(JSON.parse(c.responseText)));
   const ns = Number(now() - t0);
   return { ns, out };
-}
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-function summarize(name, kind, samples, extra) {
-  const sorted = Float64Array.from(samples).sort();
-  return {
-    name,
-    kind,
-    samples: sorted.length,
-    p50: percentile(sorted, 50) / 1000,
-    p99: percentile(sorted, 99) / 1000,
-    max: sorted[sorted.length - 1] / 1000,
-    ...extra,
-  };
 }
 
 async function measure(cases, { iterations, warmup, statusOf, prefix, kind }) {
@@ -455,25 +436,10 @@ export async function runAuthzInProcess({ iterations, warmup }) {
 }
 
 function formatText(result) {
-  const header = ['', 'samples', 'p50 µs', 'p99 µs', 'max µs', 'cases'];
-  const rows = result.rows.map((r) => [
-    r.name,
-    String(r.samples),
-    r.p50.toFixed(2),
-    r.p99.toFixed(2),
-    r.max.toFixed(1),
-    `${r.cases} (${r.decisions})`,
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) =>
-    cells
-      .map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
-      .join('  ');
   return [
     `authz in-process, ${result.iterations} iterations after ${result.warmup} of warm-up, Node ${result.node}`,
     `ownership lookups that missed their cache while measuring: ${result.cacheMisses}`,
-    line(header),
-    ...rows.map(line),
+    formatRows(result.rows, [{ header: 'cases', cell: (r) => `${r.cases} (${r.decisions})` }]),
   ].join('\n');
 }
 

@@ -2,14 +2,14 @@
 // at its defaults (paranoia 1), on a typical request of the demo's clients: GET /catalog with a
 // search query, a browser's headers and cookies. Every value is inspected and nothing is
 // refused, so what is measured is the cost of looking, compared with portcullis-passthrough.
-// (The benchmark's load is GET-only; a POST with a JSON body is measured per request by
-// `npm run eval:detection`, which replays the corpus through the engine.)
+// (The benchmark's load is GET-only; the demo's requests with JSON bodies are timed in process
+// by bench/detect-inprocess.mjs, with this request.)
 
-const QUERY =
+export const QUERY =
   'q=women%27s+running+shoes&category=sport+%26+outdoor&sort=-price&page=2&size=24' +
   '&filter=brand%3Aacme%2Ccolor%3Ablue&ref=https%3A%2F%2Fwww.example.com%2Fnewsletter%3Fid%3D42';
 
-const HEADERS = {
+export const HEADERS = {
   'user-agent':
     'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36',
   accept: 'application/json',

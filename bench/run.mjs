@@ -29,6 +29,7 @@ import {
   measureAccuracy,
 } from './limits-setups.mjs';
 import { runAuthzInProcess } from './authz-inprocess.mjs';
+import { runDetectInProcess } from './detect-inprocess.mjs';
 import {
   AUTHZ_SETUPS,
   applyAuthz,
@@ -54,7 +55,9 @@ import { closedLoop, paced, stopActiveLoad } from './load.mjs';
 import { measureMaskingMemory } from './masking-memory.mjs';
 import { ensureNginx, prepareNginx } from './peers/nginx.mjs';
 import {
+  formatAuthzConsole,
   formatConsole,
+  formatDetectConsole,
   formatDetectorsConsole,
   formatMarkdown,
   formatMaskingConsole,
@@ -108,6 +111,13 @@ const AUTHZ_INPROCESS = 'authz-inprocess';
 const AUTHZ_INPROCESS_OPTIONS = {
   full: { iterations: 10_000, warmup: 2_000 },
   quick: { iterations: 1_000, warmup: 200 },
+};
+
+/** The in-process measurement of attack detection (bench/detect-inprocess.mjs). */
+const DETECT_INPROCESS = 'detect-inprocess';
+const DETECT_INPROCESS_OPTIONS = {
+  full: { iterations: 20_000, warmup: 2_000 },
+  quick: { iterations: 2_000, warmup: 200 },
 };
 
 /**
@@ -180,7 +190,8 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N        interleaved rounds; the best round of each setup is reported (default 2)
   --quick           smoke test: --duration 2 --warmup 1 --rounds 1, docs not written
   --only A,B        only these setups (${[...SETUPS.map((s) => s.name), ...MEASUREMENTS].join(', ')}),
-                    or ${AUTHZ_INPROCESS} (authorization measured in-process); docs not written
+                    or ${AUTHZ_INPROCESS} / ${DETECT_INPROCESS} (authorization / attack detection
+                    measured in-process); docs not written
   --help            this text`;
 
 /** Temp dirs of this run, removed on every way out. */
@@ -228,6 +239,7 @@ function parseFlags(argv) {
   for (const name of only ?? []) {
     if (
       name !== AUTHZ_INPROCESS &&
+      name !== DETECT_INPROCESS &&
       !SETUPS.some((s) => s.name === name) &&
       !MEASUREMENTS.includes(name)
     )
@@ -407,7 +419,31 @@ async function main(argv) {
     detectorsInProcess = await measureDetectors();
     console.log(formatDetectorsConsole(detectorsInProcess));
   }
-  if (setups.length === 0) return 0;
+  // The in-process measurements first, on a machine not yet busy with any setup (and alone
+  // when --only names nothing else).
+  let authzInProcess = null;
+  if (inProcess) {
+    const opts = AUTHZ_INPROCESS_OPTIONS[flags.quick ? 'quick' : 'full'];
+    say(
+      `${AUTHZ_INPROCESS}: the demo's rules, ${opts.iterations} iterations after ${opts.warmup} of warm-up`,
+    );
+    authzInProcess = await runAuthzInProcess(opts);
+    say(`${AUTHZ_INPROCESS}: done; lookups that missed their cache: ${authzInProcess.cacheMisses}`);
+  }
+  let detectInProcess = null;
+  if (!flags.only || flags.only.includes(DETECT_INPROCESS)) {
+    const opts = DETECT_INPROCESS_OPTIONS[flags.quick ? 'quick' : 'full'];
+    say(
+      `${DETECT_INPROCESS}: the detect stage on the demo's requests, ${opts.iterations} iterations after ${opts.warmup} of warm-up`,
+    );
+    detectInProcess = await runDetectInProcess(opts);
+    say(`${DETECT_INPROCESS}: done`);
+  }
+  if (setups.length === 0) {
+    if (authzInProcess) console.log(`\n${formatAuthzConsole(authzInProcess)}`);
+    if (detectInProcess) console.log(`\n${formatDetectConsole(detectInProcess)}`);
+    return 0;
+  }
 
   if (setups.some((s) => s.kind === 'portcullis') && !existsSync(CLI)) {
     throw new Error(
@@ -424,17 +460,6 @@ async function main(argv) {
   const accuracyPorts = limited ? ports.slice(2 * setups.length) : [];
   if (limited) cleanupTasks.push(deleteBenchKeys);
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
-
-  // Authorization in-process first, on a machine not yet busy with any setup.
-  let authzInProcess = null;
-  if (inProcess) {
-    const opts = AUTHZ_INPROCESS_OPTIONS[flags.quick ? 'quick' : 'full'];
-    say(
-      `${AUTHZ_INPROCESS}: the demo's rules, ${opts.iterations} iterations after ${opts.warmup} of warm-up`,
-    );
-    authzInProcess = await runAuthzInProcess(opts);
-    say(`${AUTHZ_INPROCESS}: done; lookups that missed their cache: ${authzInProcess.cacheMisses}`);
-  }
 
   const useDemo = existsSync(DEMO_UPSTREAM);
   if (!useDemo && setups.some((s) => s.authz !== undefined))
@@ -761,6 +786,7 @@ async function main(argv) {
     eventsConfig: EVENTS_CONFIG,
     limitsAccuracy,
     authzInProcess,
+    detectInProcess,
     maskingMemory,
     detectorsInProcess,
     contractValidation,
@@ -768,6 +794,7 @@ async function main(argv) {
       ...evaluateTargets(row, halfLoad, recording, baselineRecords, {
         limitsAccuracy,
         authzInProcess,
+        detectInProcess,
         contractValidation,
       }),
       maskingTarget(maskingMemory),
@@ -816,7 +843,7 @@ function evaluateTargets(
   halfLoad,
   recording,
   baselineRecords,
-  { limitsAccuracy, authzInProcess, contractValidation },
+  { limitsAccuracy, authzInProcess, detectInProcess, contractValidation },
 ) {
   const quotient = (a, b) => (row(a) && row(b) ? row(a).best.rps / row(b).best.rps : Number.NaN);
   const atLeast = (label, value, target) => ({
@@ -994,6 +1021,24 @@ function evaluateTargets(
       target: `< ${TARGETS.detectionCost * 100} %`,
       status: cost < TARGETS.detectionCost ? 'met' : 'missed',
     });
+    const added = row(name).leanest.cpuUs - pass.leanest.cpuUs;
+    targets.push({
+      label: `attack detection, ${name}, in CPU per request: (${name} − portcullis-passthrough) ÷ portcullis-passthrough`,
+      display: `${((added / pass.leanest.cpuUs) * 100).toFixed(1)} % (${added.toFixed(1)} µs)`,
+      target: '',
+      status: 'no target',
+    });
+  }
+  if (detectInProcess) {
+    for (const r of detectInProcess.rows) {
+      if (r !== detectInProcess.rows[0] && r !== detectInProcess.rows.at(-1)) continue;
+      targets.push({
+        label: `attack detection in-process, ${r.name}: p50 (p99)`,
+        display: `${r.p50.toFixed(2)} µs (${r.p99.toFixed(2)} µs)`,
+        target: '',
+        status: 'no target',
+      });
+    }
   }
   if (row('portcullis-post-1k') && row('portcullis-contract-post-1k')) {
     const plain = row('portcullis-post-1k').best.rps;

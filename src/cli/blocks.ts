@@ -1,4 +1,9 @@
-import { BlockStore, isActive, type BlockRecord } from '../state/blocks/block-store.js';
+import {
+  BlockStore,
+  isActive,
+  type BlockRecord,
+  type ThrottleRate,
+} from '../state/blocks/block-store.js';
 import { BLOCK_KINDS, type BlockKind } from '../state/blocks/block-subject.js';
 import { announceBlocksChanged } from '../stages/blocks/blocks-service.js';
 import { AdminError } from './admin-error.js';
@@ -7,6 +12,9 @@ import { textTable } from './text-table.js';
 
 interface BlockJson {
   id: string;
+  /** `block` (403) or `throttle` (429 beyond `throttle`'s rate). */
+  action: 'block' | 'throttle';
+  throttle: { limit: number; windowSeconds: number } | null;
   kind: BlockKind;
   subject: string;
   reason: string;
@@ -25,6 +33,8 @@ function iso(ms: number | undefined): string | null {
 function blockJson(b: BlockRecord, now: number): BlockJson {
   return {
     id: b.id,
+    action: b.action,
+    throttle: b.throttle ?? null,
     kind: b.kind,
     subject: b.subject,
     reason: b.reason,
@@ -45,6 +55,8 @@ export interface BlocksAddOptions {
   readonly reason: string;
   /** Milliseconds; none: until removed. */
   readonly for?: number;
+  /** A throttle at this rate instead of a block. */
+  readonly throttle?: ThrottleRate;
   readonly json?: boolean;
 }
 
@@ -80,6 +92,7 @@ export async function runBlocksAdd(opts: BlocksAddOptions): Promise<void> {
         reason: opts.reason,
         actor: session.actor,
         ...(opts.for === undefined ? {} : { ttlMs: opts.for }),
+        ...(opts.throttle === undefined ? {} : { throttle: opts.throttle }),
       });
     } catch (err) {
       if (err instanceof RangeError) throw new AdminError('PCL_ADMIN_INVALID', err.message);
@@ -89,20 +102,30 @@ export async function runBlocksAdd(opts: BlocksAddOptions): Promise<void> {
     await session.record({
       action: 'block.add',
       target: `${block.kind}:${block.subject}`,
-      details: { block: block.id, reason: block.reason, expiresAt: block.expiresAt ?? null },
+      details: {
+        block: block.id,
+        action: block.action,
+        reason: block.reason,
+        expiresAt: block.expiresAt ?? null,
+        ...(block.throttle === undefined
+          ? {}
+          : { limit: block.throttle.limit, windowSeconds: block.throttle.windowSeconds }),
+      },
     });
     const json = blockJson(block, session.clock.now());
     process.stdout.write(
       opts.json === true
         ? `${JSON.stringify(json)}\n`
-        : `${block.id}: ${block.kind} ${block.subject} blocked ${
-            json.expiresAt === null ? 'until removed' : `until ${json.expiresAt}`
-          }\n`,
+        : `${block.id}: ${block.kind} ${block.subject} ${
+            block.throttle === undefined
+              ? 'blocked'
+              : `throttled to ${block.throttle.limit} per ${block.throttle.windowSeconds} s`
+          } ${json.expiresAt === null ? 'until removed' : `until ${json.expiresAt}`}\n`,
     );
   });
 }
 
-/** `portcullis blocks remove ID`: ends a block now, on every gateway within a second. */
+/** `portcullis blocks remove ID`: ends a block or throttle now, on every gateway within a second. */
 export async function runBlocksRemove(
   id: string,
   opts: { config: string; json?: boolean },
@@ -128,7 +151,10 @@ export async function runBlocksRemove(
   });
 }
 
-/** `portcullis blocks list [--all]`: the blocks in force (with --all, every block ever made). */
+/**
+ * `portcullis blocks list [--all]`: the blocks and throttles in force (with --all, every one ever
+ * made), each with its action, as a Cloudflare user reads IP access rules.
+ */
 export async function runBlocksList(opts: {
   config: string;
   all?: boolean;
@@ -150,9 +176,12 @@ export async function runBlocksList(opts: {
     }
     process.stdout.write(
       textTable(
-        ['ID', 'KIND', 'SUBJECT', 'STATE', 'UNTIL', 'BY', 'REASON'],
+        ['ID', 'ACTION', 'KIND', 'SUBJECT', 'STATE', 'UNTIL', 'BY', 'REASON'],
         blocks.map((b) => [
           b.id,
+          b.throttle === null
+            ? b.action
+            : `throttle ${b.throttle.limit}/${b.throttle.windowSeconds}s`,
           b.kind,
           b.subject,
           b.state,

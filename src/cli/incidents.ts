@@ -1,10 +1,10 @@
-import { BlockStore } from '../state/blocks/block-store.js';
+import { carryOut, type ActionOutcome, type SubjectAction } from '../response/response-actions.js';
 import {
   IncidentStore,
   type IncidentRecord,
+  proposalSummary,
   type ProposalRecord,
 } from '../state/incidents/incident-store.js';
-import { announceBlocksChanged } from '../stages/blocks/blocks-service.js';
 import { AdminError } from './admin-error.js';
 import { AdminSession } from './admin-session.js';
 import { textTable } from './text-table.js';
@@ -33,6 +33,7 @@ function proposalJson(p: ProposalRecord) {
     subjectKind: p.subjectKind,
     subject: p.subject,
     blockSeconds: p.blockSeconds,
+    throttle: p.throttle ?? null,
     reason: p.reason,
     status: p.status,
     createdAt: iso(p.createdAt),
@@ -43,6 +44,14 @@ function proposalJson(p: ProposalRecord) {
 }
 
 const DAY_MS = 86_400_000;
+
+/** The action a proposal asks for, as the playbook would have carried it out. */
+function actionOf(p: ProposalRecord): SubjectAction {
+  if (p.action === 'revoke') return { action: 'revoke' };
+  if (p.action === 'throttle' && p.throttle !== undefined)
+    return { action: 'throttle', seconds: p.blockSeconds, rate: p.throttle };
+  return { action: 'block', seconds: p.blockSeconds };
+}
 
 /** `portcullis incidents list [--days N]`: the incidents updated lately, newest first. */
 export async function runIncidentsList(opts: {
@@ -116,14 +125,8 @@ export async function runIncidentsShow(
       process.stdout.write('\n');
       process.stdout.write(
         textTable(
-          ['PROPOSAL', 'STATUS', 'ACTION', 'FOR', 'BY'],
-          found.proposals.map((p) => [
-            p.id,
-            p.status,
-            `block ${p.subjectKind} ${p.subject}`,
-            `${p.blockSeconds}s`,
-            p.decidedBy ?? '-',
-          ]),
+          ['PROPOSAL', 'STATUS', 'ACTION', 'BY'],
+          found.proposals.map((p) => [p.id, p.status, proposalSummary(p), p.decidedBy ?? '-']),
         ),
       );
     }
@@ -132,7 +135,7 @@ export async function runIncidentsShow(
 
 /**
  * `portcullis incidents approve|reject PROPOSAL`: a human decides on an action a playbook in
- * `propose` mode asked for. Approving carries it out (a block on every gateway within a second);
+ * `propose` mode asked for. Approving carries it out (a block or throttle on every gateway within a second, a revoke);
  * a proposal is decided once. Both are admin events in the audit trail.
  */
 export async function runIncidentsDecide(
@@ -154,39 +157,53 @@ export async function runIncidentsDecide(
     if (!result.changed) {
       throw new AdminError('PCL_ADMIN_CONFLICT', `${proposalId} was already ${proposal.status}`);
     }
-    let blockId: string | undefined;
+    let outcome: ActionOutcome | undefined;
     if (decision === 'approve') {
       try {
-        const block = await new BlockStore(session.db, () => session.clock.now()).add({
-          kind: proposal.subjectKind,
-          subject: proposal.subject,
-          reason: proposal.reason,
-          actor: `${session.actor} (approved ${proposal.id})`,
-          ttlMs: proposal.blockSeconds * 1000,
-        });
-        blockId = block.id;
+        outcome = await carryOut(
+          actionOf(proposal),
+          { kind: proposal.subjectKind, value: proposal.subject },
+          {
+            reason: proposal.reason,
+            actor: `${session.actor} (approved ${proposal.id})`,
+            incidentId: proposal.incidentId,
+          },
+          { db: session.db, now: () => session.clock.now(), announce: (a) => session.announce(a) },
+        );
       } catch (err) {
         // Not carried out: the proposal waits again rather than reading as done.
         await incidents.reopen(proposal.id);
         throw err;
       }
-      await incidents.carriedOut(proposal, blockId);
-      await session.announce(announceBlocksChanged);
-      proposal = { ...proposal, blockId };
+      if (outcome.status === 'not_applicable') {
+        await incidents.notApplicable(proposal, outcome.why);
+      } else {
+        await incidents.carriedOut(proposal, outcome.ref, outcome.summary);
+        if (proposal.action !== 'revoke') proposal = { ...proposal, blockId: outcome.ref };
+      }
     }
+    const done = outcome === undefined || outcome.status === 'not_applicable' ? null : outcome.ref;
     await session.record({
       action: `incident.${decision}`,
       target: `${proposal.subjectKind}:${proposal.subject}`,
       details: {
         proposal: proposal.id,
         incident: proposal.incidentId,
-        block: blockId ?? null,
+        action: proposal.action,
+        ...(proposal.action === 'revoke' ? { revoked: done } : { block: done }),
+        ...(outcome?.status === 'not_applicable' ? { notApplicable: outcome.why } : {}),
       },
     });
     process.stdout.write(
       opts.json === true
         ? `${JSON.stringify(proposalJson(proposal))}\n`
-        : `${proposal.id}: ${proposal.status}${blockId === undefined ? '' : `, block ${blockId}`}\n`,
+        : `${proposal.id}: ${proposal.status}${
+            outcome === undefined
+              ? ''
+              : outcome.status === 'not_applicable'
+                ? `, not applicable: ${outcome.why}`
+                : `: ${outcome.summary}`
+          }\n`,
     );
   });
 }

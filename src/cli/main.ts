@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { runAuditVerify } from './audit-verify.js';
+import type { ThrottleRate } from '../state/blocks/block-store.js';
 import { runBlocksAdd, runBlocksList, runBlocksRemove } from './blocks.js';
+import { throttleOption } from './throttle-option.js';
 import { runIncidentsDecide, runIncidentsList, runIncidentsShow } from './incidents.js';
 import { runCheck } from './check.js';
 import { runConsumersAdd } from './consumers-add.js';
@@ -225,7 +227,7 @@ keys
 
 const blocks = program
   .command('blocks')
-  .description('client IPs, consumers and credentials refused on every gateway');
+  .description('client IPs, consumers and credentials refused or throttled on every gateway');
 
 blocks
   .command('add')
@@ -242,6 +244,11 @@ blocks
     'how long (30m, 24h, 7d); until removed by default',
     durationOption(1000, 3650 * DAY_MS),
   )
+  .option(
+    '--throttle <rate>',
+    'hold the subject to LIMIT/WINDOW (10/1m) instead of refusing it: 429 beyond',
+    throttleOption,
+  )
   .option('--json', 'print JSON')
   .action(
     (opts: {
@@ -251,21 +258,22 @@ blocks
       credential?: string;
       reason: string;
       for?: number;
+      throttle?: ThrottleRate;
       json?: boolean;
     }) => runBlocksAdd(opts),
   );
 
 blocks
   .command('list')
-  .description('the blocks in force')
+  .description('the blocks and throttles in force')
   .option(...CONFIG)
-  .option('--all', 'every block ever made, expired and removed ones too')
+  .option('--all', 'every block and throttle ever made, expired and removed ones too')
   .option('--json', 'print JSON')
   .action((opts: { config: string; all?: boolean; json?: boolean }) => runBlocksList(opts));
 
 blocks
   .command('remove <blockId>')
-  .description('end a block now, on every gateway within a second')
+  .description('end a block or throttle now, on every gateway within a second')
   .option(...CONFIG)
   .option('--json', 'print JSON')
   .action((blockId: string, opts: { config: string; json?: boolean }) =>

@@ -220,16 +220,34 @@ const Playbook = Closed(
       SEVERITIES.map((s) => Type.Literal(s)),
       { default: 'low' },
     ),
-    action: Type.Union([Type.Literal('block'), Type.Literal('alert')]),
+    action: Type.Union([
+      Type.Literal('block'),
+      Type.Literal('throttle'),
+      Type.Literal('revoke'),
+      Type.Literal('alert'),
+    ]),
     mode: Type.Union([Type.Literal('apply'), Type.Literal('propose')], {
       default: 'apply',
-      description: 'apply at once, or propose and wait for a human (block only)',
+      description: 'apply at once, or propose and wait for a human (block, throttle, revoke)',
     }),
     blockSeconds: Type.Integer({
       minimum: 1,
       maximum: 31_536_000,
       default: 900,
       description: 'How long a block lasts',
+    }),
+    throttle: Section(
+      {
+        limit: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10 }),
+        windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+      },
+      'The rate a throttled subject is held to: limit requests per windowSeconds (GCRA)',
+    ),
+    throttleSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 31_536_000,
+      default: 900,
+      description: 'How long a throttle lasts',
     }),
   },
   'A rule: which detections, which action',

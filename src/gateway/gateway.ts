@@ -21,6 +21,7 @@ import { LimitTable } from '../stages/limits/limit-table.js';
 import { LimitsServices } from '../stages/limits/limits-services.js';
 import { buildContractStages } from '../stages/contract/contract-stages.js';
 import { STAGE_KINDS } from '../stages/registry.js';
+import { createThrottleStage } from '../stages/throttles/throttle-stage.js';
 import { onClientError } from './client-error.js';
 import { redirectHandler } from './redirect.js';
 import { createRequestHandler, type RuntimeHolder, type Scheme } from './handler.js';
@@ -144,6 +145,7 @@ export class Gateway {
         blocks: blocks.active,
         limits: limits.build(config),
         contract: buildContractStages(config),
+        throttles: throttleStages(config, blocks, limits),
       }));
       // Issuer keys fetched before the first request, not by it (bounded by the fetch timeouts).
       await authn.ready();
@@ -304,6 +306,7 @@ export class Gateway {
         blocks: this.blocks.active,
         limits: this.limits.build(config),
         contract: buildContractStages(config),
+        throttles: throttleStages(config, this.blocks, this.limits),
       }));
       const httpsCfg = config.listeners.https;
       for (const { scheme, server } of this.#servers) {
@@ -406,6 +409,15 @@ export class Gateway {
     this.log.info({ outcome }, 'gateway stopped');
     this.log.flush();
   }
+}
+
+/** The two throttle checks of every route, counting where the limits stage counts. */
+function throttleStages(config: Config, blocks: BlocksService, limits: LimitsServices) {
+  const backends = limits.throttleBackends(config);
+  return {
+    ip: createThrottleStage('ip', blocks.throttles, backends),
+    identity: createThrottleStage('identity', blocks.throttles, backends),
+  };
 }
 
 /** Who asked for a reload, as the audit trail records it. */

@@ -13,6 +13,7 @@ import type { ContractStages } from '../stages/contract/contract-stages.js';
 import { withGraphql } from '../stages/graphql/graphql-stage.js';
 import { STAGE_KINDS } from '../stages/registry.js';
 import type { StageDeps } from '../stages/registry-types.js';
+import { withThrottles } from '../stages/throttles/throttle-stage.js';
 import { TIER_LIMITS_STAGE, tierLimitsStage, withTierLimits } from '../stages/tiers/tier-limits.js';
 import type { RouteStage } from './pipeline.js';
 import type { ProblemOptions } from './respond.js';
@@ -161,6 +162,8 @@ export function buildRuntime(
     limits: LimitsStages;
     blocks?: IpBlocks;
     contract?: ContractStages;
+    /** The throttle checks (docs/response.md), the same two stages on every route. */
+    throttles?: { readonly ip: Stage; readonly identity: Stage };
   },
 ): { runtime: Runtime; retired: Upstream[] } {
   const { upstreams, retired } = buildUpstreams(
@@ -230,11 +233,17 @@ export function buildRuntime(
             enforce: true,
             skipForOptions: skip.has('contract'),
           });
-    const { stages, cors } = withProtection(
+    const { stages: protectedStages, cors } = withProtection(
       withGraphql(pipeline, r.graphql, skip),
       r,
       config.defaults,
     );
+    // Last, so that no other stage's placement has to know about them.
+    const { throttles } = deps;
+    const stages =
+      throttles === undefined
+        ? protectedStages
+        : withThrottles(protectedStages, throttles.ip, throttles.identity);
     return {
       name: r.name,
       hosts: r.hosts,

@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
 import type { PlaybookConfig, ResponseConfig } from '../config/response-schema.js';
 import type { Clock } from '../gateway/stage.js';
-import { announceBlocksChanged } from '../stages/blocks/blocks-service.js';
-import { BlockStore } from '../state/blocks/block-store.js';
 import type { ClusterState } from '../state/cluster/cluster-state.js';
+import { ApiKeyStore } from '../state/consumers/api-key-store.js';
 import type { SecretStore } from '../state/crypto/secrets.js';
 import type { Db } from '../state/db.js';
 import type { EventRecorder } from '../state/events/recorder.js';
@@ -11,6 +10,7 @@ import { IncidentStore } from '../state/incidents/incident-store.js';
 import { AlertDelivery, type FetchLike } from './alert-delivery.js';
 import { Allowlist } from './allowlist.js';
 import { atLeast, type Detection } from './detection.js';
+import { carryOut, type SubjectAction } from './response-actions.js';
 import { actionEvent } from './response-events.js';
 
 export interface PlaybookDeps {
@@ -39,7 +39,6 @@ export function matches(playbook: PlaybookConfig, d: Detection): boolean {
  */
 export class PlaybookRunner {
   readonly #deps: PlaybookDeps;
-  readonly #blocks: BlockStore;
   readonly #incidents: IncidentStore;
   readonly #alerts: AlertDelivery;
   #allowlist: Allowlist;
@@ -49,7 +48,6 @@ export class PlaybookRunner {
     this.#deps = deps;
     this.#config = config;
     this.#allowlist = new Allowlist(config.allowlist);
-    this.#blocks = new BlockStore(deps.db, () => deps.clock.now());
     this.#incidents = new IncidentStore(deps.db, () => deps.clock.now());
     this.#alerts = new AlertDelivery(deps);
   }
@@ -89,7 +87,7 @@ export class PlaybookRunner {
       if (!matches(playbook, d)) continue;
       try {
         if (playbook.action === 'alert') await this.#alert(playbook, d, incident);
-        else await this.#block(playbook, d, incident);
+        else await this.#act(playbook, d, incident);
       } catch (err) {
         this.#deps.log.error(
           { event: 'response.action_failed', playbook: playbook.name, kind: d.kind, err },
@@ -127,90 +125,142 @@ export class PlaybookRunner {
     }
   }
 
-  async #block(playbook: PlaybookConfig, d: Detection, incident: string): Promise<void> {
+  /**
+   * Whether the allowlist covers the detection's subject. A credential the detection could not
+   * tie to a consumer (a refused key carries none) is looked up among the API keys: a key of an
+   * allowlisted consumer stays out of automation's reach whatever the detection knew.
+   */
+  async #allowlisted(d: Detection): Promise<boolean> {
+    if (this.#allowlist.covers(d)) return true;
+    if (d.subject.kind !== 'credential' || d.consumer !== undefined) return false;
+    const keys = await new ApiKeyStore(this.#deps.db).withFingerprint(d.subject.value);
+    return keys.some((k) => this.#allowlist.covers({ ...d, consumer: k.consumerId }));
+  }
+
+  /** What the playbook does to a subject, with its parameters. */
+  static subjectAction(playbook: PlaybookConfig): SubjectAction {
+    switch (playbook.action) {
+      case 'throttle':
+        return { action: 'throttle', seconds: playbook.throttleSeconds, rate: playbook.throttle };
+      case 'revoke':
+        return { action: 'revoke' };
+      default:
+        return { action: 'block', seconds: playbook.blockSeconds };
+    }
+  }
+
+  /** A block, a throttle or a revoke of the detection's subject: applied, or proposed. */
+  async #act(playbook: PlaybookConfig, d: Detection, incident: string): Promise<void> {
+    const what = PlaybookRunner.subjectAction(playbook);
+    const event = `response.${what.action}`;
     const { subject } = d;
-    if (subject.kind === 'route' || subject.kind === 'username') {
-      // Not a client: blocking a route or an account would be the attacker's denial of service.
-      this.#record('response.block', 'not_applicable', d, { playbook: playbook.name });
+    const kind = subject.kind;
+    if (kind !== 'ip' && kind !== 'consumer' && kind !== 'credential') {
+      // Not a client (a route, an account name): acting on it would be the attacker's denial
+      // of service.
+      this.#record(event, 'not_applicable', d, { playbook: playbook.name });
       return;
     }
-    if (this.#allowlist.covers(d)) {
-      this.#record('response.block', 'allowlisted', d, { playbook: playbook.name, incident });
+    if (await this.#allowlisted(d)) {
+      this.#record(event, 'allowlisted', d, { playbook: playbook.name, incident });
       return;
     }
     const reason = `detection ${d.kind} (${d.severity})`;
+    const seconds = what.action === 'revoke' ? 0 : what.seconds;
     if (playbook.mode === 'propose') {
-      // A human decides: nothing is blocked until `portcullis incidents approve`.
+      // A human decides: nothing is done until `portcullis incidents approve`.
       if (incident === '') throw new Error('no incident to attach the proposal to');
-      const pending = await this.#incidents.pendingFor(subject.kind, subject.value);
+      const pending = await this.#incidents.pendingFor(what.action, subject.kind, subject.value);
       if (pending !== undefined) return;
       const proposal = await this.#incidents.propose({
         incidentId: incident,
         playbook: playbook.name,
-        subjectKind: subject.kind,
+        action: what.action,
+        subjectKind: kind,
         subject: subject.value,
-        blockSeconds: playbook.blockSeconds,
+        blockSeconds: seconds,
+        ...(what.action === 'throttle' ? { throttle: what.rate } : {}),
         reason,
       });
       this.#deps.log.warn(
         {
           event: 'response.proposed',
+          action: what.action,
           playbook: playbook.name,
           kind: d.kind,
           incident,
           proposal: proposal.id,
-          subjectKind: subject.kind,
+          subjectKind: kind,
           subject: subject.value,
         },
-        'a block waits for approval',
+        `a ${what.action} waits for approval`,
       );
-      this.#record('response.block', 'proposed', d, {
+      this.#record(event, 'proposed', d, {
         playbook: playbook.name,
         incident,
         proposal: proposal.id,
       });
       return;
     }
-    const ttlMs = playbook.blockSeconds * 1000;
-    // One block per subject while one is in force, whichever node gets here first.
+    // Once per subject while it is in force (a revoke: per incident window), whichever node
+    // gets here first.
+    const ttlMs = (seconds > 0 ? seconds : this.#config.incidentWindowSeconds) * 1000;
     const first = await this.#deps.cluster.increment(
-      `rsp:act:block:${subject.kind}:${subject.value}`,
+      `rsp:act:${what.action}:${subject.kind}:${subject.value}`,
       1,
       ttlMs,
     );
     if (first !== 1) return;
-    const block = await this.#blocks.add({
-      kind: subject.kind,
-      subject: subject.value,
-      reason,
-      actor: `playbook:${playbook.name}`,
-      ttlMs,
-    });
-    await announceBlocksChanged(this.#deps.cluster);
+    const outcome = await carryOut(
+      what,
+      { kind, value: subject.value },
+      { reason, actor: `playbook:${playbook.name}`, incidentId: incident },
+      {
+        db: this.#deps.db,
+        now: () => this.#deps.clock.now(),
+        announce: (announce) => announce(this.#deps.cluster),
+      },
+    );
+    if (outcome.status === 'not_applicable') {
+      this.#record(event, 'not_applicable', d, {
+        playbook: playbook.name,
+        incident,
+        why: outcome.why,
+      });
+      return;
+    }
+    const decision = outcome.status === 'done' ? 'applied' : 'unchanged';
     this.#deps.log.warn(
       {
-        event: 'response.block',
+        event,
+        decision,
         playbook: playbook.name,
         kind: d.kind,
-        block: block.id,
+        ref: outcome.ref,
         subjectKind: subject.kind,
         subject: subject.value,
-        seconds: playbook.blockSeconds,
+        ...(seconds > 0 ? { seconds } : {}),
       },
-      'blocked by a playbook',
+      `playbook ${playbook.name}: ${outcome.summary}`,
     );
-    this.#record('response.block', 'applied', d, {
+    this.#record(event, decision, d, {
       playbook: playbook.name,
-      block: block.id,
-      seconds: playbook.blockSeconds,
+      [what.action === 'revoke' ? 'revoked' : 'block']: outcome.ref,
+      ...(seconds > 0 ? { seconds } : {}),
+      ...(what.action === 'throttle'
+        ? { limit: what.rate.limit, windowSeconds: what.rate.windowSeconds }
+        : {}),
       incident,
     });
     if (incident !== '') {
       await this.#incidents.note(
         incident,
         'action',
-        `playbook ${playbook.name} blocked ${subject.kind} ${subject.value} for ${playbook.blockSeconds} s`,
-        { playbook: playbook.name, block: block.id },
+        `playbook ${playbook.name} ${outcome.summary}`,
+        {
+          playbook: playbook.name,
+          [what.action === 'revoke' ? 'revoked' : 'block']: outcome.ref,
+        },
       );
     }
   }

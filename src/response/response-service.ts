@@ -15,6 +15,7 @@ import type { EventRecorder } from '../state/events/recorder.js';
 import { REQUEST_DONE_CHANNEL, type RequestDoneEvent } from '../state/events/request-done.js';
 import { BehaviourDetectors } from './behaviour-detectors.js';
 import { detectionChannel, type Detection } from './detection.js';
+import { ExpirySweep } from './expiry-sweep.js';
 import { PlaybookRunner } from './playbooks.js';
 import { detectionEvent } from './response-events.js';
 
@@ -31,6 +32,7 @@ const isObject = (m: unknown): m is Record<string, unknown> => typeof m === 'obj
 export class ResponseService {
   readonly #detectors: BehaviourDetectors;
   readonly #playbooks: PlaybookRunner;
+  readonly #expiries: ExpirySweep;
   readonly #log: Logger;
   readonly #recorder: EventRecorder;
   readonly #timer: NodeJS.Timeout;
@@ -56,6 +58,8 @@ export class ResponseService {
     this.#log = deps.log;
     this.#recorder = deps.recorder;
     this.#playbooks = new PlaybookRunner(config, deps);
+    // Expiries are audited whether or not detection is enabled: a hand-made block expires too.
+    this.#expiries = new ExpirySweep(deps);
     this.#detectors = new BehaviourDetectors({
       cluster: deps.cluster,
       clock: deps.clock,
@@ -148,5 +152,11 @@ export class ResponseService {
     await this.#flushing;
     await this.#actions;
     await this.#playbooks.close();
+    await this.#expiries.close();
+  }
+
+  /** Records the expiries due now (every node does so each second); for tests. */
+  sweepExpiries(): Promise<number> {
+    return this.#expiries.sweep();
   }
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/gateway/stage.js';
@@ -10,7 +11,10 @@ import type { EventRecord } from '../../src/state/events/event.js';
 import type { EventRecorder } from '../../src/state/events/recorder.js';
 import { migrate } from '../../src/state/migrate.js';
 import { MIGRATIONS } from '../../src/state/migrations/index.js';
-import { useTestDatabase } from '../support/databases.js';
+import { ApiKeyStore } from '../../src/state/consumers/api-key-store.js';
+import { REVOKED_API_KEYS_SET } from '../../src/state/consumers/change-announcements.js';
+import { ConsumerStore } from '../../src/state/consumers/consumer-store.js';
+import { BACKENDS, useTestDatabase } from '../support/databases.js';
 import { responseConfig } from './response-config.js';
 
 const log = pino({ level: 'silent' });
@@ -212,5 +216,221 @@ describe('playbooks in propose mode', () => {
     // Both detections joined one incident; one proposal waits in it.
     expect(shown?.entries.map((e) => e.type)).toEqual(['detection', 'proposal', 'detection']);
     expect(shown?.proposals.map((p) => p.status)).toEqual(['pending']);
+  });
+});
+
+describe.each(BACKENDS)('throttle and revoke playbooks on %s', (backend) => {
+  const t = useTestDatabase(backend);
+  const clock: Clock = { now: () => 1_800_000_000_000, monotonic: () => 0 };
+  let cluster: MemoryClusterState;
+  beforeAll(async () => {
+    await migrate(t.db, MIGRATIONS);
+    cluster = new MemoryClusterState({ clock, log });
+  });
+  afterAll(async () => {
+    await cluster.close();
+  });
+
+  const ACTIONS = {
+    allowlist: { cidrs: ['10.0.0.0/8'], consumers: ['partner'] },
+    playbooks: [
+      {
+        name: 'slow-down',
+        kinds: ['brute_force.client'],
+        action: 'throttle',
+        throttle: { limit: 5, windowSeconds: 60 },
+        throttleSeconds: 300,
+      },
+      { name: 'revoke-leaked', kinds: ['brute_force.credential'], action: 'revoke' },
+      { name: 'cut-off', kinds: ['enumeration.consumer'], action: 'revoke' },
+      {
+        name: 'review',
+        kinds: ['credential_stuffing.client'],
+        action: 'throttle',
+        mode: 'propose',
+      },
+    ],
+  };
+
+  function runner() {
+    const recorder = collectingRecorder();
+    const announced: string[] = [];
+    void cluster.subscribe('blocks', (m) => announced.push(m));
+    const r = new PlaybookRunner(responseConfig(ACTIONS), {
+      db: t.db,
+      cluster,
+      clock,
+      log,
+      recorder,
+      secrets: noSecrets,
+    });
+    return { r, recorder, announced };
+  }
+
+  it('throttles the subject for throttleSeconds, once while in force, and tells the timeline', async () => {
+    const { r, recorder } = runner();
+    const d = detection({
+      kind: 'brute_force.client',
+      subject: { kind: 'ip', value: '192.0.2.30' },
+    });
+    await r.run(d);
+    await r.run(d);
+    const listed = await new BlockStore(t.db, () => clock.now()).list();
+    expect(listed.map((b) => [b.action, b.kind, b.subject, b.throttle, b.actor])).toEqual([
+      ['throttle', 'ip', '192.0.2.30', { limit: 5, windowSeconds: 60 }, 'playbook:slow-down'],
+    ]);
+    expect(listed[0]?.expiresAt).toBe(clock.now() + 300_000);
+    expect(recorder.events.map((e) => [e.action, e.decision])).toEqual([
+      ['response.throttle', 'applied'],
+    ]);
+    const incident = String(recorder.events[0]?.details?.incident);
+    expect(listed[0]?.incidentId).toBe(incident);
+    expect(recorder.events[0]?.details).toMatchObject({
+      block: listed[0]?.id,
+      limit: 5,
+      windowSeconds: 60,
+      seconds: 300,
+    });
+    const shown = await new IncidentStore(t.db, () => clock.now()).show(incident);
+    expect(shown?.entries.map((e) => [e.type, e.summary, e.details.block])).toEqual([
+      ['detection', 'brute_force.client (high) on route login', undefined],
+      [
+        'action',
+        `playbook slow-down throttled to 5 per 60 s ip 192.0.2.30 for 300 s (${listed[0]?.id})`,
+        listed[0]?.id,
+      ],
+      ['detection', 'brute_force.client (high) on route login', undefined],
+    ]);
+  });
+
+  it('never throttles an allowlisted address', async () => {
+    const { r, recorder } = runner();
+    await r.run(
+      detection({ kind: 'brute_force.client', subject: { kind: 'ip', value: '10.0.0.9' } }),
+    );
+    expect(recorder.events.map((e) => [e.action, e.decision])).toEqual([
+      ['response.throttle', 'allowlisted'],
+    ]);
+    const subjects = (await new BlockStore(t.db, () => clock.now()).list()).map((b) => b.subject);
+    expect(subjects).not.toContain('10.0.0.9');
+  });
+
+  it('proposes a throttle with its rate, and makes nothing until approved', async () => {
+    const { r, recorder } = runner();
+    const before = (await new BlockStore(t.db, () => clock.now()).list()).length;
+    await r.run(detection({ subject: { kind: 'ip', value: '192.0.2.31' } }));
+    expect((await new BlockStore(t.db, () => clock.now()).list()).length).toBe(before);
+    expect(recorder.events.map((e) => [e.action, e.decision])).toEqual([
+      ['response.throttle', 'proposed'],
+    ]);
+    const pending = await new IncidentStore(t.db, () => clock.now()).pendingFor(
+      'throttle',
+      'ip',
+      '192.0.2.31',
+    );
+    expect(pending).toMatchObject({
+      action: 'throttle',
+      throttle: { limit: 10, windowSeconds: 60 },
+      blockSeconds: 900,
+      status: 'pending',
+    });
+  });
+
+  it('revokes the API key a credential fingerprint names, on every node', async () => {
+    const consumers = new ConsumerStore(t.db, () => clock.now());
+    await consumers.create({ id: 'leaky', scopes: [], roles: [], metadata: {} });
+    const keys = new ApiKeyStore(t.db, () => clock.now());
+    const key = await keys.create({
+      id: 'key_leaky0000001',
+      consumerId: 'leaky',
+      hash: randomBytes(32),
+      fingerprint: 'fp:1eaf1eaf1eaf',
+      environment: 'live',
+    });
+    await cluster.mirrorSet(REVOKED_API_KEYS_SET);
+    const { r, recorder } = runner();
+    const d = detection({
+      kind: 'brute_force.credential',
+      subject: { kind: 'credential', value: key.fingerprint },
+      consumer: 'leaky',
+    });
+    await r.run(d);
+    expect((await keys.get(key.id))?.revokedAt).toBe(clock.now());
+    // Every node checks this set on each request: the key is refused within a second everywhere.
+    expect(cluster.has(REVOKED_API_KEYS_SET, key.id)).toBe(true);
+    expect(recorder.events.map((e) => [e.action, e.decision, e.details?.revoked])).toEqual([
+      ['response.revoke', 'applied', key.id],
+    ]);
+  });
+
+  it('never revokes a key of an allowlisted consumer, even when the detection did not name it', async () => {
+    await new ConsumerStore(t.db, () => clock.now()).create({
+      id: 'partner',
+      scopes: [],
+      roles: [],
+      metadata: {},
+    });
+    const keys = new ApiKeyStore(t.db, () => clock.now());
+    const key = await keys.create({
+      id: 'key_partner00001',
+      consumerId: 'partner',
+      hash: randomBytes(32),
+      fingerprint: 'fp:9a97e9a97e9a',
+      environment: 'live',
+    });
+    const { r, recorder } = runner();
+    await r.run(
+      detection({
+        kind: 'brute_force.credential',
+        subject: { kind: 'credential', value: key.fingerprint },
+      }),
+    );
+    expect((await keys.get(key.id))?.revokedAt).toBeUndefined();
+    expect(recorder.events.map((e) => [e.action, e.decision])).toEqual([
+      ['response.revoke', 'allowlisted'],
+    ]);
+  });
+
+  it.each([
+    [
+      'an address',
+      { kind: 'brute_force.credential', subject: { kind: 'ip', value: '192.0.2.40' } },
+    ],
+    [
+      'a credential that is no API key of the store (a token)',
+      { kind: 'brute_force.credential', subject: { kind: 'credential', value: 'fp:0000deadbeef' } },
+    ],
+    [
+      'a consumer of the config file',
+      { kind: 'enumeration.consumer', subject: { kind: 'consumer', value: 'declared-in-file' } },
+    ],
+  ] as const)('does not revoke %s, and says so', async (_name, over) => {
+    const { r, recorder } = runner();
+    await r.run(detection(over));
+    expect(recorder.events.map((e) => [e.action, e.decision])).toEqual([
+      ['response.revoke', 'not_applicable'],
+    ]);
+    expect(String(recorder.events[0]?.details?.why)).not.toBe('');
+  });
+
+  it('revokes a consumer by disabling it: every credential of it is refused', async () => {
+    const consumers = new ConsumerStore(t.db, () => clock.now());
+    await consumers.create({ id: 'prober', scopes: [], roles: [], metadata: {} });
+    const { r, recorder } = runner();
+    await r.run(
+      detection({ kind: 'enumeration.consumer', subject: { kind: 'consumer', value: 'prober' } }),
+    );
+    expect((await consumers.get('prober'))?.disabled).toBe(true);
+    expect(recorder.events.map((e) => [e.action, e.decision, e.details?.revoked])).toEqual([
+      ['response.revoke', 'applied', 'consumer:prober'],
+    ]);
+    // The allowlisted consumer is never revoked by automation.
+    await consumers.create({ id: 'partner', scopes: [], roles: [], metadata: {} });
+    const again = runner();
+    await again.r.run(
+      detection({ kind: 'enumeration.consumer', subject: { kind: 'consumer', value: 'partner' } }),
+    );
+    expect((await consumers.get('partner'))?.disabled).toBe(false);
+    expect(again.recorder.events.map((e) => e.decision)).toEqual(['allowlisted']);
   });
 });

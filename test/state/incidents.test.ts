@@ -58,20 +58,21 @@ describe.each(BACKENDS)('incidents on %s', (backend) => {
       const proposal = await store.propose({
         incidentId: incident,
         playbook: 'review',
+        action: 'block',
         subjectKind: 'ip',
         subject: `198.51.100.${status === 'approved' ? 1 : 2}`,
         blockSeconds: 60,
         reason: 'detection brute_force.client (high)',
       });
       expect(proposal.status).toBe('pending');
-      expect((await store.pendingFor('ip', proposal.subject))?.id).toBe(proposal.id);
+      expect((await store.pendingFor('block', 'ip', proposal.subject))?.id).toBe(proposal.id);
       const decided = await store.decide(proposal.id, status, 'cli:ops');
       expect(decided).toMatchObject({ changed: true, proposal: { status, decidedBy: 'cli:ops' } });
       expect(await store.decide(proposal.id, 'approved', 'cli:other')).toMatchObject({
         changed: false,
         proposal: { status, decidedBy: 'cli:ops' },
       });
-      expect(await store.pendingFor('ip', proposal.subject)).toBeUndefined();
+      expect(await store.pendingFor('block', 'ip', proposal.subject)).toBeUndefined();
       const shown = await store.show(incident);
       expect(shown?.entries.map((e) => e.type)).toEqual([
         'detection',
@@ -91,6 +92,7 @@ describe.each(BACKENDS)('incidents on %s', (backend) => {
     await store.propose({
       incidentId: b,
       playbook: 'review',
+      action: 'block',
       subjectKind: 'ip',
       subject: '192.0.2.2',
       blockSeconds: 60,

@@ -40,7 +40,8 @@ export class ActiveBlocks {
     if (changed.length === 0) return;
     const now = this.clock.now();
     for (const b of changed) {
-      if (isActive(b, now)) this.#byId.set(b.id, b);
+      // A throttle is a block record that refuses nothing by itself (ActiveThrottles).
+      if (b.action === 'block' && isActive(b, now)) this.#byId.set(b.id, b);
       else this.#byId.delete(b.id);
     }
     this.#reindex(now);

@@ -4,6 +4,7 @@ import { BlockStore } from '../../state/blocks/block-store.js';
 import type { ClusterState } from '../../state/cluster/cluster-state.js';
 import type { Db } from '../../state/db.js';
 import { StoreFollower } from '../../state/store-follower.js';
+import { ActiveThrottles } from '../throttles/active-throttles.js';
 import { ActiveBlocks } from './active-blocks.js';
 
 /** "Read the blocks from the store now": sent by whoever adds or removes one. */
@@ -28,6 +29,8 @@ export class BlocksService {
 
   private constructor(
     readonly active: ActiveBlocks,
+    /** The throttles in force: block records with `action: throttle` (docs/response.md). */
+    readonly throttles: ActiveThrottles,
     follower: StoreFollower,
   ) {
     this.#follower = follower;
@@ -42,6 +45,7 @@ export class BlocksService {
   }): Promise<BlocksService> {
     const store = new BlockStore(deps.db, () => deps.clock.now());
     const active = new ActiveBlocks(deps.clock);
+    const throttles = new ActiveThrottles(deps.clock);
     let seen = 0;
     const follower = await StoreFollower.start({
       name: 'blocks',
@@ -53,13 +57,14 @@ export class BlocksService {
         for (;;) {
           const changed = await store.changedSince(seen, PAGE);
           active.apply(changed);
+          throttles.apply(changed);
           const last = changed[changed.length - 1];
           if (last !== undefined) seen = last.changeSeq;
           if (changed.length < PAGE) return;
         }
       },
     });
-    return new BlocksService(active, follower);
+    return new BlocksService(active, throttles, follower);
   }
 
   /** Reads the store now; for tests and after a local write. */

@@ -16,17 +16,23 @@ const UTF8 = new TextDecoder('utf-8', { fatal: false });
 export function urlDecode(s: string): string | undefined {
   let i = s.indexOf('%');
   if (i === -1) return undefined;
+  if (onlyAsciiEscapes(s, i)) return decodeURIComponent(s);
   let out = '';
   let start = 0; // the first character not yet copied to `out`
   let changed = false;
+  // Bytes of one run of escapes are decoded together (a UTF-8 sequence spans several).
   const bytes: number[] = [];
+  let ascii = true;
   const flush = (): void => {
     if (bytes.length === 0) return;
-    // ASCII needs no UTF-8 decoder; a long run goes through a Buffer (a spread of a hostile
-    // 100 000 bytes would overflow the stack).
-    if (bytes.every((b) => b < 0x80)) out += Buffer.from(bytes).toString('latin1');
-    else out += UTF8.decode(Uint8Array.from(overlongToAscii(bytes)));
+    // ASCII needs no UTF-8 decoder (nor a buffer); a long run goes in slices, as a spread of a
+    // hostile 100 000 bytes would overflow the stack.
+    if (ascii) {
+      for (let k = 0; k < bytes.length; k += 4096)
+        out += String.fromCharCode(...bytes.slice(k, k + 4096));
+    } else out += UTF8.decode(Uint8Array.from(overlongToAscii(bytes)));
     bytes.length = 0;
+    ascii = true;
   };
   while (i !== -1) {
     const h1 = HEX(s.charCodeAt(i + 1));
@@ -37,13 +43,14 @@ export function urlDecode(s: string): string | undefined {
       i = s.indexOf('%', i + 1);
       continue;
     }
-    // Bytes of one run of escapes are decoded together (a UTF-8 sequence spans several).
     if (i > start) {
       flush();
       out += s.slice(start, i);
     }
     if (h1 >= 0 && h2 >= 0) {
-      bytes.push(h1 * 16 + h2);
+      const b = h1 * 16 + h2;
+      if (b >= 0x80) ascii = false;
+      bytes.push(b);
       start = i + 3;
     } else {
       flush();
@@ -56,6 +63,19 @@ export function urlDecode(s: string): string | undefined {
   flush();
   out += s.slice(start);
   return changed ? out : undefined;
+}
+
+/**
+ * Whether every `%` from `at` on starts an escape of an ASCII byte (`%00` to `%7F`): then the
+ * built-in decoder reads the value exactly as the lenient one below (no `%u`, no UTF-8, no
+ * overlong form, nothing left undecoded), and cannot throw.
+ */
+function onlyAsciiEscapes(s: string, at: number): boolean {
+  for (let i = at; i !== -1; i = s.indexOf('%', i + 3)) {
+    const h1 = HEX(s.charCodeAt(i + 1));
+    if (h1 < 0 || h1 > 7 || HEX(s.charCodeAt(i + 2)) < 0) return false;
+  }
+  return true;
 }
 
 function hex4(s: string, at: number): number {

@@ -20,14 +20,56 @@ export interface InspectParts {
   readonly body: boolean;
 }
 
+/**
+ * Where a value is: `query.q`, `header.user-agent`, or a body value's JSON pointer, which is
+ * spelled out (String(where)) only when asked: most values never need it.
+ */
+export type Where = string | BodyPointer;
+
 /** Receives each value (and each path of keys) with its location. Returns false to stop. */
 export interface ValueSink {
-  value(location: string, value: string, source: Source): boolean;
-  keys(location: string, keys: readonly string[], source: Source): boolean;
+  value(where: Where, value: string, source: Source): boolean;
+  /** `keys` is only valid during the call (the walker reuses the array). */
+  keys(where: Where, keys: readonly string[], source: Source): boolean;
+  /** A query value as sent, form-encoded (not empty): the sink decodes it with formDecode. */
+  formValue(where: Where, raw: string): boolean;
+}
+
+/**
+ * `body./items/0/sku`, built when first asked from the parent's (kept), so that spelling out
+ * every pointer of a document costs no more than the document.
+ */
+export class BodyPointer {
+  #text: string | undefined;
+
+  constructor(
+    private readonly parent: BodyPointer | undefined,
+    private readonly segment: string,
+  ) {
+    if (parent === undefined) this.#text = 'body.';
+  }
+
+  toString(): string {
+    if (this.#text !== undefined) return this.#text;
+    // Iterative: a document nested 100 000 deep must not overflow the stack.
+    const pending: BodyPointer[] = [this];
+    let at = this.parent;
+    while (at !== undefined && at.#text === undefined) {
+      pending.push(at);
+      at = at.parent;
+    }
+    let text = (at === undefined ? undefined : at.#text) ?? 'body.';
+    for (let i = pending.length - 1; i >= 0; i--) {
+      const p = pending[i] as BodyPointer;
+      text = `${text}/${pointerSegment(p.segment)}`;
+      p.#text = text;
+    }
+    return text;
+  }
 }
 
 /** `a+b%20c` as a form decoder reads it. */
-function formDecode(s: string): string {
+export function formDecode(s: string): string {
   const spaced = s.indexOf('+') === -1 ? s : s.replaceAll('+', ' ');
   return urlDecode(spaced) ?? spaced;
 }
@@ -49,16 +91,20 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 function walkQuery(query: string, sink: ValueSink): boolean {
-  if (query === '') return true;
-  for (const pair of query.split('&')) {
-    if (pair === '') continue;
-    const eq = pair.indexOf('=');
-    const name = formDecode(eq === -1 ? pair : pair.slice(0, eq));
-    const value = eq === -1 ? '' : formDecode(pair.slice(eq + 1));
-    const location = `query.${name}`;
-    if (!sink.keys(location, nameSegments(name), 'query')) return false;
-    if (!sink.value(location, name, 'query')) return false;
-    if (value !== '' && !sink.value(location, value, 'query')) return false;
+  for (let start = 0; start < query.length;) {
+    let end = query.indexOf('&', start);
+    if (end === -1) end = query.length;
+    if (end > start) {
+      const eq = query.indexOf('=', start);
+      const hasValue = eq !== -1 && eq < end;
+      const name = formDecode(query.slice(start, hasValue ? eq : end));
+      const location = `query.${name}`;
+      if (!sink.keys(location, nameSegments(name), 'query')) return false;
+      if (!sink.value(location, name, 'query')) return false;
+      if (hasValue && eq + 1 < end && !sink.formValue(location, query.slice(eq + 1, end)))
+        return false;
+    }
+    start = end + 1;
   }
   return true;
 }
@@ -76,25 +122,32 @@ function walkCookies(header: string, sink: ValueSink): boolean {
 
 /** Every string in the body (member names included), with its JSON pointer; iterative. */
 function walkBody(body: unknown, sink: ValueSink): boolean {
-  const stack: { value: unknown; pointer: string }[] = [{ value: body, pointer: '' }];
+  const root = new BodyPointer(undefined, '');
+  const stack: { value: unknown; where: BodyPointer }[] = [{ value: body, where: root }];
+  const one: string[] = [''];
   for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    const { value, pointer } = item;
+    const { value, where } = item;
     if (typeof value === 'string') {
-      if (!sink.value(`body.${pointer}`, value, 'body')) return false;
+      if (!sink.value(where, value, 'body')) return false;
     } else if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--)
-        stack.push({ value: value[i], pointer: `${pointer}/${i}` });
+      for (let i = value.length - 1; i >= 0; i--) {
+        const child: unknown = value[i];
+        // Numbers, booleans and null hold nothing to inspect.
+        if (typeof child === 'object' || typeof child === 'string')
+          stack.push({ value: child, where: new BodyPointer(where, String(i)) });
+      }
     } else if (isRecord(value)) {
       for (const key of Object.keys(value)) {
         const child = value[key];
-        const at = `${pointer}/${pointerSegment(key)}`;
-        const keys =
-          key === 'constructor' && isRecord(child) && Object.hasOwn(child, 'prototype')
-            ? ['constructor', 'prototype']
-            : [key];
-        if (!sink.keys(`body.${at}`, keys, 'body')) return false;
-        if (!sink.value(`body.${at}`, key, 'body')) return false;
-        stack.push({ value: child, pointer: at });
+        const at = new BodyPointer(where, key);
+        let keys = one;
+        if (key === 'constructor' && isRecord(child) && Object.hasOwn(child, 'prototype'))
+          keys = ['constructor', 'prototype'];
+        else one[0] = key;
+        if (!sink.keys(at, keys, 'body')) return false;
+        if (!sink.value(at, key, 'body')) return false;
+        if (typeof child === 'object' || typeof child === 'string')
+          stack.push({ value: child, where: at });
       }
     }
   }
@@ -110,7 +163,8 @@ export function walkRequest(
 ): void {
   if (inspect.path && !sink.value('path', parts.path, 'path')) return;
   if (inspect.query && !walkQuery(parts.query, sink)) return;
-  for (const [name, raw] of Object.entries(parts.headers)) {
+  for (const name of Object.keys(parts.headers)) {
+    const raw = parts.headers[name];
     if (raw === undefined) continue;
     if (name === 'cookie') {
       if (!inspect.cookies) continue;

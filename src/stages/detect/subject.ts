@@ -68,6 +68,19 @@ for (const [ch, bit] of [
   CHAR_BITS[ch.charCodeAt(0)] = bit;
 }
 
+/**
+ * Whether `text` is ASCII without any character that has a C bit: letters, digits, spaces and
+ * punctuation no rule family reads (`,` `+` `!` `?` `)` ...). Such a text can only fire the
+ * rules that read bare words (see isInert in detector.ts).
+ */
+export function isPlain(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || CHAR_BITS[c] !== 0) return false;
+  }
+  return true;
+}
+
 export class Subject {
   #lower: string | undefined;
   #mask = -1;

@@ -4,6 +4,7 @@ import type { Stage } from '../../gateway/stage.js';
 import type { LocalLimits } from './limit-check.js';
 import { compilePolicy, type CompiledPolicy } from './limit-policy.js';
 import { createLimitsStage } from './limits-stage.js';
+import type { ThrottleBackends } from '../throttles/throttle-stage.js';
 import { RedisLimits } from './redis-limits.js';
 
 /** Builds each route's limits stage for one config generation. */
@@ -71,6 +72,16 @@ export class LimitsServices {
     const client = new RedisLimits({ url: redisUrl, keyPrefix, log: this.#log });
     this.#redis = { url: redisUrl, prefix: keyPrefix, client };
     return client;
+  }
+
+  /**
+   * Where the throttles of response playbooks count (docs/response.md): this node's counters,
+   * and Redis when the config names one. The connection is opened now, with the limits' own
+   * (one per node): a throttle must be counted across nodes from its first request.
+   */
+  throttleBackends(config: Config): ThrottleBackends {
+    const redis = config.state.cluster.redisUrl === undefined ? undefined : this.#redisFor(config);
+    return { local: this.#local, redis: redis === undefined ? undefined : () => redis };
   }
 
   /** Before the first request: Redis connected, or given up on after a short wait. */

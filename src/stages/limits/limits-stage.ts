@@ -70,6 +70,8 @@ export function createLimitsStage(opts: LimitsStageOptions): Stage {
     ...policies.filter((p) => p.backend === 'redis').map((p) => p.timeoutMs),
   );
   const closedOnFailure = policies.some((p) => p.backend === 'redis' && !p.failOpen && !p.shadow);
+  // Only a concurrency policy holds anything until the response: the others need no release.
+  const holdsSlots = policies.some((p) => p.class === 'concurrency');
   // The RateLimit value of an admitted request, for its response.
   const admittedHeaders = new WeakMap<RequestContext, string>();
 
@@ -151,6 +153,21 @@ export function createLimitsStage(opts: LimitsStageOptions): Stage {
     });
   };
 
+  const releaseWhenFinished = (
+    ctx: RequestContext,
+    pending: Pending,
+    netLeases: readonly LimitCheck[],
+  ): void => {
+    const localLeases = leasesOf([...pick(pending, pending.local), ...netLeases]);
+    const redisLeases = netLeases.length > 0 ? [] : leasesOf(pick(pending, pending.redis));
+    if (localLeases.length > 0 || redisLeases.length > 0) {
+      ctx.onFinished(() => {
+        if (localLeases.length > 0) local.release(localLeases);
+        if (redisLeases.length > 0) redis?.release(redisLeases);
+      });
+    }
+  };
+
   const admitted = (
     ctx: RequestContext,
     pending: Pending,
@@ -162,14 +179,7 @@ export function createLimitsStage(opts: LimitsStageOptions): Stage {
       if (o !== undefined && !o.allowed && p.shadow)
         recordShadow(ctx, p, pending.checks[i] as LimitCheck);
     });
-    const localLeases = leasesOf([...pick(pending, pending.local), ...netLeases]);
-    const redisLeases = netLeases.length > 0 ? [] : leasesOf(pick(pending, pending.redis));
-    if (localLeases.length > 0 || redisLeases.length > 0) {
-      ctx.onFinished(() => {
-        if (localLeases.length > 0) local.release(localLeases);
-        if (redisLeases.length > 0) redis?.release(redisLeases);
-      });
-    }
+    if (holdsSlots) releaseWhenFinished(ctx, pending, netLeases);
     if (withHeaders.length > 0) admittedHeaders.set(ctx, rateLimitHeader(outcomes));
     return ALLOW;
   };

@@ -12,7 +12,7 @@ export interface BlockRecord {
   readonly subject: string;
   /** Why: free text of the operator, or the detection that asked for it. */
   readonly reason: string;
-  /** Who: `cli:<user>`, later a playbook. */
+  /** Who: `cli:<user>`, `playbook:<name>`, or `cli:<user> (approved prp_...)`. */
   readonly actor: string;
   readonly createdAt: number;
   /** Undefined: until removed. */
@@ -21,6 +21,21 @@ export interface BlockRecord {
   readonly removedBy: string | undefined;
   /** The change marker of the block's last write. */
   readonly changeSeq: number;
+  /** `block`: refused with 403; `throttle`: held to `throttle` (docs/response.md). */
+  readonly action: BlockAction;
+  /** A throttle's rate; undefined for a block. */
+  readonly throttle: ThrottleRate | undefined;
+  /** The incident whose playbook or approved proposal made it. */
+  readonly incidentId: string | undefined;
+}
+
+/** What a block does to its subject: refuse it, or hold it to a lower rate. */
+export type BlockAction = 'block' | 'throttle';
+
+/** At most `limit` requests in any `windowSeconds`, on every node together. */
+export interface ThrottleRate {
+  readonly limit: number;
+  readonly windowSeconds: number;
 }
 
 export interface NewBlock {
@@ -31,6 +46,10 @@ export interface NewBlock {
   readonly actor: string;
   /** How long the block lasts; undefined: until removed. */
   readonly ttlMs?: number;
+  /** A throttle instead of a block: the rate its subject is held to. */
+  readonly throttle?: ThrottleRate;
+  /** The incident it answers, when a playbook or an approved proposal makes it. */
+  readonly incidentId?: string;
 }
 
 /** Operator text in a block: bounded, one line, no control characters (it reaches terminals). */
@@ -44,7 +63,19 @@ function isReason(text: string): boolean {
 }
 
 const COLUMNS =
-  'id, subject_kind, subject, reason, actor, created_at, expires_at, removed_at, removed_by, change_seq';
+  'id, subject_kind, subject, reason, actor, created_at, expires_at, removed_at, removed_by, change_seq, action, throttle_limit, throttle_window_seconds, incident_id';
+
+/** A throttle's rate: whole numbers, at least one request per window of one second to a day. */
+function isRate(rate: ThrottleRate): boolean {
+  return (
+    Number.isInteger(rate.limit) &&
+    rate.limit >= 1 &&
+    rate.limit <= 1_000_000 &&
+    Number.isInteger(rate.windowSeconds) &&
+    rate.windowSeconds >= 1 &&
+    rate.windowSeconds <= 86_400
+  );
+}
 
 function optionalNumber(v: unknown): number | undefined {
   return v === null || v === undefined ? undefined : Number(v);
@@ -66,6 +97,12 @@ function fromRow(row: Record<string, unknown>): BlockRecord {
     removedAt: optionalNumber(row.removed_at),
     removedBy: optionalText(row.removed_by),
     changeSeq: Number(row.change_seq),
+    action: row.action === 'throttle' ? 'throttle' : 'block',
+    throttle:
+      row.action === 'throttle'
+        ? { limit: Number(row.throttle_limit), windowSeconds: Number(row.throttle_window_seconds) }
+        : undefined,
+    incidentId: optionalText(row.incident_id),
   };
 }
 
@@ -75,7 +112,7 @@ export function isActive(block: BlockRecord, now: number): boolean {
 }
 
 /**
- * The blocks of the store: written by `portcullis blocks` (and later by response playbooks),
+ * The blocks of the store: written by `portcullis blocks` and by response playbooks,
  * followed by every gateway through their change markers. Nothing is deleted: removing a block
  * stamps it, so the history stays readable and every node's copy sees the removal.
  */
@@ -99,12 +136,21 @@ export class BlockStore {
     if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 1000)) {
       throw new RangeError('ttl: a whole number of milliseconds, at least one second');
     }
+    const rate = input.throttle;
+    if (rate !== undefined && !isRate(rate)) {
+      throw new RangeError('throttle: 1 to 1000000 requests per 1 to 86400 seconds');
+    }
+    if (rate !== undefined && subject.subject.includes('/')) {
+      // Each throttle has its own count: a range would share one among all its addresses.
+      throw new RangeError('subject: a throttle names one address, not a range');
+    }
     const now = this.#now();
     const id = `blk_${randomBytes(8).toString('hex')}`;
     return this.#db.transaction(async (tx) => {
       const seq = await nextChange(tx, 'block_changes');
       const rows = await tx.query(
-        `INSERT INTO blocks (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8)
+        `INSERT INTO blocks (${COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8, $9, $10, $11, $12)
          RETURNING ${COLUMNS}`,
         [
           id,
@@ -115,6 +161,10 @@ export class BlockStore {
           now,
           ttl === undefined ? null : now + ttl,
           seq,
+          rate === undefined ? 'block' : 'throttle',
+          rate?.limit ?? null,
+          rate?.windowSeconds ?? null,
+          input.incidentId ?? null,
         ],
       );
       return fromRow(rows[0] as Record<string, unknown>);
@@ -160,6 +210,28 @@ export class BlockStore {
     return rows
       .map(fromRow)
       .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /**
+   * Claims the blocks that expired by now and whose expiry nobody recorded yet, at most `limit`:
+   * one atomic UPDATE ... RETURNING, so that of several nodes sweeping at once exactly one gets
+   * each block (a removed block ended by hand: its removal is its record).
+   */
+  async claimExpired(limit: number): Promise<BlockRecord[]> {
+    const now = this.#now();
+    const due = `expiry_recorded_at IS NULL AND removed_at IS NULL
+         AND expires_at IS NOT NULL AND expires_at <= $1`;
+    // A read first: most sweeps find nothing, and a read takes no write lock.
+    const [any] = await this.#db.query(`SELECT id FROM blocks WHERE ${due} LIMIT 1`, [now]);
+    if (any === undefined) return [];
+    const rows = await this.#db.query(
+      `UPDATE blocks SET expiry_recorded_at = $1
+       WHERE id IN (SELECT id FROM blocks WHERE ${due} ORDER BY expires_at LIMIT $2)
+         AND expiry_recorded_at IS NULL
+       RETURNING ${COLUMNS}`,
+      [now, limit],
+    );
+    return rows.map(fromRow).sort((a, b) => (a.expiresAt ?? 0) - (b.expiresAt ?? 0));
   }
 
   /** Blocks written after marker `since`, in marker order, at most `limit` of them. */

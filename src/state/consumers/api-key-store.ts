@@ -130,6 +130,14 @@ export class ApiKeyStore {
     return row === undefined ? undefined : fromRow(row);
   }
 
+  /** The keys whose fingerprint (`fp:...`, as events name a credential) is `fp`. */
+  async withFingerprint(fp: string): Promise<StoredApiKey[]> {
+    const rows = await this.#db.query(`SELECT ${COLUMNS} FROM api_keys WHERE fingerprint = $1`, [
+      fp,
+    ]);
+    return rows.map(fromRow);
+  }
+
   /** The keys of one consumer, or all, oldest first. */
   async list(consumerId?: string): Promise<StoredApiKey[]> {
     const rows =

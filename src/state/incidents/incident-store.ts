@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import type { ThrottleRate } from '../blocks/block-store.js';
 import type { Db } from '../db.js';
 
-export type EntryType = 'detection' | 'action' | 'proposal' | 'approval' | 'rejection';
+export type EntryType = 'detection' | 'action' | 'proposal' | 'approval' | 'rejection' | 'expiry';
 export type ProposalStatus = 'pending' | 'approved' | 'rejected';
 export type ProposalSubjectKind = 'ip' | 'consumer' | 'credential';
+export type ProposalAction = 'block' | 'throttle' | 'revoke';
 
 const SEVERITY_RANK: Readonly<Record<string, number>> = { low: 0, medium: 1, high: 2, critical: 3 };
 
@@ -32,30 +34,55 @@ export interface ProposalRecord {
   readonly id: string;
   readonly incidentId: string;
   readonly playbook: string;
-  readonly action: 'block';
+  readonly action: ProposalAction;
   readonly subjectKind: ProposalSubjectKind;
   readonly subject: string;
+  /** How long the block or throttle lasts; 0 for a revoke. */
   readonly blockSeconds: number;
+  /** The rate of a throttle; undefined otherwise. */
+  readonly throttle: ThrottleRate | undefined;
   readonly reason: string;
   readonly status: ProposalStatus;
   readonly createdAt: number;
   readonly decidedAt: number | undefined;
   readonly decidedBy: string | undefined;
+  /** The block or throttle its approval made. */
   readonly blockId: string | undefined;
 }
 
 export interface NewProposal {
   readonly incidentId: string;
   readonly playbook: string;
+  readonly action: ProposalAction;
   readonly subjectKind: ProposalSubjectKind;
   readonly subject: string;
   readonly blockSeconds: number;
+  readonly throttle?: ThrottleRate;
   readonly reason: string;
+}
+
+/** What a proposal asks for, in words: `block ip 192.0.2.9 for 900 s`. */
+export function proposalSummary(p: {
+  readonly action: ProposalAction;
+  readonly subjectKind: string;
+  readonly subject: string;
+  readonly blockSeconds: number;
+  readonly throttle?: ThrottleRate | undefined;
+}): string {
+  const target = `${p.subjectKind} ${p.subject}`;
+  switch (p.action) {
+    case 'block':
+      return `block ${target} for ${p.blockSeconds} s`;
+    case 'throttle':
+      return `throttle ${target} to ${p.throttle?.limit ?? '?'} per ${p.throttle?.windowSeconds ?? '?'} s for ${p.blockSeconds} s`;
+    case 'revoke':
+      return `revoke ${target}`;
+  }
 }
 
 const INCIDENT_COLUMNS = 'id, subject_kind, subject, severity, opened_at, updated_at, detections';
 const PROPOSAL_COLUMNS =
-  'id, incident_id, playbook, action, subject_kind, subject, block_seconds, reason, status, created_at, decided_at, decided_by, block_id';
+  'id, incident_id, playbook, action, subject_kind, subject, block_seconds, reason, status, created_at, decided_at, decided_by, block_id, throttle_limit, throttle_window_seconds';
 
 function incidentOf(row: Record<string, unknown>): IncidentRecord {
   return {
@@ -89,10 +116,14 @@ function proposalOf(row: Record<string, unknown>): ProposalRecord {
     id: String(row.id),
     incidentId: String(row.incident_id),
     playbook: String(row.playbook),
-    action: 'block',
+    action: String(row.action) as ProposalAction,
     subjectKind: String(row.subject_kind) as ProposalSubjectKind,
     subject: String(row.subject),
     blockSeconds: Number(row.block_seconds),
+    throttle:
+      row.action === 'throttle'
+        ? { limit: Number(row.throttle_limit), windowSeconds: Number(row.throttle_window_seconds) }
+        : undefined,
     reason: String(row.reason),
     status: String(row.status) as ProposalStatus,
     createdAt: Number(row.created_at),
@@ -194,17 +225,20 @@ export class IncidentStore {
     return this.#db.transaction(async (tx) => {
       const rows = await tx.query(
         `INSERT INTO incident_proposals (${PROPOSAL_COLUMNS})
-         VALUES ($1, $2, $3, 'block', $4, $5, $6, $7, 'pending', $8, NULL, NULL, NULL)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, NULL, NULL, NULL, $10, $11)
          RETURNING ${PROPOSAL_COLUMNS}`,
         [
           id,
           input.incidentId,
           input.playbook,
+          input.action,
           input.subjectKind,
           input.subject,
           input.blockSeconds,
           input.reason,
           now,
+          input.throttle?.limit ?? null,
+          input.throttle?.windowSeconds ?? null,
         ],
       );
       await appendEntry(
@@ -212,19 +246,23 @@ export class IncidentStore {
         input.incidentId,
         now,
         'proposal',
-        `playbook ${input.playbook} proposes to block ${input.subjectKind} ${input.subject}`,
-        { proposal: id, seconds: input.blockSeconds },
+        `playbook ${input.playbook} proposes to ${proposalSummary(input)}`,
+        { proposal: id, action: input.action, seconds: input.blockSeconds },
       );
       return proposalOf(rows[0] as Record<string, unknown>);
     });
   }
 
-  /** A pending proposal with this subject, if there is one (one proposal per subject at a time). */
-  async pendingFor(subjectKind: string, subject: string): Promise<ProposalRecord | undefined> {
+  /** A pending proposal of this action on this subject, if there is one (one at a time). */
+  async pendingFor(
+    action: ProposalAction,
+    subjectKind: string,
+    subject: string,
+  ): Promise<ProposalRecord | undefined> {
     const [row] = await this.#db.query(
       `SELECT ${PROPOSAL_COLUMNS} FROM incident_proposals
-       WHERE subject_kind = $1 AND subject = $2 AND status = 'pending' LIMIT 1`,
-      [subjectKind, subject],
+       WHERE action = $1 AND subject_kind = $2 AND subject = $3 AND status = 'pending' LIMIT 1`,
+      [action, subjectKind, subject],
     );
     return row === undefined ? undefined : proposalOf(row);
   }
@@ -274,21 +312,29 @@ export class IncidentStore {
     );
   }
 
-  /** Records the block an approved proposal made. */
-  async carriedOut(proposal: ProposalRecord, blockId: string): Promise<void> {
+  /**
+   * Records what an approved proposal did: `summary` for the timeline, `ref` what it made or
+   * changed (kept on the proposal when it is a block or a throttle).
+   */
+  async carriedOut(proposal: ProposalRecord, ref: string, summary: string): Promise<void> {
     await this.#db.transaction(async (tx) => {
-      await tx.run('UPDATE incident_proposals SET block_id = $2 WHERE id = $1', [
-        proposal.id,
-        blockId,
-      ]);
-      await appendEntry(
-        tx,
-        proposal.incidentId,
-        this.#now(),
-        'action',
-        `blocked ${proposal.subjectKind} ${proposal.subject} for ${proposal.blockSeconds} s`,
-        { block: blockId, proposal: proposal.id },
-      );
+      if (proposal.action !== 'revoke') {
+        await tx.run('UPDATE incident_proposals SET block_id = $2 WHERE id = $1', [
+          proposal.id,
+          ref,
+        ]);
+      }
+      await appendEntry(tx, proposal.incidentId, this.#now(), 'action', summary, {
+        [proposal.action === 'revoke' ? 'revoked' : 'block']: ref,
+        proposal: proposal.id,
+      });
+    });
+  }
+
+  /** Records that an approved proposal had nothing to act on (`why`), in the timeline. */
+  async notApplicable(proposal: ProposalRecord, why: string): Promise<void> {
+    await this.note(proposal.incidentId, 'action', `${proposal.action}: not applicable: ${why}`, {
+      proposal: proposal.id,
     });
   }
 

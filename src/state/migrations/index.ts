@@ -6,6 +6,7 @@ import { CONSUMERS_AND_API_KEYS } from './0004-consumers.js';
 import { EVENTS_INDEXES } from './0005-events-indexes.js';
 import { BLOCKS } from './0006-blocks.js';
 import { INCIDENTS } from './0007-incidents.js';
+import { RESPONSE_ACTIONS } from './0008-response-actions.js';
 
 /**
  * Every schema change of the store, in the order it applies. Each module owns its migration
@@ -19,4 +20,5 @@ export const MIGRATIONS: readonly Migration[] = [
   EVENTS_INDEXES,
   BLOCKS,
   INCIDENTS,
+  RESPONSE_ACTIONS,
 ];

@@ -23,6 +23,9 @@ function block(kind: BlockKind, subject: string, more: Partial<BlockRecord> = {}
     removedAt: undefined,
     removedBy: undefined,
     changeSeq: seq,
+    action: 'block',
+    throttle: undefined,
+    incidentId: undefined,
     ...more,
   };
 }

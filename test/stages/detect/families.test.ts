@@ -210,6 +210,12 @@ describe('where attack detection looks', () => {
       'body./a~1b',
       'detect.xss.script_tag',
     ],
+    [
+      'a value deep in arrays and objects',
+      request({ body: { items: [1, null, { 'n~o': [true, '; cat /etc/passwd'] }] } }),
+      'body./items/2/n~0o/1',
+      'detect.cmdi.chained_command',
+    ],
   ])('finds an attack in %s', (_where, parts, location, rule) => {
     const d = p1.inspect(parts);
     expect(d.findings).toContainEqual(expect.objectContaining({ rule, location }));
@@ -233,6 +239,15 @@ describe('where attack detection looks', () => {
     });
     expect(off.inspect(parts).findings).toEqual([]);
   });
+
+  // The SQL rules look words up in tables of their own: a word that names a property of every
+  // object must read as the word it is, not crash the scan (a 500 for a harmless request).
+  it.each(['a; constructor', 'a;toString x', 'x; __proto__ y', 'x; hasOwnProperty'])(
+    'reads %s after a semicolon without throwing',
+    (value) => {
+      expect(inBody(value).findings).toEqual([]);
+    },
+  );
 
   it('refuses to read past inspectBytes rather than let the rest through unread', () => {
     const small = detector({ inspectBytes: 1_024 });

@@ -103,14 +103,8 @@ const SLEEP_CONTEXT = new Set([
 const SQL_PUNCTUATION =
   C.SEMI | C.PAREN | C.EQ | C.HASH | C.AT | C.STAR | C.LT | C.GT | C.PIPE | C.AMP;
 
-/**
- * Cheap test: can this value be SQL at all? Most values cannot and skip the tokenizer. Prose
- * with apostrophes needs a keyword that compares (`' OR 'x' LIKE 'x`) to be worth reading.
- */
-function mayBeSql(s: Subject): boolean {
-  if (s.has(SQL_PUNCTUATION)) return true;
-  const lower = s.lower;
-  if (s.has(C.DASH) && lower.includes('--')) return true;
+/** Words that make SQL of a value without any punctuation (`1 or 1 like 1`, `waitfor delay`). */
+export function hasBareSqlWord(lower: string): boolean {
   return (
     lower.includes('union') ||
     lower.includes('select') ||
@@ -119,6 +113,57 @@ function mayBeSql(s: Subject): boolean {
     lower.includes('waitfor') ||
     lower.includes(' is ')
   );
+}
+
+/**
+ * Cheap test: can this value be SQL at all? Most values cannot and skip the tokenizer. Prose
+ * with apostrophes needs a keyword that compares (`' OR 'x' LIKE 'x`) to be worth reading.
+ */
+function mayBeSql(s: Subject): boolean {
+  if (s.has(SQL_PUNCTUATION)) return true;
+  if (s.has(C.DASH) && s.lower.includes('--')) return true;
+  return hasBareSqlWord(s.lower);
+}
+
+const STATEMENTS =
+  /select|update|drop|delete|insert|truncate|alter|create|exec|shutdown|declare|waitfor/;
+const DELAYS_AND_CATALOGUES =
+  /sleep|benchmark|receive_message|waitfor|information_schema|sysobjects|syscolumns|sys\.|pg_catalog|pg_shadow|pg_user|sqlite_master|sqlite_schema|mysql\.user|xp_cmdshell|sp_oacreate|master\.\.sysdatabases|msysobjects|all_tables|user_tables|load_file|outfile|dumpfile/;
+const FUNCTIONS =
+  /extractvalue|updatexml|utl_inaddr|utl_http|ctxsys|dbms_xmlgen|xmltype|geometrycollection|multipoint|polygon|char|chr|concat/;
+
+/**
+ * What any rule below needs before the tokenizer is worth running: a value with `=` or `;` and
+ * no quote (a URL, a User-Agent, an Accept-Language) fires nothing unless one of these words
+ * is in it. Each line is a necessary condition of some rules (a test holds every rule's hits
+ * to it); together, of all of them.
+ */
+function hasSqlTrigger(s: Subject): boolean {
+  const l = s.lower;
+  // quote_breakout, quoted_keyword, and order_by_probe after a quote.
+  if (s.has(C.QUOTE | C.BACKTICK)) return true;
+  // union_select, subquery_logic, select_from, a stacked SELECT.
+  if (l.includes('select')) return true;
+  // order_by_probe after a number.
+  if ((l.includes('order') || l.includes('group')) && l.includes('by')) return true;
+  // tautology: a logical operator, then a comparison or a comment.
+  if (
+    (l.includes('or') || l.includes('and') || l.includes('||') || l.includes('&&')) &&
+    (s.has(C.EQ | C.LT | C.GT | C.HASH) ||
+      l.includes('--') ||
+      l.includes('/*') ||
+      l.includes('like') ||
+      l.includes('regexp') ||
+      l.includes('is'))
+  ) {
+    return true;
+  }
+  // stacked_query.
+  if (s.has(C.SEMI) && STATEMENTS.test(l)) return true;
+  // time_delay, schema_probe; char_encoding of a long hex literal; schema variables.
+  if (DELAYS_AND_CATALOGUES.test(l) || l.includes('0x') || l.includes('@@')) return true;
+  // error_function, char_encoding.
+  return s.has(C.PAREN) && (FUNCTIONS.test(l) || (l.includes('exp') && l.includes('~')));
 }
 
 const text = (t: SqlToken | undefined): string => t?.text ?? '';
@@ -200,7 +245,15 @@ function selectLooksSql(toks: readonly SqlToken[], at: number): boolean {
 }
 
 export function scanSqli(s: Subject, hit: Hit): void {
-  if (!mayBeSql(s)) return;
+  if (mayBeSql(s) && hasSqlTrigger(s)) readTokens(s, hit);
+}
+
+/** scanSqli without hasSqlTrigger: what the screen must never lose (test/stages/detect). */
+export function scanSqlTokens(s: Subject, hit: Hit): void {
+  if (mayBeSql(s)) readTokens(s, hit);
+}
+
+function readTokens(s: Subject, hit: Hit): void {
   const toks = sqlTokens(s.lower);
   let sawQuote = false;
   for (let i = 0; i < toks.length; i++) {
@@ -345,7 +398,8 @@ export function scanSqli(s: Subject, hit: Hit): void {
           hit('detect.sqli.stacked_query');
         continue;
       }
-      const expect = STACKED_NEXT[n.text];
+      // Own keys only: `; constructor` must not read Object.prototype.constructor.
+      const expect = Object.hasOwn(STACKED_NEXT, n.text) ? STACKED_NEXT[n.text] : undefined;
       if (expect === undefined) continue;
       const n2 = toks[i + 2];
       if (expect === 'var') {

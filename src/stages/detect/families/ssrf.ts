@@ -163,6 +163,15 @@ function schemeBefore(lower: string, at: number): string {
   return lower.slice(i, at);
 }
 
+/**
+ * Whether a value without punctuation can be a host bareHost reads: a name of the machine or
+ * its metadata service (`localhost`, `metadata`), or a hex address (`0x7f000001`).
+ */
+export function mayBeBareHostName(lower: string): boolean {
+  const t = lower.trim();
+  return LOOPBACK_NAMES.has(t) || METADATA_NAMES.has(t) || t.startsWith('0x');
+}
+
 /** A whole value that is only a host: `127.0.0.1`, `[::1]`, `0x7f.1`, `169.254.169.254:80`. */
 function bareHost(lower: string): string | undefined {
   const t = lower.trim();

@@ -1,0 +1,152 @@
+import type { BatchResult, LimitCheck } from './limit-check.js';
+import { RedisLimitsError } from './redis-limits-script.js';
+
+/** What the coalescer sends through: one atomic call for the checks of several requests. */
+export interface BatchSender {
+  /** One result per request, in order; the requests are decided in that order. */
+  send(requests: readonly (readonly LimitCheck[])[]): Promise<BatchResult[]>;
+  /** False while the connection is down: then a request fails at once rather than wait. */
+  ready(): boolean;
+  /** A request was given up after its timeout. */
+  onTimeout(timeoutMs: number): void;
+}
+
+/** A request waiting for its decision. */
+interface Waiting {
+  readonly checks: readonly LimitCheck[];
+  readonly timeoutMs: number;
+  /** performance.now() when it arrived, plus its timeout. */
+  readonly deadline: number;
+  readonly resolve: (result: BatchResult) => void;
+  readonly reject: (err: Error) => void;
+  settled: boolean;
+}
+
+/**
+ * The most requests one call carries: a script blocks Redis while it runs, so a call stays
+ * short (a few hundred µs of Lua) even when thousands of requests wait.
+ */
+const MAX_BATCH = 128;
+
+/**
+ * Coalesces the limit checks of concurrent requests into few round trips. A request that finds
+ * no call in flight goes at the end of this turn of the event loop, with whatever else arrived
+ * in the same turn; one that finds a call in flight waits for its answer and then goes with
+ * every request that queued meanwhile, as one call that decides them in arrival order. Under
+ * load, dozens of requests share a round trip; at low load each goes alone, and no request
+ * waits more than one round trip longer than it would alone.
+ *
+ * Each request keeps its own timeout, counted from its arrival: a request still queued when its
+ * time is up is failed and never sent (it consumes nothing); one in a call that answers too late
+ * is failed, and the late answer is dropped.
+ */
+export class CheckCoalescer {
+  readonly #sender: BatchSender;
+  #queue: Waiting[] = [];
+  readonly #inFlight = new Set<readonly Waiting[]>();
+  #flushScheduled = false;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+
+  constructor(sender: BatchSender) {
+    this.#sender = sender;
+  }
+
+  submit(checks: readonly LimitCheck[], timeoutMs: number): Promise<BatchResult> {
+    return new Promise((resolve, reject) => {
+      const deadline = performance.now() + timeoutMs;
+      this.#queue.push({ checks, timeoutMs, deadline, resolve, reject, settled: false });
+      this.#arm(deadline);
+      if (this.#inFlight.size === 0) this.#scheduleFlush();
+    });
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#flush);
+  }
+
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    const live = this.#queue.filter((w) => !w.settled);
+    this.#queue = [];
+    if (live.length === 0) return;
+    if (!this.#sender.ready()) {
+      const err = new RedisLimitsError('Redis is not connected');
+      for (const w of live) settle(w, err);
+      return;
+    }
+    // Calls on one connection are answered in order: the second waits for no second round trip.
+    for (let i = 0; i < live.length; i += MAX_BATCH) this.#send(live.slice(i, i + MAX_BATCH));
+  };
+
+  #send(batch: readonly Waiting[]): void {
+    this.#inFlight.add(batch);
+    let sent: Promise<BatchResult[]>;
+    try {
+      sent = this.#sender.send(batch.map((w) => w.checks));
+    } catch (err) {
+      // A call that never left must not stay in flight: every later request would queue behind it.
+      sent = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    sent.then(
+      (results) => {
+        this.#landed(batch);
+        batch.forEach((w, i) => {
+          const result = results[i];
+          settle(w, result ?? new RedisLimitsError('unexpected reply from the limits script'));
+        });
+      },
+      (err: unknown) => {
+        this.#landed(batch);
+        const failure =
+          err instanceof RedisLimitsError
+            ? err
+            : new RedisLimitsError('the limits script failed', { cause: err });
+        for (const w of batch) settle(w, failure);
+      },
+    );
+  }
+
+  #landed(batch: readonly Waiting[]): void {
+    this.#inFlight.delete(batch);
+    if (this.#inFlight.size === 0 && this.#queue.length > 0) this.#scheduleFlush();
+  }
+
+  /** One timer for every waiting request, set for the earliest deadline. */
+  #arm(deadline: number): void {
+    if (deadline >= this.#timerAt) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = deadline;
+    this.#timer = setTimeout(this.#expire, Math.max(1, Math.ceil(deadline - performance.now())));
+    // A waiting request is held by the Redis connection; the timer alone keeps no process alive.
+    this.#timer.unref();
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    const visit = (w: Waiting): void => {
+      if (w.settled) return;
+      if (w.deadline <= now) {
+        this.#sender.onTimeout(w.timeoutMs);
+        settle(w, new RedisLimitsError(`Redis did not answer within ${w.timeoutMs} ms`));
+      } else if (w.deadline < next) next = w.deadline;
+    };
+    for (const batch of this.#inFlight) batch.forEach(visit);
+    this.#queue.forEach(visit);
+    // While a call hangs, what timed out in the queue goes now, not when the call answers.
+    this.#queue = this.#queue.filter((w) => !w.settled);
+    if (next !== Infinity) this.#arm(next);
+  };
+}
+
+function settle(w: Waiting, outcome: BatchResult | Error): void {
+  if (w.settled) return;
+  w.settled = true;
+  if (outcome instanceof Error) w.reject(outcome);
+  else w.resolve(outcome);
+}

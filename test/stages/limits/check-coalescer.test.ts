@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type {
+  BatchResult,
+  LimitAlgorithm,
+  LimitCheck,
+} from '../../../src/stages/limits/limit-check.js';
+import { RedisLimits, RedisLimitsError } from '../../../src/stages/limits/redis-limits.js';
+import { ownRedis, type OwnRedis } from '../../support/own-redis.js';
+
+/**
+ * Concurrent checks share one script call (docs/limits.md, batching): the decisions are those
+ * of the same requests one after the other, all or nothing per request, and every request keeps
+ * its own timeout. A Redis of the test's own: the tests count its script calls and slow it down.
+ */
+
+let server: OwnRedis;
+let admin: Redis;
+const log = pino({ level: 'silent' });
+const clients: RedisLimits[] = [];
+
+async function client(): Promise<RedisLimits> {
+  const c = new RedisLimits({ url: server.url, keyPrefix: 'batch:', log });
+  clients.push(c);
+  await c.waitReady(5_000);
+  expect(c.ready).toBe(true);
+  return c;
+}
+
+beforeAll(async () => {
+  server = await ownRedis();
+  admin = new Redis(server.url, { maxRetriesPerRequest: 0 });
+  admin.on('error', () => undefined);
+});
+
+afterAll(async () => {
+  for (const c of clients) await c.close();
+  admin?.disconnect();
+  await server?.stop();
+});
+
+/** Script calls the server has run so far (EVALSHA, and EVAL when the script was not cached). */
+async function scriptCalls(): Promise<number> {
+  const info = await admin.info('commandstats');
+  let calls = 0;
+  for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) calls += Number(m[1]);
+  return calls;
+}
+
+const check = (key: string, algorithm: LimitAlgorithm, cost = 1, token?: string): LimitCheck => ({
+  key,
+  algorithm,
+  cost,
+  shadow: false,
+  ...(token === undefined ? {} : { token }),
+});
+
+/** What a caller sees of a decision; reset and retry times move with the clock. */
+const decisions = (results: readonly BatchResult[]) =>
+  results.map((r) => ({
+    admitted: r.admitted,
+    outcomes: r.outcomes.map((o) => ({ allowed: o.allowed, remaining: o.remaining })),
+  }));
+
+const FAR = Date.now() + 3_600_000;
+
+describe('checks coalesced into one script call', () => {
+  it.each([
+    { what: 'a calendar quota', algorithm: { kind: 'fixed', limit: 10, endsAt: FAR } as const },
+    {
+      what: 'a sliding window',
+      algorithm: { kind: 'window', limit: 10, windowMs: 600_000, bucketMs: 30_000 } as const,
+    },
+    { what: 'GCRA', algorithm: { kind: 'gcra', intervalMs: 60_000, burst: 10 } as const },
+  ])(
+    'decides a batch mixing admitted and refused requests on one key as a sequential run does: $what',
+    async ({ algorithm }) => {
+      const limits = await client();
+      // Costs that leave gaps: a refused 3 is followed by an admitted 1.
+      const costs = [3, 3, 3, 3, 1, 2, 1, 4, 1];
+      const sequentialKey = randomUUID();
+      const sequential: BatchResult[] = [];
+      for (const cost of costs)
+        sequential.push(await limits.consume([check(sequentialKey, algorithm, cost)], 1_000));
+      expect(sequential.map((r) => r.admitted)).toEqual([
+        ...[true, true, true, false, true, false, false, false, false],
+      ]);
+
+      const batchKey = randomUUID();
+      const before = await scriptCalls();
+      const batch = await Promise.all(
+        costs.map((cost) => limits.consume([check(batchKey, algorithm, cost)], 1_000)),
+      );
+      expect(await scriptCalls()).toBe(before + 1);
+      expect(decisions(batch)).toEqual(decisions(sequential));
+    },
+  );
+
+  it('holds concurrency slots across a batch: the slots taken in it count', async () => {
+    const limits = await client();
+    const key = randomUUID();
+    const algorithm = { kind: 'concurrency', limit: 3, leaseMs: 60_000 } as const;
+    const before = await scriptCalls();
+    const batch = await Promise.all(
+      ['a', 'b', 'c', 'd', 'e'].map((t) => limits.consume([check(key, algorithm, 1, t)], 1_000)),
+    );
+    expect(await scriptCalls()).toBe(before + 1);
+    expect(batch.map((r) => r.admitted)).toEqual([true, true, true, false, false]);
+    expect(await admin.zrange(`batch:rl:${key}`, '0', '-1')).toEqual(['a', 'b', 'c']);
+  });
+
+  it('consumes from none of the limits of a request in a batch when one of them refuses', async () => {
+    const limits = await client();
+    const [wideKey, narrowKey] = [randomUUID(), randomUUID()];
+    const wide = { kind: 'fixed', limit: 10, endsAt: FAR } as const;
+    const narrow = { kind: 'fixed', limit: 2, endsAt: FAR } as const;
+    const both = (): LimitCheck[] => [check(wideKey, wide), check(narrowKey, narrow)];
+    const wideOnly = (): LimitCheck[] => [check(wideKey, wide)];
+    const requests = [both(), both(), wideOnly(), both(), both(), wideOnly(), both()];
+    const before = await scriptCalls();
+    const batch = await Promise.all(requests.map((r) => limits.consume(r, 1_000)));
+    expect(await scriptCalls()).toBe(before + 1);
+    expect(batch.map((r) => r.admitted)).toEqual([true, true, true, false, false, true, false]);
+    // The third request with both limits: the wide one would admit it, the narrow one refuses.
+    expect(batch[3]?.outcomes.map((o) => o.allowed)).toEqual([true, false]);
+    // Two requests with both and two with the wide limit alone consumed: 4 of 10 used, and the
+    // three refused requests took nothing from the wide limit.
+    const after = await limits.consume(wideOnly(), 1_000);
+    expect(after.outcomes[0]?.remaining).toBe(5);
+    expect(await admin.get(`batch:rl:${narrowKey}`)).toBe('2');
+  });
+
+  it('stays exact when two nodes each batch hundreds of checks on one key', async () => {
+    const [a, b] = [await client(), await client()];
+    const key = randomUUID();
+    const algorithm = { kind: 'window', limit: 50, windowMs: 60_000, bucketMs: 3_000 } as const;
+    const before = await scriptCalls();
+    const results = await Promise.all(
+      Array.from({ length: 600 }, (_, i) =>
+        (i % 2 === 0 ? a : b).consume([check(key, algorithm)], 5_000),
+      ),
+    );
+    expect(results.filter((r) => r.admitted)).toHaveLength(50);
+    // Without coalescing this would be 600 calls.
+    expect((await scriptCalls()) - before).toBeLessThan(20);
+  });
+});
+
+describe('timeouts of coalesced checks', () => {
+  it('times a queued request out from its own arrival, and never sends it', async () => {
+    const limits = await client();
+    const key = randomUUID();
+    const quota = { kind: 'fixed', limit: 10, endsAt: FAR } as const;
+    const timeoutMs = 200;
+    // Redis answers nothing for 1 s.
+    const sleeping = admin.call('DEBUG', 'SLEEP', '1').catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+
+    const timed = async (): Promise<{ ms: number; err: unknown }> => {
+      const started = performance.now();
+      const err = await limits.consume([check(key, quota)], timeoutMs).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      return { ms: performance.now() - started, err };
+    };
+    // The first goes to Redis and waits there; the second, 100 ms later, queues behind it.
+    const first = timed();
+    await new Promise((r) => setTimeout(r, 100));
+    const second = await timed();
+    const firstResult = await first;
+
+    for (const r of [firstResult, second]) {
+      expect(r.err).toBeInstanceOf(RedisLimitsError);
+      expect(String(r.err)).toMatch(/within 200 ms/);
+    }
+    // Not failed with the first (100 ms after it arrived), nor left waiting for the call in
+    // flight (until Redis wakes, 800 ms after it arrived): 200 ms after its own arrival.
+    expect(second.ms).toBeGreaterThanOrEqual(timeoutMs - 5);
+    expect(second.ms).toBeLessThan(timeoutMs + 300);
+    expect(firstResult.ms).toBeLessThan(timeoutMs + 300);
+
+    await sleeping;
+    // The first reached Redis and counted once it woke (stricter, never looser); the second was
+    // never sent: 1 used before this one, 8 left after it.
+    const now = await limits.consume([check(key, quota)], 1_000);
+    expect(now.outcomes[0]?.remaining).toBe(8);
+  });
+
+  it('fails every queued request at once while Redis is down, and recovers when it is back', async () => {
+    const limits = await client();
+    const key = randomUUID();
+    const quota = { kind: 'fixed', limit: 10, endsAt: FAR } as const;
+    await server.stop();
+    const started = performance.now();
+    const failures = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        limits.consume([check(key, quota)], 5_000).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      ),
+    );
+    expect(performance.now() - started).toBeLessThan(1_000);
+    for (const f of failures) expect(f).toBeInstanceOf(RedisLimitsError);
+
+    await server.start();
+    const deadline = Date.now() + 10_000;
+    while (!limits.ready) {
+      if (Date.now() > deadline) throw new Error('did not reconnect to Redis');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const back = await Promise.all(
+      Array.from({ length: 12 }, () => limits.consume([check(key, quota)], 1_000)),
+    );
+    expect(back.filter((r) => r.admitted)).toHaveLength(10);
+  });
+});
