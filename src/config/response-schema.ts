@@ -39,6 +39,8 @@ export const DETECTION_KINDS = [
   'credential_sharing.credential',
   'brute_force.username',
   'volume.consumer',
+  'rate_limited.consumer',
+  'rate_limited.client',
 ] as const;
 export type DetectionKind = (typeof DETECTION_KINDS)[number];
 
@@ -111,6 +113,18 @@ const Probing = Section(
     ),
   },
   'Probing of undeclared endpoints: one client IP walking through paths no route declares',
+);
+
+const RateLimited = Section(
+  {
+    enabled: Type.Boolean({ default: true }),
+    windowSeconds: WindowSeconds(300),
+    refusals: Count(
+      300,
+      'Rate limit, quota and concurrency refusals (429) of one consumer, or of one client IP without one, in the window',
+    ),
+  },
+  'Sustained rate limiting: a client that keeps hitting its limits instead of backing off',
 );
 
 const CredentialSharing = Section(
@@ -262,6 +276,7 @@ export const ResponseSection = Section(
     probing: Probing,
     credentialSharing: CredentialSharing,
     volume: Volume,
+    rateLimited: RateLimited,
     allowlist: Allowlist,
     playbooks: Type.Array(Playbook, { default: [] }),
     webhooks: Type.Array(Webhook, { default: [] }),

@@ -3,6 +3,7 @@ import { CredentialSharing } from './credential-sharing.js';
 import type { TrafficDetector, TrafficDetectorDeps } from './detector.js';
 import { Enumeration } from './enumeration.js';
 import { Probing } from './probing.js';
+import { RateLimited } from './rate-limited.js';
 import { UpstreamErrors } from './upstream-errors.js';
 import { UsernameFailures } from './username-failures.js';
 import { Volume } from './volume.js';
@@ -17,5 +18,6 @@ export function createDetectors(deps: TrafficDetectorDeps): TrafficDetector[] {
     new CredentialSharing(deps),
     new UsernameFailures(deps),
     new Volume(deps),
+    new RateLimited(deps),
   ];
 }
