@@ -13,8 +13,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import pino from 'pino';
+import {
+  formatInProcessRows,
+  runAsCommand,
+  summarize,
+  timeCall,
+  timeSync,
+} from './inprocess-timing.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -179,28 +185,6 @@ function objectCases(route, method, param, spec, body) {
   return out;
 }
 
-function parseFlags(argv) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      iterations: { type: 'string', default: '10000' },
-      warmup: { type: 'string', default: '2000' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
-  const int = (name, text, min) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
-    return n;
-  };
-  return {
-    iterations: int('iterations', values.iterations, 100),
-    warmup: int('warmup', values.warmup, 1),
-    json: values.json,
-  };
-}
-
 /** The path a route's pattern gives with these parameters. */
 function pathOf(pattern, params) {
   return pattern.replace(/:([A-Za-z0-9_]+)/g, (_, name) => encodeURIComponent(params[name]));
@@ -299,19 +283,10 @@ async function prepare(config, cases, { authz, upstreamUrl, log, clock, freshCal
   return prepared;
 }
 
-const now = () => process.hrtime.bigint();
-
 /** One request through the stage: its decision, its cost in ns, and whether it waited. */
 async function request(c, statusOf) {
   const ctx = c.context();
-  const t0 = now();
-  let v = c.stage.onRequest(ctx);
-  let waited = false;
-  if (v instanceof Promise) {
-    waited = true;
-    v = await v;
-  }
-  const ns = Number(now() - t0);
+  const { value: v, ns, waited } = await timeCall(() => c.stage.onRequest(ctx));
   const decision = v.continue ? 'allow' : statusOf(v.problem.kind);
   return { ctx, decision, ns, waited };
 }
@@ -319,34 +294,15 @@ async function request(c, statusOf) {
 /** The response filter of one allowed request: the parse, the filter and the serialization it causes. */
 function filterResponse(c, ctx) {
   const res = { statusCode: 200, headers: { 'content-type': 'application/json' } };
-  const t0 = now();
-  const verdict = c.stage.onResponse(ctx, res);
-  if (!verdict.continue) throw new Error(`${c.name}: the response filter refused`);
-  const transform = verdict.change?.transformJson;
-  const out =
-    transform === undefined
+  const { value: out, ns } = timeSync(() => {
+    const verdict = c.stage.onResponse(ctx, res);
+    if (!verdict.continue) throw new Error(`${c.name}: the response filter refused`);
+    const transform = verdict.change?.transformJson;
+    return transform === undefined
       ? c.responseText
       : JSON.stringify(transform(JSON.parse(c.responseText)));
-  const ns = Number(now() - t0);
+  });
   return { ns, out };
-}
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-function summarize(name, kind, samples, extra) {
-  const sorted = Float64Array.from(samples).sort();
-  return {
-    name,
-    kind,
-    samples: sorted.length,
-    p50: percentile(sorted, 50) / 1000,
-    p99: percentile(sorted, 99) / 1000,
-    max: sorted[sorted.length - 1] / 1000,
-    ...extra,
-  };
 }
 
 async function measure(cases, { iterations, warmup, statusOf, prefix, kind }) {
@@ -455,35 +411,18 @@ export async function runAuthzInProcess({ iterations, warmup }) {
 }
 
 function formatText(result) {
-  const header = ['', 'samples', 'p50 µs', 'p99 µs', 'max µs', 'cases'];
-  const rows = result.rows.map((r) => [
-    r.name,
-    String(r.samples),
-    r.p50.toFixed(2),
-    r.p99.toFixed(2),
-    r.max.toFixed(1),
-    `${r.cases} (${r.decisions})`,
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) =>
-    cells
-      .map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
-      .join('  ');
   return [
     `authz in-process, ${result.iterations} iterations after ${result.warmup} of warm-up, Node ${result.node}`,
     `ownership lookups that missed their cache while measuring: ${result.cacheMisses}`,
-    line(header),
-    ...rows.map(line),
+    formatInProcessRows(result.rows),
   ].join('\n');
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  try {
-    const flags = parseFlags(process.argv.slice(2));
-    const result = await runAuthzInProcess(flags);
-    console.log(flags.json ? JSON.stringify(result) : formatText(result));
-  } catch (err) {
-    console.error(`authz-inprocess: FAILED: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  }
+  await runAsCommand(
+    'authz-inprocess',
+    { iterations: 10_000, warmup: 2_000 },
+    runAuthzInProcess,
+    formatText,
+  );
 }
