@@ -69,6 +69,26 @@ function inProcessCells(result) {
   ]);
 }
 const IN_PROCESS_HEADER = ['route and method', 'samples', 'p50 µs', 'p99 µs', 'max µs', 'cases'];
+const AUTHN_IN_PROCESS_HEADER = ['method and credential', ...IN_PROCESS_HEADER.slice(1)];
+
+/** The in-process tables (authentication, authorization) for the console; '' when neither ran. */
+export function formatInProcessConsole({ authnInProcess: n, authzInProcess: a }) {
+  const parts = [];
+  if (n) {
+    parts.push(
+      `Authentication in-process, ${n.iterations} iterations after ${n.warmup} of warm-up (credentials never seen before: ${n.firstSeen.iterations} after ${n.firstSeen.warmup}):`,
+      textTable(AUTHN_IN_PROCESS_HEADER, inProcessCells(n)),
+    );
+  }
+  if (a) {
+    if (parts.length) parts.push('');
+    parts.push(
+      `Authorization in-process, ${a.iterations} iterations after ${a.warmup} of warm-up (ownership lookups that missed their cache: ${a.cacheMisses}):`,
+      textTable(IN_PROCESS_HEADER, inProcessCells(a)),
+    );
+  }
+  return parts.join('\n');
+}
 
 function targetLine(t) {
   if (t.status === 'not measured')
@@ -86,14 +106,8 @@ export function formatConsole(report) {
     parts.push('', 'Latency at half the peak of portcullis-passthrough:');
     parts.push(textTable(HALF_LOAD_HEADER, halfLoadCells(report)));
   }
-  if (report.authzInProcess) {
-    const a = report.authzInProcess;
-    parts.push(
-      '',
-      `Authorization in-process, ${a.iterations} iterations after ${a.warmup} of warm-up (ownership lookups that missed their cache: ${a.cacheMisses}):`,
-    );
-    parts.push(textTable(IN_PROCESS_HEADER, inProcessCells(a)));
-  }
+  const inProcess = formatInProcessConsole(report);
+  if (inProcess !== '') parts.push('', inProcess);
   parts.push(
     '',
     'Targets:',
@@ -130,6 +144,34 @@ function authzMethod(report) {
   bob's account is 404 and the filtered property gone; without, both are there. Authorization
   costs (rps(authn-only) − rps(demo)) ÷ rps(authn-only): the steady state, the ownership lookup
   answered from its cache.
+`;
+}
+
+/** The in-process measurement of authentication, when the run had it. */
+function authnInProcessSection(report) {
+  const n = report.authnInProcess;
+  if (!n) return '';
+  return `## Authentication in-process
+
+bench/authn-inprocess.mjs builds the authentication stage of the routes of
+portcullis-api-key, portcullis-jwt-rs256 and portcullis-jwt-es256 (bench/authn-setups.mjs) as
+the gateway does (\`AuthnServices\` over a SQLite store of its own, the keys created as
+\`portcullis keys create\` creates them, the issuer keys static), and times the stage's
+\`onRequest\` for each, interleaved: ${n.iterations} times after ${n.warmup} of warm-up with the same
+credential (\`seen before\`: the steady state the load setups measure, answered from the
+gateway's caches, which must answer without waiting), then ${n.firstSeen.iterations} times after
+${n.firstSeen.warmup} of warm-up with a credential never presented before (\`never seen before\`: an API
+key parsed, HMACed and looked up; a token, with its own \`jti\`, decoded, checked and its
+signature verified). Every request gets a fresh context and a fresh copy of its credential
+header, as the gateway gives each request, and must be allowed as the benchmark's consumer;
+each method must first refuse a request without a credential and one with a forged credential
+(401). What one call includes: finding the credential, checking it, the consumer's record, and
+the identity headers for the upstream. Not included: reading the request, the other stages, the
+network. Node.js ${n.node}; times from \`process.hrtime\`, in µs; max is mostly a garbage
+collection or the machine's other work.
+
+${markdownTable(AUTHN_IN_PROCESS_HEADER, inProcessCells(n), ['l', 'r', 'r', 'r', 'r', 'l'])}
+
 `;
 }
 
@@ -321,7 +363,7 @@ ${markdownTable(HALF_LOAD_HEADER, halfLoadCells(report), ['l', 'r', 'r', 'r', 'r
 `
     : ''
 }
-${eventsSection(report)}${limitsSection(report)}${inProcessSection(report)}${maskingSection(report.maskingMemory)}## Targets
+${eventsSection(report)}${limitsSection(report)}${authnInProcessSection(report)}${inProcessSection(report)}${maskingSection(report.maskingMemory)}## Targets
 
 ${report.targets.map((t) => `- ${targetLine(t)}`).join('\n')}
 

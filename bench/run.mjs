@@ -28,6 +28,7 @@ import {
   deleteBenchKeys,
   measureAccuracy,
 } from './limits-setups.mjs';
+import { runAuthnInProcess } from './authn-inprocess.mjs';
 import { runAuthzInProcess } from './authz-inprocess.mjs';
 import {
   AUTHZ_SETUPS,
@@ -53,7 +54,12 @@ import {
 import { closedLoop, paced, stopActiveLoad } from './load.mjs';
 import { measureMaskingMemory } from './masking-memory.mjs';
 import { ensureNginx, prepareNginx } from './peers/nginx.mjs';
-import { formatConsole, formatMarkdown, formatMaskingConsole } from './report.mjs';
+import {
+  formatConsole,
+  formatInProcessConsole,
+  formatMarkdown,
+  formatMaskingConsole,
+} from './report.mjs';
 
 /**
  * Every stage type that exists so far, as portcullis-all-stages runs them on its route.
@@ -97,9 +103,13 @@ const TARGETS = {
   contractValidationP50Us: 30,
 };
 
-/** The in-process measurement of authorization (bench/authz-inprocess.mjs): not a setup under load. */
+/**
+ * The in-process measurements of authentication and authorization (bench/authn-inprocess.mjs,
+ * bench/authz-inprocess.mjs): not setups under load; run first, on a machine not yet busy.
+ */
+const AUTHN_INPROCESS = 'authn-inprocess';
 const AUTHZ_INPROCESS = 'authz-inprocess';
-const AUTHZ_INPROCESS_OPTIONS = {
+const INPROCESS_OPTIONS = {
   full: { iterations: 10_000, warmup: 2_000 },
   quick: { iterations: 1_000, warmup: 200 },
 };
@@ -174,7 +184,8 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N        interleaved rounds; the best round of each setup is reported (default 2)
   --quick           smoke test: --duration 2 --warmup 1 --rounds 1, docs not written
   --only A,B        only these setups (${[...SETUPS.map((s) => s.name), ...MEASUREMENTS].join(', ')}),
-                    or ${AUTHZ_INPROCESS} (authorization measured in-process); docs not written
+                    ${AUTHN_INPROCESS} or ${AUTHZ_INPROCESS} (authentication or authorization
+                    measured in-process); docs not written
   --help            this text`;
 
 /** Temp dirs of this run, removed on every way out. */
@@ -221,6 +232,7 @@ function parseFlags(argv) {
     .filter(Boolean);
   for (const name of only ?? []) {
     if (
+      name !== AUTHN_INPROCESS &&
       name !== AUTHZ_INPROCESS &&
       !SETUPS.some((s) => s.name === name) &&
       !MEASUREMENTS.includes(name)
@@ -387,7 +399,7 @@ async function main(argv) {
   }
   const setups = flags.only ? SETUPS.filter((s) => flags.only.includes(s.name)) : SETUPS;
   const fullRun = !flags.quick && !flags.only;
-  const inProcess = !flags.only || flags.only.includes(AUTHZ_INPROCESS);
+  const inProcess = (name) => !flags.only || flags.only.includes(name);
   // Before any load setup starts: the children measure memory, not throughput, alone.
   let maskingMemory;
   if (!flags.only || flags.only.includes('masking-memory')) {
@@ -395,7 +407,31 @@ async function main(argv) {
     maskingMemory = await measureMaskingMemory();
     console.log(formatMaskingConsole(maskingMemory));
   }
-  if (setups.length === 0) return 0;
+  // Authentication and authorization in-process, on a machine not yet busy with any setup.
+  const inProcessOptions = INPROCESS_OPTIONS[flags.quick ? 'quick' : 'full'];
+  let authnInProcess = null;
+  if (inProcess(AUTHN_INPROCESS)) {
+    const { iterations, warmup } = inProcessOptions;
+    say(
+      `${AUTHN_INPROCESS}: API key, RS256 and ES256, ${iterations} iterations after ${warmup} of warm-up`,
+    );
+    authnInProcess = await runAuthnInProcess(inProcessOptions);
+    say(`${AUTHN_INPROCESS}: done`);
+  }
+  let authzInProcess = null;
+  if (inProcess(AUTHZ_INPROCESS)) {
+    const { iterations, warmup } = inProcessOptions;
+    say(
+      `${AUTHZ_INPROCESS}: the demo's rules, ${iterations} iterations after ${warmup} of warm-up`,
+    );
+    authzInProcess = await runAuthzInProcess(inProcessOptions);
+    say(`${AUTHZ_INPROCESS}: done; lookups that missed their cache: ${authzInProcess.cacheMisses}`);
+  }
+  if (setups.length === 0) {
+    const inProcessOnly = formatInProcessConsole({ authnInProcess, authzInProcess });
+    if (inProcessOnly !== '') console.log(`\n${inProcessOnly}\n`);
+    return 0;
+  }
 
   if (setups.some((s) => s.kind === 'portcullis') && !existsSync(CLI)) {
     throw new Error(
@@ -412,17 +448,6 @@ async function main(argv) {
   const accuracyPorts = limited ? ports.slice(2 * setups.length) : [];
   if (limited) cleanupTasks.push(deleteBenchKeys);
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
-
-  // Authorization in-process first, on a machine not yet busy with any setup.
-  let authzInProcess = null;
-  if (inProcess) {
-    const opts = AUTHZ_INPROCESS_OPTIONS[flags.quick ? 'quick' : 'full'];
-    say(
-      `${AUTHZ_INPROCESS}: the demo's rules, ${opts.iterations} iterations after ${opts.warmup} of warm-up`,
-    );
-    authzInProcess = await runAuthzInProcess(opts);
-    say(`${AUTHZ_INPROCESS}: done; lookups that missed their cache: ${authzInProcess.cacheMisses}`);
-  }
 
   const useDemo = existsSync(DEMO_UPSTREAM);
   if (!useDemo && setups.some((s) => s.authz !== undefined))
@@ -748,12 +773,14 @@ async function main(argv) {
     events,
     eventsConfig: EVENTS_CONFIG,
     limitsAccuracy,
+    authnInProcess,
     authzInProcess,
     maskingMemory,
     contractValidation,
     targets: [
       ...evaluateTargets(row, halfLoad, recording, baselineRecords, {
         limitsAccuracy,
+        authnInProcess,
         authzInProcess,
         contractValidation,
       }),
@@ -803,7 +830,7 @@ function evaluateTargets(
   halfLoad,
   recording,
   baselineRecords,
-  { limitsAccuracy, authzInProcess, contractValidation },
+  { limitsAccuracy, authnInProcess, authzInProcess, contractValidation },
 ) {
   const quotient = (a, b) => (row(a) && row(b) ? row(a).best.rps / row(b).best.rps : Number.NaN);
   const atLeast = (label, value, target) => ({
@@ -899,6 +926,15 @@ function evaluateTargets(
     targets.push({
       label: `authentication, ${name}, in CPU per request: (${name} − portcullis-passthrough) ÷ portcullis-passthrough`,
       display: `${((added / pass.leanest.cpuUs) * 100).toFixed(1)} % (${added.toFixed(1)} µs)`,
+      target: '',
+      status: 'no target',
+    });
+  }
+  // The authentication stage alone: what a credential seen before and one never seen cost.
+  for (const r of authnInProcess?.rows ?? []) {
+    targets.push({
+      label: `authentication in-process, ${r.name}: p50`,
+      display: `${r.p50.toFixed(2)} µs (p99 ${r.p99.toFixed(2)} µs)`,
       target: '',
       status: 'no target',
     });
