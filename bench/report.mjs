@@ -307,7 +307,12 @@ keep-alive connections with one request in flight on each (pipelining 1).
   or P-256), every request carrying one valid credential (a key from \`portcullis keys create\`,
   or a token signed by the benchmark): the steady state of a client that keeps its credential,
   with the gateway's caches warm. Each is first checked to answer 401 without it. Authentication
-  costs (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough).
+  costs (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough), and
+  cpu(setup) − cpu(portcullis-passthrough) per request.${
+    report.authnInProcess
+      ? '\n  The authentication stage of the same routes is also timed in process (below).'
+      : ''
+  }
 ${limitsMethod(report)}${authzMethod(report)}- **portcullis-post-1k** and **portcullis-contract-post-1k**: the pass-through config with a
   second route, \`POST /accounts/acc_1001/orders\`, loaded with a valid 1024-byte JSON order
   instead of \`GET /catalog\`; the second with contract validation of the request against the
