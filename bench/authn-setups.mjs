@@ -13,7 +13,8 @@ const run = promisify(execFile);
 
 const ISSUER = 'https://issuer.bench.invalid/';
 const AUDIENCE = 'bench';
-const CONSUMER = 'bench-client';
+/** The consumer every credential of these setups names. */
+export const CONSUMER = 'bench-client';
 
 /** The setups, beside the pass-through baseline they are compared with. */
 export const AUTHN_SETUPS = [
@@ -70,14 +71,23 @@ export async function credentialHeaders(setup, { cli, configFile, env }) {
     );
     return { 'x-api-key': stdout.trim() };
   }
-  const { privateKey, kid } = signingKeys.get(setup.name);
-  const token = await new SignJWT({ scope: 'catalog:read' })
-    .setProtectedHeader({ alg: setup.authn, kid, typ: 'JWT' })
+  return { authorization: `Bearer ${await signBenchToken(setup)}` };
+}
+
+/**
+ * A token of the JWT setup `setup` (after `applyAuthn`), signed with its issuer key for the
+ * benchmark's consumer; `jti`, when given, makes it a token never seen before.
+ */
+export async function signBenchToken(setup, { jti } = {}) {
+  const signer = signingKeys.get(setup.name);
+  if (signer === undefined) throw new Error(`${setup.name}: no signing key (applyAuthn first)`);
+  const token = new SignJWT({ scope: 'catalog:read' })
+    .setProtectedHeader({ alg: setup.authn, kid: signer.kid, typ: 'JWT' })
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE)
     .setSubject(CONSUMER)
     .setIssuedAt()
-    .setExpirationTime('2h')
-    .sign(privateKey);
-  return { authorization: `Bearer ${token}` };
+    .setExpirationTime('2h');
+  if (jti !== undefined) token.setJti(jti);
+  return token.sign(signer.privateKey);
 }

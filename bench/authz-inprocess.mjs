@@ -13,9 +13,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { formatRows, now, summarize } from './inprocess-timing.mjs';
+import {
+  formatInProcessRows,
+  runAsCommand,
+  summarize,
+  timeCall,
+  timeSync,
+} from './inprocess-timing.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -180,28 +185,6 @@ function objectCases(route, method, param, spec, body) {
   return out;
 }
 
-function parseFlags(argv) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      iterations: { type: 'string', default: '10000' },
-      warmup: { type: 'string', default: '2000' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
-  const int = (name, text, min) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
-    return n;
-  };
-  return {
-    iterations: int('iterations', values.iterations, 100),
-    warmup: int('warmup', values.warmup, 1),
-    json: values.json,
-  };
-}
-
 /** The path a route's pattern gives with these parameters. */
 function pathOf(pattern, params) {
   return pattern.replace(/:([A-Za-z0-9_]+)/g, (_, name) => encodeURIComponent(params[name]));
@@ -282,10 +265,21 @@ async function prepare(config, cases, { authz, upstreamUrl, log, clock, freshCal
     };
     // What the upstream answers the allowed request, for the response filter to work on.
     let responseText;
+    let responseBody;
+    let responseHeaders;
+    let responseType;
     if (stage.onResponse !== undefined && c.expect === 'allow' && c.method === 'GET') {
       const res = await fetch(`${upstreamUrl}${requestPath}`);
       if (res.status !== 200) throw new Error(`upstream GET ${requestPath}: ${res.status}`);
-      responseText = await res.text();
+      responseBody = Buffer.from(await res.arrayBuffer());
+      responseText = responseBody.toString('utf8');
+      responseType = res.headers.get('content-type') ?? 'application/json';
+      responseHeaders = [
+        'content-type',
+        responseType,
+        'content-length',
+        String(responseBody.length),
+      ];
     }
     prepared.push({
       ...c,
@@ -294,6 +288,9 @@ async function prepare(config, cases, { authz, upstreamUrl, log, clock, freshCal
       stage,
       context,
       responseText,
+      responseBody,
+      responseHeaders,
+      responseType,
       lookup: (route.authz ?? config.defaults.authz)?.ownerLookup !== undefined,
     });
   }
@@ -303,34 +300,37 @@ async function prepare(config, cases, { authz, upstreamUrl, log, clock, freshCal
 /** One request through the stage: its decision, its cost in ns, and whether it waited. */
 async function request(c, statusOf) {
   const ctx = c.context();
-  const t0 = now();
-  let v = c.stage.onRequest(ctx);
-  let waited = false;
-  if (v instanceof Promise) {
-    waited = true;
-    v = await v;
-  }
-  const ns = Number(now() - t0);
+  const { value: v, ns, waited } = await timeCall(() => c.stage.onRequest(ctx));
   const decision = v.continue ? 'allow' : statusOf(v.problem.kind);
   return { ctx, decision, ns, waited };
 }
 
-/** The response filter of one allowed request: the parse, the filter and the serialization it causes. */
-function filterResponse(c, ctx) {
-  const res = { statusCode: 200, headers: { 'content-type': 'application/json' } };
-  const t0 = now();
-  const verdict = c.stage.onResponse(ctx, res);
-  if (!verdict.continue) throw new Error(`${c.name}: the response filter refused`);
-  const transform = verdict.change?.transformJson;
-  const out =
-    transform === undefined
-      ? c.responseText
-      : JSON.stringify(transform(JSON.parse(c.responseText)));
-  const ns = Number(now() - t0);
-  return { ns, out };
+/**
+ * The response filter of one allowed request, as the proxy runs it on the upstream's answer:
+ * the response stage's verdict, then ResponseFilter buffering the body, parsing, filtering and
+ * serializing it, and the headers of the filtered response.
+ */
+function filterResponse(c, ctx, ResponseFilter) {
+  const res = { statusCode: 200, headers: { 'content-type': c.responseType } };
+  const { value: out, ns } = timeSync(() => {
+    const verdict = c.stage.onResponse(ctx, res);
+    if (!verdict.continue) throw new Error(`${c.name}: the response filter refused`);
+    const changes = verdict.change === undefined ? [] : [verdict.change];
+    const start = ResponseFilter.start('GET', 200, c.responseHeaders, changes, 1 << 20);
+    if (start.kind !== 'buffer') return c.responseBody;
+    start.filter.add(c.responseBody);
+    const done = start.filter.finish();
+    // The demo upstream does not compress: a filter that waits here is not the one measured.
+    if (done instanceof Promise)
+      throw new Error(`${c.name}: the response filter did not answer at once`);
+    if (!('body' in done))
+      throw new Error(`${c.name}: the response filter refused (${done.reason})`);
+    return done.body;
+  });
+  return { ns, out: out.toString('utf8') };
 }
 
-async function measure(cases, { iterations, warmup, statusOf, prefix, kind }) {
+async function measure(cases, { iterations, warmup, statusOf, prefix, kind, ResponseFilter }) {
   // Fill the lookup caches first: on a machine busy enough to delay the demo upstream's answer
   // past ownerLookup.timeoutMs, a first lookup fails (503, never cached) and is asked again.
   for (const c of cases) {
@@ -346,7 +346,7 @@ async function measure(cases, { iterations, warmup, statusOf, prefix, kind }) {
       if (r.decision !== c.expect)
         throw new Error(`${c.name}: decided ${r.decision}, expected ${c.expect}`);
       if (c.responseText !== undefined) {
-        const { out } = filterResponse(c, r.ctx);
+        const { out } = filterResponse(c, r.ctx, ResponseFilter);
         if (i === 0 && c.who !== 'ops' && out.includes('internalRiskScore'))
           throw new Error(`${c.name}: the response filter let internalRiskScore through`);
       }
@@ -367,7 +367,8 @@ async function measure(cases, { iterations, warmup, statusOf, prefix, kind }) {
       if (r.waited && c.body === undefined && c.lookup) misses++;
       at(byLabel, c.label).push(r.ns);
       all.push(r.ns);
-      if (c.responseText !== undefined) at(filters, c.label).push(filterResponse(c, r.ctx).ns);
+      if (c.responseText !== undefined)
+        at(filters, c.label).push(filterResponse(c, r.ctx, ResponseFilter).ns);
     }
   }
   const rows = [];
@@ -403,6 +404,7 @@ export async function runAuthzInProcess({ iterations, warmup }) {
   const { AuthzServices } = await dist('stages/authz/authz-services.js');
   const { systemClock } = await dist('gateway/stage.js');
   const { statusOf } = await dist('gateway/problems.js');
+  const { ResponseFilter } = await dist('gateway/response-filter.js');
   const log = pino({ level: 'silent' });
   const upstream = await startDemoUpstream({ host: '127.0.0.1', port: 0 });
   const authz = new AuthzServices({ clock: systemClock });
@@ -412,7 +414,7 @@ export async function runAuthzInProcess({ iterations, warmup }) {
     const policyConfig = await loadConfig(POLICY_CONFIG, upstream.url);
     const policies = await prepare(policyConfig, POLICY_CASES, deps);
     const fresh = await prepare(policyConfig, POLICY_CASES, { ...deps, freshCallers: true });
-    const opts = { iterations, warmup, statusOf };
+    const opts = { iterations, warmup, statusOf, ResponseFilter };
     const rules = await measure(demo, { ...opts, prefix: '', kind: 'request' });
     const cedar = await measure(policies, { ...opts, prefix: 'policies: ', kind: 'policies' });
     const uncached = await measure(fresh, {
@@ -439,17 +441,15 @@ function formatText(result) {
   return [
     `authz in-process, ${result.iterations} iterations after ${result.warmup} of warm-up, Node ${result.node}`,
     `ownership lookups that missed their cache while measuring: ${result.cacheMisses}`,
-    formatRows(result.rows, [{ header: 'cases', cell: (r) => `${r.cases} (${r.decisions})` }]),
+    formatInProcessRows(result.rows),
   ].join('\n');
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  try {
-    const flags = parseFlags(process.argv.slice(2));
-    const result = await runAuthzInProcess(flags);
-    console.log(flags.json ? JSON.stringify(result) : formatText(result));
-  } catch (err) {
-    console.error(`authz-inprocess: FAILED: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  }
+  await runAsCommand(
+    'authz-inprocess',
+    { iterations: 10_000, warmup: 2_000 },
+    runAuthzInProcess,
+    formatText,
+  );
 }

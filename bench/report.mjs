@@ -69,6 +69,37 @@ function inProcessCells(result) {
   ]);
 }
 const IN_PROCESS_HEADER = ['route and method', 'samples', 'p50 µs', 'p99 µs', 'max µs', 'cases'];
+const AUTHN_IN_PROCESS_HEADER = ['method and credential', ...IN_PROCESS_HEADER.slice(1)];
+
+/**
+ * The in-process tables (authentication, authorization, attack detection) for the console; ''
+ * when none ran.
+ */
+export function formatInProcessConsole({
+  authnInProcess: n,
+  authzInProcess: a,
+  detectInProcess: d,
+}) {
+  const parts = [];
+  if (n) {
+    parts.push(
+      `Authentication in-process, ${n.iterations} iterations after ${n.warmup} of warm-up (credentials never seen before: ${n.firstSeen.iterations} after ${n.firstSeen.warmup}):`,
+      textTable(AUTHN_IN_PROCESS_HEADER, inProcessCells(n)),
+    );
+  }
+  if (a) {
+    if (parts.length) parts.push('');
+    parts.push(
+      `Authorization in-process, ${a.iterations} iterations after ${a.warmup} of warm-up (ownership lookups that missed their cache: ${a.cacheMisses}):`,
+      textTable(IN_PROCESS_HEADER, inProcessCells(a)),
+    );
+  }
+  if (d) {
+    if (parts.length) parts.push('');
+    parts.push(formatDetectConsole(d));
+  }
+  return parts.join('\n');
+}
 
 function detectCells(result) {
   return result.rows.map((r) => [
@@ -81,14 +112,6 @@ function detectCells(result) {
   ]);
 }
 const DETECT_HEADER = ['request', 'samples', 'p50 µs', 'p99 µs', 'mean µs', 'max µs'];
-
-/** The in-process authorization figures for the console. */
-export function formatAuthzConsole(a) {
-  return [
-    `Authorization in-process, ${a.iterations} iterations after ${a.warmup} of warm-up (ownership lookups that missed their cache: ${a.cacheMisses}):`,
-    textTable(IN_PROCESS_HEADER, inProcessCells(a)),
-  ].join('\n');
-}
 
 /** The in-process attack-detection figures for the console. */
 export function formatDetectConsole(d) {
@@ -114,8 +137,8 @@ export function formatConsole(report) {
     parts.push('', 'Latency at half the peak of portcullis-passthrough:');
     parts.push(textTable(HALF_LOAD_HEADER, halfLoadCells(report)));
   }
-  if (report.authzInProcess) parts.push('', formatAuthzConsole(report.authzInProcess));
-  if (report.detectInProcess) parts.push('', formatDetectConsole(report.detectInProcess));
+  const inProcess = formatInProcessConsole(report);
+  if (inProcess !== '') parts.push('', inProcess);
   parts.push(
     '',
     'Targets:',
@@ -155,6 +178,34 @@ function authzMethod(report) {
 `;
 }
 
+/** The in-process measurement of authentication, when the run had it. */
+function authnInProcessSection(report) {
+  const n = report.authnInProcess;
+  if (!n) return '';
+  return `## Authentication in-process
+
+bench/authn-inprocess.mjs builds the authentication stage of the routes of
+portcullis-api-key, portcullis-jwt-rs256 and portcullis-jwt-es256 (bench/authn-setups.mjs) as
+the gateway does (\`AuthnServices\` over a SQLite store of its own, the keys created as
+\`portcullis keys create\` creates them, the issuer keys static), and times the stage's
+\`onRequest\` for each, interleaved: ${n.iterations} times after ${n.warmup} of warm-up with the same
+credential (\`seen before\`: the steady state the load setups measure, answered from the
+gateway's caches, which must answer without waiting), then ${n.firstSeen.iterations} times after
+${n.firstSeen.warmup} of warm-up with a credential never presented before (\`never seen before\`: an API
+key parsed, HMACed and looked up; a token, with its own \`jti\`, decoded, checked and its
+signature verified). Every request gets a fresh context and a fresh copy of its credential
+header, as the gateway gives each request, and must be allowed as the benchmark's consumer;
+each method must first refuse a request without a credential and one with a forged credential
+(401). What one call includes: finding the credential, checking it, the consumer's record, and
+the identity headers for the upstream. Not included: reading the request, the other stages, the
+network. Node.js ${n.node}; times from \`process.hrtime\`, in µs; max is mostly a garbage
+collection or the machine's other work.
+
+${markdownTable(AUTHN_IN_PROCESS_HEADER, inProcessCells(n), ['l', 'r', 'r', 'r', 'r', 'l'])}
+
+`;
+}
+
 /** The in-process measurement of authorization, when the run had it. */
 function inProcessSection(report) {
   const a = report.authzInProcess;
@@ -172,8 +223,9 @@ interleaved. Each decision is checked against the one expected (own
 object allowed, someone else's 404, missing scope or role 403, mass assignment 403): a run whose
 rules do not decide as expected fails. What one call includes: the function-, object- and
 property-level rules, the JSON body parsed once where a rule reads it, and on allowed reads of a
-route with read rules the response filter (parse, filter, serialize: the work the filter makes
-the proxy do). The ownership lookups asked the demo upstream during the warm-up and answer from
+route with read rules the response filter as the proxy runs it on the upstream's real answer
+(the response stage's verdict, then \`ResponseFilter\` buffering, decoding, parsing, filtering
+and serializing the body and setting the filtered response's headers). The ownership lookups asked the demo upstream during the warm-up and answer from
 their cache while measuring, as in steady state (lookups that missed the cache while measuring:
 ${a.cacheMisses}). \`policies, a new caller each time\` gives every request a consumer id never
 seen before, so that no policy decision already made can be reused: the cost of a decision
@@ -311,7 +363,12 @@ keep-alive connections with one request in flight on each (pipelining 1).
   or P-256), every request carrying one valid credential (a key from \`portcullis keys create\`,
   or a token signed by the benchmark): the steady state of a client that keeps its credential,
   with the gateway's caches warm. Each is first checked to answer 401 without it. Authentication
-  costs (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough).
+  costs (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough), and
+  cpu(setup) − cpu(portcullis-passthrough) per request.${
+    report.authnInProcess
+      ? '\n  The authentication stage of the same routes is also timed in process (below).'
+      : ''
+  }
 ${limitsMethod(report)}${authzMethod(report)}- **portcullis-post-1k** and **portcullis-contract-post-1k**: the pass-through config with a
   second route, \`POST /accounts/acc_1001/orders\`, loaded with a valid 1024-byte JSON order
   instead of \`GET /catalog\`; the second with contract validation of the request against the
@@ -368,7 +425,7 @@ ${markdownTable(HALF_LOAD_HEADER, halfLoadCells(report), ['l', 'r', 'r', 'r', 'r
 `
     : ''
 }
-${eventsSection(report)}${limitsSection(report)}${inProcessSection(report)}${detectInProcessSection(report)}${maskingSection(report.maskingMemory)}${detectorsSection(report.detectorsInProcess)}## Targets
+${eventsSection(report)}${limitsSection(report)}${authnInProcessSection(report)}${inProcessSection(report)}${detectInProcessSection(report)}${maskingSection(report.maskingMemory)}${detectorsSection(report.detectorsInProcess)}## Targets
 
 ${report.targets.map((t) => `- ${targetLine(t)}`).join('\n')}
 

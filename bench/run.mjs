@@ -28,6 +28,7 @@ import {
   deleteBenchKeys,
   measureAccuracy,
 } from './limits-setups.mjs';
+import { runAuthnInProcess } from './authn-inprocess.mjs';
 import { runAuthzInProcess } from './authz-inprocess.mjs';
 import { runDetectInProcess } from './detect-inprocess.mjs';
 import {
@@ -55,10 +56,9 @@ import { closedLoop, paced, stopActiveLoad } from './load.mjs';
 import { measureMaskingMemory } from './masking-memory.mjs';
 import { ensureNginx, prepareNginx } from './peers/nginx.mjs';
 import {
-  formatAuthzConsole,
   formatConsole,
-  formatDetectConsole,
   formatDetectorsConsole,
+  formatInProcessConsole,
   formatMarkdown,
   formatMaskingConsole,
 } from './report.mjs';
@@ -106,9 +106,13 @@ const TARGETS = {
   contractValidationP50Us: 30,
 };
 
-/** The in-process measurement of authorization (bench/authz-inprocess.mjs): not a setup under load. */
+/**
+ * The in-process measurements of authentication and authorization (bench/authn-inprocess.mjs,
+ * bench/authz-inprocess.mjs): not setups under load; run first, on a machine not yet busy.
+ */
+const AUTHN_INPROCESS = 'authn-inprocess';
 const AUTHZ_INPROCESS = 'authz-inprocess';
-const AUTHZ_INPROCESS_OPTIONS = {
+const INPROCESS_OPTIONS = {
   full: { iterations: 10_000, warmup: 2_000 },
   quick: { iterations: 1_000, warmup: 200 },
 };
@@ -190,7 +194,8 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N        interleaved rounds; the best round of each setup is reported (default 2)
   --quick           smoke test: --duration 2 --warmup 1 --rounds 1, docs not written
   --only A,B        only these setups (${[...SETUPS.map((s) => s.name), ...MEASUREMENTS].join(', ')}),
-                    or ${AUTHZ_INPROCESS} / ${DETECT_INPROCESS} (authorization / attack detection
+                    or ${AUTHN_INPROCESS}, ${AUTHZ_INPROCESS}, ${DETECT_INPROCESS} (authentication,
+                    authorization, attack detection
                     measured in-process); docs not written
   --help            this text`;
 
@@ -238,6 +243,7 @@ function parseFlags(argv) {
     .filter(Boolean);
   for (const name of only ?? []) {
     if (
+      name !== AUTHN_INPROCESS &&
       name !== AUTHZ_INPROCESS &&
       name !== DETECT_INPROCESS &&
       !SETUPS.some((s) => s.name === name) &&
@@ -405,7 +411,7 @@ async function main(argv) {
   }
   const setups = flags.only ? SETUPS.filter((s) => flags.only.includes(s.name)) : SETUPS;
   const fullRun = !flags.quick && !flags.only;
-  const inProcess = !flags.only || flags.only.includes(AUTHZ_INPROCESS);
+  const inProcess = (name) => !flags.only || flags.only.includes(name);
   // Before any load setup starts: the children measure memory, not throughput, alone.
   let maskingMemory;
   if (!flags.only || flags.only.includes('masking-memory')) {
@@ -419,19 +425,29 @@ async function main(argv) {
     detectorsInProcess = await measureDetectors();
     console.log(formatDetectorsConsole(detectorsInProcess));
   }
-  // The in-process measurements first, on a machine not yet busy with any setup (and alone
-  // when --only names nothing else).
-  let authzInProcess = null;
-  if (inProcess) {
-    const opts = AUTHZ_INPROCESS_OPTIONS[flags.quick ? 'quick' : 'full'];
+  // Authentication, authorization and attack detection in-process, on a machine not yet busy
+  // with any setup (and alone when --only names nothing else).
+  const inProcessOptions = INPROCESS_OPTIONS[flags.quick ? 'quick' : 'full'];
+  let authnInProcess = null;
+  if (inProcess(AUTHN_INPROCESS)) {
+    const { iterations, warmup } = inProcessOptions;
     say(
-      `${AUTHZ_INPROCESS}: the demo's rules, ${opts.iterations} iterations after ${opts.warmup} of warm-up`,
+      `${AUTHN_INPROCESS}: API key, RS256 and ES256, ${iterations} iterations after ${warmup} of warm-up`,
     );
-    authzInProcess = await runAuthzInProcess(opts);
+    authnInProcess = await runAuthnInProcess(inProcessOptions);
+    say(`${AUTHN_INPROCESS}: done`);
+  }
+  let authzInProcess = null;
+  if (inProcess(AUTHZ_INPROCESS)) {
+    const { iterations, warmup } = inProcessOptions;
+    say(
+      `${AUTHZ_INPROCESS}: the demo's rules, ${iterations} iterations after ${warmup} of warm-up`,
+    );
+    authzInProcess = await runAuthzInProcess(inProcessOptions);
     say(`${AUTHZ_INPROCESS}: done; lookups that missed their cache: ${authzInProcess.cacheMisses}`);
   }
   let detectInProcess = null;
-  if (!flags.only || flags.only.includes(DETECT_INPROCESS)) {
+  if (inProcess(DETECT_INPROCESS)) {
     const opts = DETECT_INPROCESS_OPTIONS[flags.quick ? 'quick' : 'full'];
     say(
       `${DETECT_INPROCESS}: the detect stage on the demo's requests, ${opts.iterations} iterations after ${opts.warmup} of warm-up`,
@@ -440,8 +456,12 @@ async function main(argv) {
     say(`${DETECT_INPROCESS}: done`);
   }
   if (setups.length === 0) {
-    if (authzInProcess) console.log(`\n${formatAuthzConsole(authzInProcess)}`);
-    if (detectInProcess) console.log(`\n${formatDetectConsole(detectInProcess)}`);
+    const inProcessOnly = formatInProcessConsole({
+      authnInProcess,
+      authzInProcess,
+      detectInProcess,
+    });
+    if (inProcessOnly !== '') console.log(`\n${inProcessOnly}\n`);
     return 0;
   }
 
@@ -785,6 +805,7 @@ async function main(argv) {
     events,
     eventsConfig: EVENTS_CONFIG,
     limitsAccuracy,
+    authnInProcess,
     authzInProcess,
     detectInProcess,
     maskingMemory,
@@ -793,6 +814,7 @@ async function main(argv) {
     targets: [
       ...evaluateTargets(row, halfLoad, recording, baselineRecords, {
         limitsAccuracy,
+        authnInProcess,
         authzInProcess,
         detectInProcess,
         contractValidation,
@@ -843,7 +865,7 @@ function evaluateTargets(
   halfLoad,
   recording,
   baselineRecords,
-  { limitsAccuracy, authzInProcess, detectInProcess, contractValidation },
+  { limitsAccuracy, authnInProcess, authzInProcess, detectInProcess, contractValidation },
 ) {
   const quotient = (a, b) => (row(a) && row(b) ? row(a).best.rps / row(b).best.rps : Number.NaN);
   const atLeast = (label, value, target) => ({
@@ -939,6 +961,15 @@ function evaluateTargets(
     targets.push({
       label: `authentication, ${name}, in CPU per request: (${name} − portcullis-passthrough) ÷ portcullis-passthrough`,
       display: `${((added / pass.leanest.cpuUs) * 100).toFixed(1)} % (${added.toFixed(1)} µs)`,
+      target: '',
+      status: 'no target',
+    });
+  }
+  // The authentication stage alone: what a credential seen before and one never seen cost.
+  for (const r of authnInProcess?.rows ?? []) {
+    targets.push({
+      label: `authentication in-process, ${r.name}: p50`,
+      display: `${r.p50.toFixed(2)} µs (p99 ${r.p99.toFixed(2)} µs)`,
       target: '',
       status: 'no target',
     });

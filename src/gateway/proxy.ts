@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import { BodyGuard, BodyRefusedError, isJsonMediaType } from './body-guard.js';
 import type { GateRefusal } from './connection-gate.js';
 import { publishRefusal, publishUpstreamError } from './events.js';
-import { ResponseFilter } from './response-filter.js';
+import { ResponseFilter, type FilteredResponse } from './response-filter.js';
 import { StreamedTransform } from './streamed-transform.js';
 import type { UpstreamBody } from './request-body.js';
 import { runResponseStages, type ResponseResult } from './pipeline.js';
@@ -253,22 +253,39 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.#answered) return;
-    filter.finish().then(
-      (out) => {
-        const { res } = this.t;
-        if (res.destroyed) return;
-        if (!('body' in out)) {
-          this.#refuseResponse(out);
-          return;
-        }
-        res.writeHead(out.statusCode, out.headers);
-        res.end(out.body);
-      },
-      (err: unknown) => {
-        this.t.ctx.log.error({ err, requestId: this.t.ctx.id }, 'response filter failed');
-        this.#refuseResponse(ResponseFilter.FAILED);
-      },
-    );
+    let out: ReturnType<ResponseFilter['finish']>;
+    try {
+      out = filter.finish();
+    } catch (err) {
+      this.#filterFailed(err);
+      return;
+    }
+    if (out instanceof Promise) {
+      out.then(
+        (done) => this.#sendFiltered(done),
+        (err: unknown) => this.#filterFailed(err),
+      );
+    } else {
+      this.#sendFiltered(out);
+    }
+  }
+
+  /** Sends what the response filter made of the body, or its refusal. */
+  #sendFiltered(out: FilteredResponse | Denial): void {
+    const { res } = this.t;
+    if (res.destroyed) return;
+    if (!('body' in out)) {
+      this.#refuseResponse(out);
+      return;
+    }
+    res.writeHead(out.statusCode, out.headers);
+    res.end(out.body);
+  }
+
+  /** A bug in a filter (a transform that threw): the response is refused, fail closed. */
+  #filterFailed(err: unknown): void {
+    this.t.ctx.log.error({ err, requestId: this.t.ctx.id }, 'response filter failed');
+    this.#refuseResponse(ResponseFilter.FAILED);
   }
 
   onError(err: Error): void {

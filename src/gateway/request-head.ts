@@ -11,6 +11,14 @@ const SINGLETONS = new Set([
   'traceparent',
 ]);
 
+/**
+ * A header value without control characters: HTAB is allowed, every other C0 control and DEL is
+ * not (CR/LF/NUL header injection). One anchored character class, so linear in the value; and
+ * matched in native code, several times faster than a loop over its characters, which a
+ * 600-character bearer token on every request makes worth it.
+ */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
+
 /** What one pass over the raw request headers learns; the rest of the request reads only this. */
 export interface RequestHead {
   readonly count: number;
@@ -91,11 +99,7 @@ export function readHead(
     const value = raw[i + 1] as string;
     bytes += name.length + value.length + 4;
     if (!allowUnderscores && name.includes('_')) return UNDERSCORE;
-    for (let j = 0; j < value.length; j++) {
-      const c = value.charCodeAt(j);
-      // HTAB is allowed; every other C0 control and DEL is not (CR/LF/NUL header injection).
-      if ((c < 0x20 && c !== 0x09) || c === 0x7f) return CONTROL;
-    }
+    if (!FIELD_VALUE.test(value)) return CONTROL;
     const key = name.toLowerCase();
     lower[i >> 1] = key;
     if (SINGLETONS.has(key)) {

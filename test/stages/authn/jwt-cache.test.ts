@@ -141,9 +141,43 @@ describe('the verified-token cache', () => {
 
   it('bounds the characters it keeps, not only the entries', () => {
     const cache = new TokenLru<number>(100, 1000);
-    for (let i = 0; i < 5; i++) cache.set(`${i}`.padEnd(300, 'x'), i);
+    for (let i = 0; i < 5; i++) cache.set(`${i}`.padStart(300, 'x'), i);
     expect(cache.size).toBe(3);
-    expect(cache.get('4'.padEnd(300, 'x'))).toBe(4);
-    expect(cache.get('0'.padEnd(300, 'x'))).toBeUndefined();
+    expect(cache.get('4'.padStart(300, 'x'))).toBe(4);
+    expect(cache.get('0'.padStart(300, 'x'))).toBeUndefined();
+  });
+
+  it("answers only the whole token: one that shares a cached token's end is a miss", () => {
+    const cache = new TokenLru<string>();
+    const end = 's'.repeat(60);
+    cache.set(`header.alice.${end}`, 'alice');
+    expect(cache.get(`header.mallory.${end}`)).toBeUndefined();
+    expect(cache.has(`header.mallory.${end}`)).toBe(false);
+    cache.delete(`header.mallory.${end}`);
+    expect(cache.get(`header.alice.${end}`)).toBe('alice');
+    // The later of two tokens with one end takes the slot; the earlier is checked again.
+    cache.set(`header.mallory.${end}`, 'mallory');
+    expect(cache.get(`header.alice.${end}`)).toBeUndefined();
+    expect(cache.get(`header.mallory.${end}`)).toBe('mallory');
+    expect(cache.size).toBe(1);
+  });
+
+  it("refuses a cached token's signature on another payload, and keeps the genuine token cached", async () => {
+    const s = await setup();
+    const token = await signed(rsa, { jti: 'genuine' });
+    await s.check(token);
+    const [header, , signature] = token.split('.');
+    const payload = Buffer.from(
+      JSON.stringify({
+        ...JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()),
+        sub: 'mallory',
+      }),
+    ).toString('base64url');
+    const forged = `${header}.${payload}.${signature}`;
+    const outcome = s.check(forged);
+    expect(isPromise(outcome)).toBe(true);
+    expect(reasonOf(await outcome)).toBe('authn.jwt.signature_invalid');
+    const again = syncOutcome(s.check(token));
+    expect(again.ok).toBe(true);
   });
 });

@@ -98,15 +98,17 @@ export function createApiKeyAuthenticator(
     route: RouteAuthConfig,
   ): AuthOutcome {
     const { value, where } = presented;
-    const places = where.split(JOIN);
-    if (places.includes('query') && !route.allowQueryKey) {
+    // One place is the rule: only a credential found in several has its places joined.
+    const places = where.includes(JOIN) ? where.split(JOIN) : undefined;
+    const inQuery = places === undefined ? where === 'query' : places.includes('query');
+    if (inQuery && !route.allowQueryKey) {
       return refused(
         unauthenticated('authn.api_key.in_query', SCHEME, { credential: fingerprint(value) }),
       );
     }
     // Two keys (a repeated header, a header and the query string, two headers): reading one
     // and ignoring the other would let a proxy and the gateway disagree on who is calling.
-    if (places.length > 1 || value.includes(',')) {
+    if (places !== undefined || value.includes(',')) {
       return refused(
         unauthenticated('authn.api_key.ambiguous', SCHEME, {
           credential: fingerprint(value),
@@ -162,29 +164,31 @@ export function createApiKeyAuthenticator(
     return key;
   }
 
+  /** What the event of a refused key says; built for a refusal only, never for an accepted key. */
+  const auditOf = (key: StoredApiKey): DenialAudit => ({
+    credential: key.fingerprint,
+    consumer: key.consumerId,
+    details: { keyId: key.id },
+  });
+
   /** The decision on a key found in the index: its state now, and its consumer's. */
   function decide(key: StoredApiKey): AuthOutcome {
-    const audit: DenialAudit = {
-      credential: key.fingerprint,
-      consumer: key.consumerId,
-      details: { keyId: key.id },
-    };
     if (key.revokedAt !== undefined || keys.revokedInCluster(key.id)) {
-      return refused(unauthenticated('authn.api_key.revoked', SCHEME, audit));
+      return refused(unauthenticated('authn.api_key.revoked', SCHEME, auditOf(key)));
     }
     const now = clock.now();
     if (key.expiresAt !== undefined && now >= key.expiresAt) {
-      return refused(unauthenticated('authn.api_key.expired', SCHEME, audit));
+      return refused(unauthenticated('authn.api_key.expired', SCHEME, auditOf(key)));
     }
     // A rotated key works beside its successor until the overlap ends, then never again.
     if (key.rotatedUntil !== undefined && now >= key.rotatedUntil) {
-      return refused(unauthenticated('authn.api_key.rotated', SCHEME, audit));
+      return refused(unauthenticated('authn.api_key.rotated', SCHEME, auditOf(key)));
     }
     const consumer = consumers.get(key.consumerId);
     if (consumer === undefined)
-      return refused(unauthenticated('authn.api_key.consumer_unknown', SCHEME, audit));
+      return refused(unauthenticated('authn.api_key.consumer_unknown', SCHEME, auditOf(key)));
     if (consumer.disabled)
-      return refused(unauthenticated('authn.api_key.consumer_disabled', SCHEME, audit));
+      return refused(unauthenticated('authn.api_key.consumer_disabled', SCHEME, auditOf(key)));
     return {
       ok: true,
       identity: {

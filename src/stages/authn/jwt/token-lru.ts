@@ -1,7 +1,31 @@
 /**
+ * How many characters of a token's end index it: the last 43 characters of a JWS are its
+ * signature's last 258 bits, which differ between any two tokens an issuer signed.
+ */
+const INDEX_CHARS = 43;
+
+interface Slot<V> {
+  /** The whole token: what decides whether a lookup is this entry. */
+  readonly token: string;
+  readonly value: V;
+}
+
+/** The index of a token: its end, or the whole of a shorter one. */
+function indexOf(token: string): string {
+  return token.length > INDEX_CHARS ? token.slice(-INDEX_CHARS) : token;
+}
+
+/**
  * A bounded map keyed by token text, evicting the least recently used: bounded twice, by entries
- * and by the characters of the tokens it keys on (a token can be up to `maxTokenBytes`). Keyed
- * by the token itself: hashing it first would cost more than the lookup it replaces.
+ * and by the characters of the tokens it keys on (a token can be up to `maxTokenBytes`).
+ *
+ * Indexed by the token's last characters, not by its whole text: each request brings its token
+ * as a new string, and hashing all of it (an RS256 token is 600 characters and more) cost more
+ * than the rest of a cache hit together. The index only finds a candidate: an entry answers a
+ * lookup only when its whole token equals the one looked up, so a token that shares another's
+ * end but differs anywhere else is a miss, never the other's entry. Two tokens with one end
+ * share a slot, the later replacing the earlier: an issuer never signs two such tokens, so only
+ * a crafted token gets there, and what it can do is make a genuine token be checked again.
  *
  * The jwt method keeps two: its verified tokens, so that the next request with the same token
  * costs a map lookup instead of an RSA or ECDSA verification (only what cannot change for the
@@ -10,7 +34,7 @@
  * issuers does not decode each token once per issuer listed before its own.
  */
 export class TokenLru<V> {
-  readonly #entries = new Map<string, V>();
+  readonly #entries = new Map<string, Slot<V>>();
   readonly #maxEntries: number;
   readonly #maxChars: number;
   #chars = 0;
@@ -25,36 +49,45 @@ export class TokenLru<V> {
   }
 
   has(token: string): boolean {
-    return this.#entries.has(token);
+    return this.#entries.get(indexOf(token))?.token === token;
   }
 
   /** The entry, marked as the most recently used. */
   get(token: string): V | undefined {
-    const v = this.#entries.get(token);
-    if (v !== undefined) {
-      this.#entries.delete(token);
-      this.#entries.set(token, v);
-    }
-    return v;
+    const key = indexOf(token);
+    const slot = this.#entries.get(key);
+    if (slot === undefined || slot.token !== token) return undefined;
+    this.#entries.delete(key);
+    this.#entries.set(key, slot);
+    return slot.value;
   }
 
   set(token: string, value: V): void {
-    this.delete(token);
-    this.#entries.set(token, value);
+    const key = indexOf(token);
+    this.#remove(key);
+    this.#entries.set(key, { token, value });
     this.#chars += token.length;
     while (this.#entries.size > this.#maxEntries || this.#chars > this.#maxChars) {
       const oldest = this.#entries.keys().next();
       if (oldest.done === true) break;
-      this.delete(oldest.value);
+      this.#remove(oldest.value);
     }
   }
 
   delete(token: string): void {
-    if (this.#entries.delete(token)) this.#chars -= token.length;
+    const key = indexOf(token);
+    if (this.#entries.get(key)?.token === token) this.#remove(key);
   }
 
   clear(): void {
     this.#entries.clear();
     this.#chars = 0;
+  }
+
+  #remove(key: string): void {
+    const slot = this.#entries.get(key);
+    if (slot === undefined) return;
+    this.#entries.delete(key);
+    this.#chars -= slot.token.length;
   }
 }
