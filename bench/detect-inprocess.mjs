@@ -17,11 +17,10 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { orderBody } from './contract-setups.mjs';
 import { HEADERS, QUERY } from './detect-setups.mjs';
-import { formatRows, now, summarize } from './inprocess-timing.mjs';
+import { formatRows, now, runAsCommand, summarize } from './inprocess-timing.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (file) => import(path.join(ROOT, 'dist', file));
@@ -220,28 +219,6 @@ export async function runDetectInProcess({ iterations = 20_000, warmup = 2_000 }
   };
 }
 
-function parseFlags(argv) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      iterations: { type: 'string', default: '20000' },
-      warmup: { type: 'string', default: '2000' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
-  const int = (name, text, min) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
-    return n;
-  };
-  return {
-    iterations: int('iterations', values.iterations, 100),
-    warmup: int('warmup', values.warmup, 1),
-    json: values.json,
-  };
-}
-
 export function formatDetectText(result) {
   return [
     `detect in-process, ${result.iterations} iterations after ${result.warmup} of warm-up, Node ${result.node}`,
@@ -250,12 +227,10 @@ export function formatDetectText(result) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  try {
-    const flags = parseFlags(process.argv.slice(2));
-    const result = await runDetectInProcess(flags);
-    console.log(flags.json ? JSON.stringify(result) : formatDetectText(result));
-  } catch (err) {
-    console.error(`detect-inprocess: FAILED: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  }
+  await runAsCommand(
+    'detect-inprocess',
+    { iterations: 20_000, warmup: 2_000 },
+    runDetectInProcess,
+    formatDetectText,
+  );
 }
