@@ -2,6 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import { parseCidr } from '../../gateway/ip-set.js';
 import type { Clock, Identity } from '../../gateway/stage.js';
 import { isActive, type BlockRecord } from '../../state/blocks/block-store.js';
+import { SubjectIndex } from './subject-index.js';
 
 /** A block in force, as a refusal's event names it. */
 export interface BlockHit {
@@ -18,9 +19,7 @@ export interface BlockHit {
 export class ActiveBlocks {
   /** Every block this node knows of that has not ended, by id. */
   readonly #byId = new Map<string, BlockRecord>();
-  #ips = new Map<string, BlockRecord[]>();
-  #consumers = new Map<string, BlockRecord[]>();
-  #credentials = new Map<string, BlockRecord[]>();
+  #index = new SubjectIndex();
   /** Every blocked range in one list (is the IP in any?), and each on its own (which?). */
   #ranges:
     | {
@@ -51,8 +50,8 @@ export class ActiveBlocks {
   forIp(ip: string): BlockHit | undefined {
     if (this.#byId.size === 0) return undefined;
     const now = this.clock.now();
-    const exact = live(this.#ips.get(ip), now);
-    if (exact !== undefined) return exact;
+    const exact = this.#index.forIp(ip, now);
+    if (exact !== undefined) return hit(exact);
     const ranges = this.#ranges;
     if (ranges === undefined) return undefined;
     const version = isIP(ip);
@@ -69,17 +68,12 @@ export class ActiveBlocks {
   /** The block that refuses this consumer or this credential, if any. */
   forIdentity(identity: Identity): BlockHit | undefined {
     if (this.#byId.size === 0) return undefined;
-    const now = this.clock.now();
-    return (
-      live(this.#consumers.get(identity.consumerId), now) ??
-      live(this.#credentials.get(identity.credential), now)
-    );
+    const b = this.#index.forIdentity(identity, this.clock.now());
+    return b === undefined ? undefined : hit(b);
   }
 
   #reindex(now: number): void {
-    const ips = new Map<string, BlockRecord[]>();
-    const consumers = new Map<string, BlockRecord[]>();
-    const credentials = new Map<string, BlockRecord[]>();
+    const index = new SubjectIndex();
     const each: { block: BlockRecord; list: BlockList }[] = [];
     const any = new BlockList();
     for (const b of this.#byId.values()) {
@@ -87,9 +81,7 @@ export class ActiveBlocks {
         this.#byId.delete(b.id);
         continue;
       }
-      if (b.kind === 'consumer') push(consumers, b.subject, b);
-      else if (b.kind === 'credential') push(credentials, b.subject, b);
-      else if (!b.subject.includes('/')) push(ips, b.subject, b);
+      if (b.kind !== 'ip' || !b.subject.includes('/')) index.add(b);
       else {
         const cidr = parseCidr(b.subject);
         if (cidr === undefined) continue;
@@ -99,26 +91,11 @@ export class ActiveBlocks {
         each.push({ block: b, list });
       }
     }
-    this.#ips = ips;
-    this.#consumers = consumers;
-    this.#credentials = credentials;
+    this.#index = index;
     this.#ranges = each.length === 0 ? undefined : { any, each };
   }
 }
 
-function push(map: Map<string, BlockRecord[]>, key: string, b: BlockRecord): void {
-  const list = map.get(key);
-  if (list === undefined) map.set(key, [b]);
-  else list.push(b);
-}
-
 function hit(b: BlockRecord): BlockHit {
   return { id: b.id, kind: b.kind, subject: b.subject };
-}
-
-/** The first block of `list` still in force at `now`. */
-function live(list: readonly BlockRecord[] | undefined, now: number): BlockHit | undefined {
-  if (list === undefined) return undefined;
-  for (const b of list) if (isActive(b, now)) return hit(b);
-  return undefined;
 }

@@ -1,5 +1,6 @@
 import type { Clock, Identity } from '../../gateway/stage.js';
 import { isActive, type BlockRecord } from '../../state/blocks/block-store.js';
+import { SubjectIndex } from '../blocks/subject-index.js';
 
 /** A throttle in force, as the throttle stage applies it and its refusal's event names it. */
 export interface ThrottleHit {
@@ -18,9 +19,7 @@ export interface ThrottleHit {
  */
 export class ActiveThrottles {
   readonly #byId = new Map<string, BlockRecord>();
-  #ips = new Map<string, BlockRecord[]>();
-  #consumers = new Map<string, BlockRecord[]>();
-  #credentials = new Map<string, BlockRecord[]>();
+  #index = new SubjectIndex();
 
   constructor(private readonly clock: Clock) {}
 
@@ -44,39 +43,24 @@ export class ActiveThrottles {
   /** The throttle on client IP `ip` (as the gateway resolved it), if any. */
   forIp(ip: string): ThrottleHit | undefined {
     if (this.#byId.size === 0) return undefined;
-    return live(this.#ips.get(ip), this.clock.now());
+    return hit(this.#index.forIp(ip, this.clock.now()));
   }
 
   /** The throttle on this consumer or this credential, if any (the consumer's first). */
   forIdentity(identity: Identity): ThrottleHit | undefined {
     if (this.#byId.size === 0) return undefined;
-    const now = this.clock.now();
-    return (
-      live(this.#consumers.get(identity.consumerId), now) ??
-      live(this.#credentials.get(identity.credential), now)
-    );
+    return hit(this.#index.forIdentity(identity, this.clock.now()));
   }
 
   #reindex(now: number): void {
-    const ips = new Map<string, BlockRecord[]>();
-    const consumers = new Map<string, BlockRecord[]>();
-    const credentials = new Map<string, BlockRecord[]>();
+    const index = new SubjectIndex();
     for (const t of this.#byId.values()) {
-      if (!isActive(t, now)) {
-        this.#byId.delete(t.id);
-        continue;
-      }
-      const map = t.kind === 'ip' ? ips : t.kind === 'consumer' ? consumers : credentials;
-      const list = map.get(t.subject);
-      if (list === undefined) map.set(t.subject, [t]);
-      else list.push(t);
+      if (isActive(t, now)) index.add(t);
+      else this.#byId.delete(t.id);
     }
     // Two throttles on one subject: the stricter rate holds while it lasts, then the other.
-    for (const map of [ips, consumers, credentials])
-      for (const list of map.values()) list.sort((a, b) => perSecond(a) - perSecond(b));
-    this.#ips = ips;
-    this.#consumers = consumers;
-    this.#credentials = credentials;
+    index.sort((a, b) => perSecond(a) - perSecond(b));
+    this.#index = index;
   }
 }
 
@@ -84,13 +68,9 @@ function perSecond(t: BlockRecord): number {
   return t.throttle === undefined ? Infinity : t.throttle.limit / t.throttle.windowSeconds;
 }
 
-function live(list: readonly BlockRecord[] | undefined, now: number): ThrottleHit | undefined {
-  if (list === undefined) return undefined;
-  for (const t of list) if (t.throttle !== undefined && isActive(t, now)) return hit(t, t.throttle);
-  return undefined;
-}
-
-function hit(t: BlockRecord, rate: NonNullable<BlockRecord['throttle']>): ThrottleHit {
+function hit(t: BlockRecord | undefined): ThrottleHit | undefined {
+  const rate = t?.throttle;
+  if (t === undefined || rate === undefined) return undefined;
   return {
     id: t.id,
     kind: t.kind,
