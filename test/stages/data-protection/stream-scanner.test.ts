@@ -207,6 +207,15 @@ describe('the eager scanner (event streams)', () => {
     );
   });
 
+  it('holds a PEM header with a long label cut short, and masks the key once it has come', () => {
+    const scanner = eager();
+    const key = `-----BEGIN ${'A'.repeat(23)} PRIVATE KEY BLOCK-----\n${'k'.repeat(64)}\n-----END X-----\n`;
+    const cut = '-----BEGIN '.length + 23 + ' PRIVATE KEY BL'.length;
+    expect(scanner.push(Buffer.from(key.slice(0, cut))).out).toHaveLength(0);
+    const out = scanner.push(Buffer.from(key.slice(cut))).out.toString();
+    expect(out).not.toContain('k'.repeat(8));
+  });
+
   it('holds a marker cut short: the start of a BEGIN line', () => {
     const scanner = eager();
     expect(scanner.push(Buffer.from('text -----BEG')).out.toString()).toBe('text ');

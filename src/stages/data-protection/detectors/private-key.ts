@@ -48,7 +48,7 @@ function bodyEnd(text: string, at: number, limit: number): number {
 function openBlock(text: string, at: number, end: number): boolean {
   const head = headerEnd(text, at + BEGIN.length);
   // A header cut short, or no header at all (then not a key, unless the text is too short).
-  if (head === -1) return end - at < BEGIN.length + MAX_LABEL + ' BLOCK-----'.length;
+  if (head === -1) return end - at < BEGIN.length + MAX_LABEL + 'PRIVATE KEY BLOCK-----'.length;
   const body = bodyEnd(text, head, Math.min(end, at + MAX_BODY));
   if (body >= end) return body - at < MAX_BODY;
   const rest = text.slice(body, Math.min(end, body + END.length + MAX_LABEL + 20));
