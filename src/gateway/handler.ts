@@ -384,9 +384,9 @@ function handle(rt: Runtime, scheme: Scheme, req: IncomingMessage, res: ServerRe
           status: res.statusCode,
           clientIp: address.clientIp,
           durationMs: rt.clock.monotonic() - started,
-          ...(ctx.identity === undefined
-            ? {}
-            : { consumer: ctx.identity.consumerId, credential: ctx.identity.credential }),
+          // Always both keys: every event has one shape, which its subscribers read fastest.
+          consumer: ctx.identity?.consumerId,
+          credential: ctx.identity?.credential,
         } satisfies RequestDoneEvent),
       );
     }

@@ -42,7 +42,13 @@ interface Pair {
  */
 export class Volume implements TrafficDetector {
   readonly #deps: TrafficDetectorDeps;
-  readonly #pairs = new Map<string, Pair>();
+  /**
+   * Route, then consumer: two lookups of strings whose hashes are already known, where one key
+   * made of both would be a new string to build and hash on every request.
+   */
+  readonly #pairs = new Map<string, Map<string, Pair>>();
+  /** How many pairs #pairs holds. */
+  #tracked = 0;
 
   constructor(deps: TrafficDetectorDeps) {
     this.#deps = deps;
@@ -60,26 +66,35 @@ export class Volume implements TrafficDetector {
   #count(consumer: string, route: string): void {
     const config = this.#deps.config().volume;
     if (!config.enabled) return;
-    // A route name never holds a NUL: the local key is unambiguous without hashing per request.
-    const local = `${route}\0${consumer}`;
-    const pair = this.#pairs.get(local);
+    let byConsumer = this.#pairs.get(route);
+    const pair = byConsumer?.get(consumer);
     if (pair !== undefined) {
       pair.pending++;
       return;
     }
-    if (this.#pairs.size >= config.maxTracked) {
+    if (this.#tracked >= config.maxTracked) {
       this.#deps.budget.drop();
       return;
     }
+    if (byConsumer === undefined) this.#pairs.set(route, (byConsumer = new Map<string, Pair>()));
     const key = digestKey('pair', JSON.stringify([consumer, route]));
-    this.#pairs.set(local, { key, consumer, route, pending: 1, open: new Set() });
+    byConsumer.set(consumer, { key, consumer, route, pending: 1, open: new Set() });
+    this.#tracked++;
+  }
+
+  #forget(pair: Pair): void {
+    const byConsumer = this.#pairs.get(pair.route);
+    if (byConsumer?.delete(pair.consumer) !== true) return;
+    this.#tracked--;
+    if (byConsumer.size === 0) this.#pairs.delete(pair.route);
   }
 
   async flush(now: number): Promise<void> {
     const config = this.#deps.config().volume;
     const intervalMs = config.intervalSeconds * 1000;
     const index = Math.floor(now / intervalMs);
-    await inBatches([...this.#pairs], async ([local, pair]) => {
+    const pairs = [...this.#pairs.values()].flatMap((byConsumer) => [...byConsumer.values()]);
+    await inBatches(pairs, async (pair) => {
       const key = pair.key;
       if (pair.pending > 0) {
         const by = pair.pending;
@@ -101,7 +116,7 @@ export class Volume implements TrafficDetector {
         }
       }
       // Forgotten once nothing is pending here: the baseline itself stays in cluster state.
-      if (pair.pending === 0 && pair.open.size === 0) this.#pairs.delete(local);
+      if (pair.pending === 0 && pair.open.size === 0) this.#forget(pair);
     });
   }
 

@@ -17,6 +17,21 @@ function list(values: readonly string[]): string {
 }
 
 /**
+ * The header value of a list of scopes or roles. A consumer's lists and a cached token's are the
+ * same arrays request after request (frozen where they come from), so each is joined once.
+ */
+const joined = new WeakMap<readonly string[], string>();
+function listOnce(values: readonly string[]): string {
+  if (values.length === 0) return '';
+  let out = joined.get(values);
+  if (out === undefined) {
+    out = list(values);
+    if (Object.isFrozen(values)) joined.set(values, out);
+  }
+  return out;
+}
+
+/**
  * The headers that tell the upstream who the caller is. The gateway is their only author:
  * a client-sent copy is removed on every route, public ones included, so that an upstream that
  * trusts `X-Consumer-Id` cannot be told a lie by the client.
@@ -49,9 +64,9 @@ export class UpstreamIdentity {
       [this.#h.consumer]: identity.consumerId,
       [this.#h.method]: identity.method,
     };
-    const scopes = list(identity.scopes);
+    const scopes = listOnce(identity.scopes);
     if (scopes !== '') out[this.#h.scopes] = scopes;
-    const roles = list(identity.roles);
+    const roles = listOnce(identity.roles);
     if (roles !== '') out[this.#h.roles] = roles;
     if (this.#signer !== undefined && this.#tokenHeader !== undefined)
       out[this.#tokenHeader] = this.#signer.tokenFor(identity, route, now);

@@ -1,4 +1,5 @@
 import type { Clock } from '../../gateway/stage.js';
+import { RecencyMap } from '../recency-map.js';
 
 /** What the backend said about an object: its owner, or that it does not exist. */
 export type OwnerAnswer = { readonly owner: string } | { readonly owner: undefined };
@@ -12,19 +13,18 @@ interface Entry {
 const MAX_KEY_CHARS = 256;
 
 /**
- * The answers of an ownership lookup, by object id: bounded by entries (the least recently
- * used goes first) and by age (`cacheSeconds`, read on the gateway's clock). Answers that an
+ * The answers of an ownership lookup, by object id: bounded by entries (those not used lately
+ * go first, recency-map.ts) and by age (`cacheSeconds`, read on the gateway's clock). Answers that an
  * object does not exist are kept too, so that enumerating ids does not become a flood of
  * lookups; failures are never kept.
  */
 export class OwnerCache {
-  readonly #entries = new Map<string, Entry>();
-  readonly #maxEntries: number;
+  readonly #entries: RecencyMap<string, Entry>;
   readonly #ttlMs: number;
   readonly #clock: Clock;
 
   constructor(maxEntries: number, ttlSeconds: number, clock: Clock) {
-    this.#maxEntries = maxEntries;
+    this.#entries = new RecencyMap(maxEntries);
     this.#ttlMs = ttlSeconds * 1000;
     this.#clock = clock;
   }
@@ -40,20 +40,11 @@ export class OwnerCache {
       this.#entries.delete(id);
       return undefined;
     }
-    // Most recently used last: the Map's order is the eviction order.
-    this.#entries.delete(id);
-    this.#entries.set(id, entry);
     return entry.answer;
   }
 
   set(id: string, answer: OwnerAnswer): void {
     if (this.#ttlMs === 0 || id.length > MAX_KEY_CHARS) return;
-    this.#entries.delete(id);
     this.#entries.set(id, { answer, expires: this.#clock.now() + this.#ttlMs });
-    while (this.#entries.size > this.#maxEntries) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done === true) break;
-      this.#entries.delete(oldest.value);
-    }
   }
 }

@@ -20,9 +20,9 @@ export interface RequestDoneEvent {
   readonly clientIp: string;
   readonly durationMs: number;
   /** The consumer's id, once authentication has set one; never the credential. */
-  readonly consumer?: string;
+  readonly consumer?: string | undefined;
   /** The fingerprint (`fp:...`) of the credential authentication accepted; never the credential. */
-  readonly credential?: string;
+  readonly credential?: string | undefined;
 }
 
 /** For the hot path: costs one property read when nobody records events. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { RecencyMap } from '../../recency-map.js';
 
 /** An active introspection answer, stored at `storedAt`, never served at or after `until`. */
 interface Entry {
@@ -15,18 +16,17 @@ export const DEFAULT_MAX_ENTRIES = 10_000;
  * kept: an inactive or failed one is never stored, so it can never be served as active. Keys are
  * the SHA-256 of endpoint, client id and token: a dump of the cache holds no usable token, and
  * an answer of one authorization server can never be found under another's key. Bounded: the
- * least recently used entry goes first.
+ * entries not used lately go first (recency-map.ts).
  */
 export class IntrospectionCache {
   readonly #prefix: string;
-  readonly #max: number;
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries: RecencyMap<string, Entry>;
 
   constructor(endpoint: string, clientId: string, maxEntries = DEFAULT_MAX_ENTRIES) {
     // NUL cannot occur in a URL or in the client id as configured: the fields cannot run into
     // each other.
     this.#prefix = `${endpoint}\u0000${clientId}\u0000`;
-    this.#max = maxEntries;
+    this.#entries = new RecencyMap(maxEntries);
   }
 
   /** The key a token is cached under. */
@@ -45,21 +45,12 @@ export class IntrospectionCache {
       this.#entries.delete(key);
       return undefined;
     }
-    // Most recently used last: the first key is the one to evict.
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
     return entry.answer;
   }
 
   /** Keeps an active answer until `until`; nothing is kept when that is not after `now`. */
   set(key: string, answer: Readonly<Record<string, unknown>>, until: number, now: number): void {
     if (!(until > now)) return;
-    this.#entries.delete(key);
-    while (this.#entries.size >= this.#max) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done === true) break;
-      this.#entries.delete(oldest.value);
-    }
     this.#entries.set(key, { answer, storedAt: now, until });
   }
 

@@ -1,3 +1,5 @@
+import { RecencyMap } from '../../recency-map.js';
+
 /**
  * How many characters of a token's end index it: the last 43 characters of a JWS are its
  * signature's last 258 bits, which differ between any two tokens an issuer signed.
@@ -16,8 +18,9 @@ function indexOf(token: string): string {
 }
 
 /**
- * A bounded map keyed by token text, evicting the least recently used: bounded twice, by entries
- * and by the characters of the tokens it keys on (a token can be up to `maxTokenBytes`).
+ * A bounded map keyed by token text, evicting the tokens not used lately (recency-map.ts):
+ * bounded twice, by entries and by the characters of the tokens it keys on (a token can be up
+ * to `maxTokenBytes`).
  *
  * Indexed by the token's last characters, not by its whole text: each request brings its token
  * as a new string, and hashing all of it (an RS256 token is 600 characters and more) cost more
@@ -34,13 +37,15 @@ function indexOf(token: string): string {
  * issuers does not decode each token once per issuer listed before its own.
  */
 export class TokenLru<V> {
-  readonly #entries = new Map<string, Slot<V>>();
-  readonly #maxEntries: number;
+  readonly #entries: RecencyMap<string, Slot<V>>;
   readonly #maxChars: number;
   #chars = 0;
+  readonly #forget = (_key: string, slot: Slot<V>): void => {
+    this.#chars -= slot.token.length;
+  };
 
   constructor(maxEntries = 10_000, maxChars = 32 * 1024 * 1024) {
-    this.#maxEntries = maxEntries;
+    this.#entries = new RecencyMap(maxEntries);
     this.#maxChars = maxChars;
   }
 
@@ -49,45 +54,34 @@ export class TokenLru<V> {
   }
 
   has(token: string): boolean {
-    return this.#entries.get(indexOf(token))?.token === token;
+    return this.#entries.peek(indexOf(token))?.token === token;
   }
 
-  /** The entry, marked as the most recently used. */
+  /** The entry, marked as used. */
   get(token: string): V | undefined {
-    const key = indexOf(token);
-    const slot = this.#entries.get(key);
-    if (slot === undefined || slot.token !== token) return undefined;
-    this.#entries.delete(key);
-    this.#entries.set(key, slot);
-    return slot.value;
+    const slot = this.#entries.get(indexOf(token));
+    return slot === undefined || slot.token !== token ? undefined : slot.value;
   }
 
   set(token: string, value: V): void {
-    const key = indexOf(token);
-    this.#remove(key);
-    this.#entries.set(key, { token, value });
     this.#chars += token.length;
-    while (this.#entries.size > this.#maxEntries || this.#chars > this.#maxChars) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done === true) break;
-      this.#remove(oldest.value);
+    this.#entries.set(indexOf(token), { token, value }, this.#forget);
+    while (this.#chars > this.#maxChars) {
+      const gone = this.#entries.evictOne();
+      if (gone === undefined) break;
+      this.#forget(gone[0], gone[1]);
     }
   }
 
   delete(token: string): void {
     const key = indexOf(token);
-    if (this.#entries.get(key)?.token === token) this.#remove(key);
+    if (this.#entries.peek(key)?.token !== token) return;
+    const slot = this.#entries.delete(key);
+    if (slot !== undefined) this.#forget(key, slot);
   }
 
   clear(): void {
     this.#entries.clear();
     this.#chars = 0;
-  }
-
-  #remove(key: string): void {
-    const slot = this.#entries.get(key);
-    if (slot === undefined) return;
-    this.#entries.delete(key);
-    this.#chars -= slot.token.length;
   }
 }

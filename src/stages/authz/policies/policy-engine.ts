@@ -42,7 +42,7 @@ const NO_CONTEXT = Object.freeze({});
 
 /**
  * Decisions kept per engine: a few per consumer, route and method when the policies read no
- * object id; many more when they do (the least recently used go first).
+ * object id; many more when they do (those not used lately go first).
  */
 const DECISION_CACHE_ENTRIES = 10_000;
 /** A key is the request's entities as JSON: one carrying a long body field is not kept. */
