@@ -23,6 +23,19 @@ export const AUTHN_SETUPS = [
   { name: 'portcullis-jwt-es256', kind: 'portcullis', stages: [], workers: 1, authn: 'ES256' },
 ];
 
+/**
+ * The pass-through route loaded with the very request of each authentication setup, its
+ * credential header included (forwarded, not checked): the baseline that differs from its
+ * setup by authentication alone, not by the bytes the client sends.
+ */
+export const AUTHN_BASELINES = AUTHN_SETUPS.map((s) => ({
+  name: `portcullis-passthrough-${s.authn === 'api-key' ? 'key' : s.authn.toLowerCase()}-header`,
+  kind: 'portcullis',
+  stages: [],
+  workers: 1,
+  sameRequestAs: s.name,
+}));
+
 /** Each JWT setup's signing key, made when its config is written. */
 const signingKeys = new Map();
 

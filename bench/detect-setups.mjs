@@ -19,6 +19,16 @@ export const HEADERS = {
     'session=Zm9vYmFyYmF6cXV4MTIzNDU2; prefs=%7B%22theme%22%3A%22dark%22%7D; _ga=GA1.2.1234.5678',
 };
 
+/** The pass-through route loaded with the same request: what detection is compared with. */
+export const DETECT_BASELINE = {
+  name: 'portcullis-passthrough-search',
+  kind: 'portcullis',
+  stages: [],
+  workers: 1,
+  query: QUERY,
+  headers: HEADERS,
+};
+
 export const DETECT_SETUPS = [
   {
     name: 'portcullis-detect',

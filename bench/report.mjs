@@ -49,12 +49,21 @@ function halfLoadCells(report) {
     r.name,
     rps(report.halfLoad.rate),
     rps(r.best.rps),
-    ms(r.best.p50),
+    ms(r.lowestP50.p50),
     ms(r.best.p99),
+    r.runs.map((run) => ms(run.p50)).join(' / '),
     r.runs.map((run) => ms(run.p99)).join(' / '),
   ]);
 }
-const HALF_LOAD_HEADER = ['setup', 'target req/s', 'req/s', 'p50 ms', 'p99 ms', 'p99 ms per round'];
+const HALF_LOAD_HEADER = [
+  'setup',
+  'target req/s',
+  'req/s',
+  'p50 ms',
+  'p99 ms',
+  'p50 ms per round',
+  'p99 ms per round',
+];
 
 const us = (v) => (Number.isFinite(v) ? v.toFixed(2) : 'n/a');
 
@@ -290,8 +299,9 @@ function limitsMethod(report) {
   rate limit per client IP far above the load (nothing is refused), with its \`RateLimit\`
   headers on, counted in process or in Redis (one Lua script call per round trip, shared by the
   requests that arrive while the previous call is out; docs/limits.md). A limit costs
-  (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough), and p50(setup) −
-  p50(portcullis-passthrough) under the same load. Each is first checked to answer with its
+  (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough) in throughput, and
+  p50(setup) − p50(portcullis-passthrough) in latency, both paced at the same half load (below).
+  Each is first checked to answer with its
   \`RateLimit-Policy\`.
 `;
 }
@@ -362,14 +372,26 @@ keep-alive connections with one request in flight on each (pipelining 1).
   pass-through route with \`auth.methods\` [api-key] or [jwt:bench] (static issuer keys, RSA 2048
   or P-256), every request carrying one valid credential (a key from \`portcullis keys create\`,
   or a token signed by the benchmark): the steady state of a client that keeps its credential,
-  with the gateway's caches warm. Each is first checked to answer 401 without it. Authentication
-  costs (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough), and
-  cpu(setup) − cpu(portcullis-passthrough) per request.${
+  with the gateway's caches warm. Each is first checked to answer 401 without it.
+  **portcullis-passthrough-key-header**, **-rs256-header** and **-es256-header** are the
+  pass-through route loaded with the very same requests, credential included: the gateway
+  forwards it unchecked. Authentication costs (rps(baseline) − rps(setup)) ÷ rps(baseline) against
+  the baseline that sends the same request, and cpu(setup) − cpu(baseline) per request: what
+  switching authentication on costs for the same traffic. Against portcullis-passthrough, whose
+  requests carry no credential, the figures also hold the cost of reading and forwarding the
+  credential's bytes (a 2048-bit RS256 token is some 600 of them), shown beside.${
     report.authnInProcess
       ? '\n  The authentication stage of the same routes is also timed in process (below).'
       : ''
   }
-${limitsMethod(report)}${authzMethod(report)}- **portcullis-post-1k** and **portcullis-contract-post-1k**: the pass-through config with a
+${limitsMethod(report)}${authzMethod(report)}- **portcullis-detect** and **portcullis-passthrough-search**: the pass-through route with the
+  \`detect\` stage at its defaults (paranoia 1), and without it, both loaded with a typical
+  request of the demo's clients (bench/detect-setups.mjs): \`GET /catalog\` with a search query
+  of seven parameters, a browser's headers and three cookies, every value inspected and nothing
+  refused. Attack detection costs (rps(portcullis-passthrough-search) − rps(portcullis-detect)) ÷
+  rps(portcullis-passthrough-search); against portcullis-passthrough (a bare \`GET /catalog\`)
+  the figure also holds the cost of the longer request, shown beside.
+- **portcullis-post-1k** and **portcullis-contract-post-1k**: the pass-through config with a
   second route, \`POST /accounts/acc_1001/orders\`, loaded with a valid 1024-byte JSON order
   instead of \`GET /catalog\`; the second with contract validation of the request against the
   demo spec (\`contract.request: enforce\`, response off), first checked to refuse an order
@@ -406,12 +428,17 @@ portcullis-events-postgres, \`+\` adds the CPU time of every process of the Post
 when it runs on this machine (nothing else should use it during the run). The table shows each
 setup's lowest round.
 
-Latency at half load: direct and portcullis-passthrough are loaded at half the request rate
-portcullis-passthrough reached, over ${o.connections} connections. autocannon's \`overallRate\`
-alone sends each connection's quota for the second in one burst at the start of the second, all
-connections together, which measures saturation, not half load; so each connection gets its own
-autocannon instance and their seconds are staggered by 1/${o.connections} s. Added latency is
-p99(portcullis-passthrough) − p99(direct), each the lowest of ${o.rounds} round(s).
+Latency at half load: direct, portcullis-passthrough and the two rate-limit setups are loaded at
+half the request rate portcullis-passthrough reached, over ${o.connections} connections.
+autocannon's \`overallRate\` alone sends each connection's quota for the second in one burst at
+the start of the second, all connections together, which measures saturation, not half load; so
+each connection gets its own autocannon instance and their seconds are staggered by
+1/${o.connections} s. Added latency is p99(portcullis-passthrough) − p99(direct), each the lowest
+of ${o.rounds} round(s). What a rate limit adds to a request is p50(limit setup) −
+p50(portcullis-passthrough) here, each the lowest of its rounds: under the closed-loop load of the
+throughput table every connection always has a request waiting, so a request's p50 there is
+mostly its wait behind the others (${o.connections} connections ÷ req/s) and its difference
+between two setups is their difference in throughput again, not the time the limit takes.
 
 ## Throughput
 
@@ -421,7 +448,7 @@ ${
     ? `
 ## Latency at half load
 
-${markdownTable(HALF_LOAD_HEADER, halfLoadCells(report), ['l', 'r', 'r', 'r', 'r', 'r'])}
+${markdownTable(HALF_LOAD_HEADER, halfLoadCells(report), ['l', 'r', 'r', 'r', 'r', 'r', 'r'])}
 `
     : ''
 }
