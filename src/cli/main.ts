@@ -1,31 +1,56 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import { runAuditVerify } from './audit-verify.js';
 import type { ThrottleRate } from '../state/blocks/block-store.js';
-import { runBlocksAdd, runBlocksList, runBlocksRemove } from './blocks.js';
 import { throttleOption } from './throttle-option.js';
-import { runIncidentsDecide, runIncidentsList, runIncidentsShow } from './incidents.js';
-import { runCheck } from './check.js';
-import { runConsumersAdd } from './consumers-add.js';
-import { runConsumersSetDisabled } from './consumers-disable.js';
-import { runConsumersList } from './consumers-list.js';
-import { runConsumersShow } from './consumers-show.js';
-import { runDbMigrate } from './db-migrate.js';
 import { durationOption } from './duration-option.js';
-import { runInitFromOpenApi } from './init-from-openapi.js';
-import { runEventsExport } from './events-export.js';
-import { runKeysCreate } from './keys-create.js';
-import { runKeysList } from './keys-list.js';
-import { runKeysRevoke } from './keys-revoke.js';
-import { runKeysRotate } from './keys-rotate.js';
-import { runRotateIdentity } from './keys-rotate-identity.js';
-import { runRotateMaster } from './keys-rotate-master.js';
-import { runPolicyTest } from './policy-test.js';
-import { runSecretsDelete, runSecretsList, runSecretsSet } from './secrets.js';
-import { runTokensRevoke } from './tokens-revoke.js';
-import { runRoutesFromOpenApi, schemeOption } from './routes-from-openapi.js';
-import { runDemo } from './demo.js';
-import { runStart } from './start.js';
+import { schemeOption } from './scheme-option.js';
+
+/**
+ * A command's function, loaded when the command runs: `--help` and every command load only the
+ * modules they use (the gateway, Cedar and the stores take most of a second to load).
+ */
+function lazy<M extends Record<K, (...args: never[]) => unknown>, K extends keyof M & string>(
+  load: () => Promise<M>,
+  name: K,
+): (...args: Parameters<M[K]>) => Promise<void> {
+  return async (...args) => {
+    const run = (await load())[name] as (...a: Parameters<M[K]>) => unknown;
+    await run(...args);
+  };
+}
+
+const runAuditVerify = lazy(() => import('./audit-verify.js'), 'runAuditVerify');
+const runBlocksAdd = lazy(() => import('./blocks.js'), 'runBlocksAdd');
+const runBlocksList = lazy(() => import('./blocks.js'), 'runBlocksList');
+const runBlocksRemove = lazy(() => import('./blocks.js'), 'runBlocksRemove');
+const runIncidentsDecide = lazy(() => import('./incidents.js'), 'runIncidentsDecide');
+const runIncidentsList = lazy(() => import('./incidents.js'), 'runIncidentsList');
+const runIncidentsShow = lazy(() => import('./incidents.js'), 'runIncidentsShow');
+const runCheck = lazy(() => import('./check.js'), 'runCheck');
+const runConsumersAdd = lazy(() => import('./consumers-add.js'), 'runConsumersAdd');
+const runConsumersSetDisabled = lazy(
+  () => import('./consumers-disable.js'),
+  'runConsumersSetDisabled',
+);
+const runConsumersList = lazy(() => import('./consumers-list.js'), 'runConsumersList');
+const runConsumersShow = lazy(() => import('./consumers-show.js'), 'runConsumersShow');
+const runDbMigrate = lazy(() => import('./db-migrate.js'), 'runDbMigrate');
+const runInitFromOpenApi = lazy(() => import('./init-from-openapi.js'), 'runInitFromOpenApi');
+const runEventsExport = lazy(() => import('./events-export.js'), 'runEventsExport');
+const runKeysCreate = lazy(() => import('./keys-create.js'), 'runKeysCreate');
+const runKeysList = lazy(() => import('./keys-list.js'), 'runKeysList');
+const runKeysRevoke = lazy(() => import('./keys-revoke.js'), 'runKeysRevoke');
+const runKeysRotate = lazy(() => import('./keys-rotate.js'), 'runKeysRotate');
+const runRotateIdentity = lazy(() => import('./keys-rotate-identity.js'), 'runRotateIdentity');
+const runRotateMaster = lazy(() => import('./keys-rotate-master.js'), 'runRotateMaster');
+const runPolicyTest = lazy(() => import('./policy-test.js'), 'runPolicyTest');
+const runSecretsDelete = lazy(() => import('./secrets.js'), 'runSecretsDelete');
+const runSecretsList = lazy(() => import('./secrets.js'), 'runSecretsList');
+const runSecretsSet = lazy(() => import('./secrets.js'), 'runSecretsSet');
+const runTokensRevoke = lazy(() => import('./tokens-revoke.js'), 'runTokensRevoke');
+const runRoutesFromOpenApi = lazy(() => import('./routes-from-openapi.js'), 'runRoutesFromOpenApi');
+const runDemo = lazy(() => import('./demo.js'), 'runDemo');
+const runStart = lazy(() => import('./start.js'), 'runStart');
 
 function positiveInt(value: string): number {
   const n = Number(value);

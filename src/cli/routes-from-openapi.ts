@@ -1,22 +1,7 @@
-import { InvalidArgumentError } from 'commander';
 import { stringify } from 'yaml';
 import { routesFromOpenApi } from '../config/openapi-routes.js';
 import { loadSpec } from '../openapi/spec-loader.js';
 import { reportConfigError } from './config-errors.js';
-
-const METHOD = /^(?:api-key|mtls|jwt:[A-Za-z0-9_.-]{1,64}|introspection:[A-Za-z0-9_.-]{1,64})$/;
-
-/** `--scheme apiKeyAuth=api-key`, repeatable: which gateway method a security scheme is. */
-export function schemeOption(value: string, previous: Record<string, string> = {}) {
-  const eq = value.indexOf('=');
-  const scheme = value.slice(0, eq);
-  const method = value.slice(eq + 1);
-  if (eq < 1 || !METHOD.test(method))
-    throw new InvalidArgumentError(
-      'must be SCHEME=METHOD, METHOD one of api-key, mtls, jwt:NAME, introspection:NAME',
-    );
-  return { ...previous, [scheme]: method };
-}
 
 /**
  * `portcullis routes from-openapi FILE --upstream NAME --scheme S=M...`: prints the `routes:` of
