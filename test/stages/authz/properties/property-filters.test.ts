@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  ALL,
   compilePaths,
   propertyPathProblem,
 } from '../../../../src/stages/authz/properties/property-paths.js';
@@ -159,6 +160,25 @@ describe('read filter (excessive data exposure)', () => {
     expect(JSON.stringify(filterRead(parse(body), compilePaths(['a'])))).toBe(
       '{"a":{"b":[1,{"c":2}]}}',
     );
+  });
+
+  it('copies a readable __proto__ key as data, never as the prototype of what it returns', () => {
+    // No config path can name __proto__ (see above): a tree built by hand, as a bug might.
+    const tree = {
+      all: false,
+      children: new Map([
+        ['__proto__', ALL],
+        ['id', ALL],
+      ]),
+    };
+    const out = filterRead(parse('{"id":1,"__proto__":{"isAdmin":true}}'), tree) as Record<
+      string,
+      unknown
+    >;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect((out as { isAdmin?: unknown }).isAdmin).toBeUndefined();
+    expect(Object.hasOwn(out, '__proto__')).toBe(true);
+    expect(JSON.stringify(out)).toBe('{"id":1,"__proto__":{"isAdmin":true}}');
   });
 });
 
