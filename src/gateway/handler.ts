@@ -14,6 +14,7 @@ import { isClosing, sendProblem } from './respond.js';
 import type { RouteRuntime, Runtime } from './runtime.js';
 import type { Clock, Identity, RequestChange, RequestContext, RouteInfo } from './stage.js';
 import { upstreamHeaders } from './upstream-headers.js';
+import { headerFromLines } from './header-lines.js';
 import { requestDoneChannel, type RequestDoneEvent } from '../state/events/request-done.js';
 
 /** The current runtime generation; a reload replaces it in one assignment. */
@@ -107,6 +108,10 @@ class Context implements RequestContext {
 
   get headers(): IncomingMessage['headers'] {
     return this.raw.headers;
+  }
+
+  header(name: string): string | string[] | undefined {
+    return headerFromLines(this.raw.rawHeaders, this.head.lower, name);
   }
 
   readJsonBody(): Promise<unknown> {

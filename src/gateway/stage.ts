@@ -54,6 +54,12 @@ export interface RequestContext {
   readonly route: RouteInfo;
   /** The headers that will be sent upstream; change them through a verdict's `change`. */
   readonly headers: IncomingHttpHeaders;
+  /**
+   * One header of `headers`, the same value, read from the header lines the gateway already
+   * split without building `headers` (Node builds that object on first use, every header of
+   * the request at once). Read it through requestHeader(), which falls back on `headers`.
+   */
+  header?(name: string): string | string[] | undefined;
   readonly clock: Clock;
   readonly log: Logger;
   /** Set by the authentication stage. */
@@ -171,4 +177,9 @@ export const PASS: ResponseVerdict = Object.freeze({ continue: true });
 
 export function deny(problem: Denial): Verdict {
   return { continue: false, problem };
+}
+
+/** One request header (`name` lower-cased), as `ctx.headers[name]` holds it. */
+export function requestHeader(ctx: RequestContext, name: string): string | string[] | undefined {
+  return ctx.header === undefined ? ctx.headers[name] : ctx.header(name);
 }

@@ -132,9 +132,9 @@ describe('which jwt method a bearer token goes to', () => {
   });
 
   it('reads the bearer scheme in any case and after several spaces', () => {
-    expect(bearerToken({ authorization: 'BEARER   a.b.c' })).toBe('a.b.c');
-    expect(bearerToken({ authorization: 'bEaReR a.b.c' })).toBe('a.b.c');
-    expect(bearerToken({ authorization: 'Bearer\ta.b.c' })).toBeUndefined();
+    expect(bearerToken('BEARER   a.b.c')).toBe('a.b.c');
+    expect(bearerToken('bEaReR a.b.c')).toBe('a.b.c');
+    expect(bearerToken('Bearer\ta.b.c')).toBeUndefined();
   });
 });
 

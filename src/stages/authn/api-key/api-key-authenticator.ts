@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { ApiKeysConfig, RouteAuthConfig } from '../../../config/authn-schema.js';
 import type { Denial, DenialAudit } from '../../../gateway/problems.js';
-import type { RequestContext } from '../../../gateway/stage.js';
+import { requestHeader, type RequestContext } from '../../../gateway/stage.js';
 import { fingerprint } from '../../../state/audit/fingerprint.js';
 import type { AuthnDeps, AuthOutcome, Authenticator, Presented } from '../authenticator.js';
 import { unauthenticated } from '../refusal.js';
@@ -63,7 +63,7 @@ export function createApiKeyAuthenticator(
   function find(ctx: RequestContext): Presented | undefined {
     const found: Presented[] = [];
     if (readsAuthorization) {
-      const v = ctx.headers.authorization;
+      const v = requestHeader(ctx, 'authorization');
       if (typeof v === 'string') {
         const space = v.indexOf(' ');
         const scheme = space === -1 ? v : v.slice(0, space);
@@ -75,7 +75,7 @@ export function createApiKeyAuthenticator(
       }
     }
     for (const h of plainHeaders) {
-      const v = ctx.headers[h];
+      const v = requestHeader(ctx, h);
       if (v === undefined) continue;
       // Node joins a repeated header with ", ": the comma marks the ambiguity that
       // `authenticate` refuses. (An array only comes from a header Node keeps apart.)

@@ -1,5 +1,6 @@
 import type { IntrospectionConfig } from '../../../config/authn-schema.js';
 import type { DenialAudit } from '../../../gateway/problems.js';
+import { requestHeader } from '../../../gateway/stage.js';
 import { fingerprint } from '../../../state/audit/fingerprint.js';
 import type { AuthnDeps, AuthOutcome, Authenticator, Presented } from '../authenticator.js';
 import { bearerToken, isBearerToken } from '../bearer-token.js';
@@ -140,7 +141,7 @@ export function createIntrospectionAuthenticator(
     method,
     challenge: 'Bearer',
     find(ctx): Presented | undefined {
-      const token = bearerToken(ctx.headers);
+      const token = bearerToken(requestHeader(ctx, 'authorization'));
       return token === undefined ? undefined : { value: token, where: 'authorization' };
     },
     authenticate(presented): AuthOutcome | Promise<AuthOutcome> {

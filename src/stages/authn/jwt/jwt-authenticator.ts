@@ -1,6 +1,7 @@
 import { compactVerify } from 'jose';
 import type { IssuerConfig, RouteAuthConfig } from '../../../config/authn-schema.js';
 import type { DenialAudit } from '../../../gateway/problems.js';
+import { requestHeader } from '../../../gateway/stage.js';
 import { fingerprint } from '../../../state/audit/fingerprint.js';
 import type { AuthnDeps, AuthOutcome, Authenticator, ConsumerRecord } from '../authenticator.js';
 import { bearerToken } from '../bearer-token.js';
@@ -285,7 +286,7 @@ export function createJwtAuthenticator(
     challenge: 'Bearer',
 
     find(ctx, route) {
-      const token = bearerToken(ctx.headers);
+      const token = bearerToken(requestHeader(ctx, 'authorization'));
       if (token === undefined) return undefined;
       if (cache.has(token)) return { value: token, where: 'authorization' };
       if (!isJwsShaped(token)) return undefined;

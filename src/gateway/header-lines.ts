@@ -1,0 +1,49 @@
+/**
+ * The headers whose repeats Node's `IncomingMessage.headers` drops, keeping the first line:
+ * the list of `matchKnownFields` in node:_http_incoming.
+ */
+const FIRST_ONLY = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+/**
+ * The value `IncomingMessage.headers[name]` would hold, from the raw header lines and their
+ * lower-cased names (`name` lower-cased): the first line of a header Node keeps once, every
+ * `set-cookie` line as an array, `cookie` lines joined by `; `, any other repeated header
+ * joined by `, `; undefined when absent. One header costs a scan of the names, where
+ * `headers` costs an object of every header.
+ */
+export function headerFromLines(
+  raw: readonly string[],
+  lower: readonly string[],
+  name: string,
+): string | string[] | undefined {
+  let value: string | undefined;
+  let all: string[] | undefined;
+  for (let i = 0; i < lower.length; i++) {
+    if (lower[i] !== name) continue;
+    const v = raw[2 * i + 1] as string;
+    if (name === 'set-cookie') (all ??= []).push(v);
+    else if (value === undefined) value = v;
+    else if (FIRST_ONLY.has(name)) break;
+    else value = `${value}${name === 'cookie' ? '; ' : ', '}${v}`;
+  }
+  return all ?? value;
+}
