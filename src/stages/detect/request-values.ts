@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { HeaderLines } from '../../gateway/header-lines.js';
 import { urlDecode } from './decode-variants.js';
 import type { Source } from './subject.js';
 
@@ -8,6 +9,11 @@ export interface RequestParts {
   /** The raw query string, without `?`. */
   readonly query: string;
   readonly headers: IncomingHttpHeaders;
+  /**
+   * The header lines, walked instead of `headers` when given: every line the upstream gets,
+   * where `headers` keeps the first of a repeated `User-Agent` and hides the rest.
+   */
+  readonly lines?: HeaderLines | undefined;
   /** The parsed JSON body, or undefined. */
   readonly body: unknown;
 }
@@ -163,17 +169,21 @@ export function walkRequest(
 ): void {
   if (inspect.path && !sink.value('path', parts.path, 'path')) return;
   if (inspect.query && !walkQuery(parts.query, sink)) return;
-  for (const name of Object.keys(parts.headers)) {
-    const raw = parts.headers[name];
-    if (raw === undefined) continue;
-    if (name === 'cookie') {
-      if (!inspect.cookies) continue;
-      for (const v of Array.isArray(raw) ? raw : [raw]) if (!walkCookies(v, sink)) return;
-      continue;
+  const header = (name: string, v: string): boolean => {
+    if (name === 'cookie') return !inspect.cookies || walkCookies(v, sink);
+    if (!inspect.headers || ignoredHeaders.has(name)) return true;
+    return sink.value(`header.${name}`, v, 'header');
+  };
+  const { lines } = parts;
+  if (lines !== undefined) {
+    for (let i = 0; i < lines.lower.length; i++) {
+      if (!header(lines.lower[i] as string, lines.raw[2 * i + 1] as string)) return;
     }
-    if (!inspect.headers || ignoredHeaders.has(name)) continue;
-    for (const v of Array.isArray(raw) ? raw : [raw]) {
-      if (!sink.value(`header.${name}`, v, 'header')) return;
+  } else {
+    for (const name of Object.keys(parts.headers)) {
+      const raw = parts.headers[name];
+      if (raw === undefined) continue;
+      for (const v of Array.isArray(raw) ? raw : [raw]) if (!header(name, v)) return;
     }
   }
   if (inspect.body && parts.body !== undefined) walkBody(parts.body, sink);
