@@ -83,15 +83,17 @@ function denialFor(err: unknown): Denial {
 function applyResponseChanges(headers: string[], changes: readonly ResponseChange[]): string[] {
   let out = headers;
   for (const change of changes) {
-    const drop = new Set([
-      ...(change.removeHeaders ?? []),
-      ...Object.keys(change.setHeaders ?? {}),
-    ]);
+    const { removeHeaders: remove, setHeaders: set } = change;
+    if (remove === undefined && set === undefined) continue;
+    // A handful of names against a handful of headers: a scan, without a Set per response.
     const next: string[] = [];
     for (let i = 0; i < out.length; i += 2) {
-      if (!drop.has(out[i] as string)) next.push(out[i] as string, out[i + 1] as string);
+      const name = out[i] as string;
+      if (remove?.includes(name) === true || (set !== undefined && Object.hasOwn(set, name)))
+        continue;
+      next.push(name, out[i + 1] as string);
     }
-    for (const [name, value] of Object.entries(change.setHeaders ?? {})) next.push(name, value);
+    if (set !== undefined) for (const name of Object.keys(set)) next.push(name, set[name] as string);
     out = next;
   }
   return out;
