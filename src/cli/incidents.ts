@@ -47,7 +47,12 @@ const DAY_MS = 86_400_000;
 
 /** The action a proposal asks for, as the playbook would have carried it out. */
 function actionOf(p: ProposalRecord): SubjectAction {
-  if (p.action === 'revoke') return { action: 'revoke' };
+  // Proposals of a revoke made before `revokeTokenSeconds` existed hold 0: the default.
+  if (p.action === 'revoke')
+    return {
+      action: 'revoke',
+      tokenSeconds: p.blockSeconds > 0 ? p.blockSeconds : (7 * DAY_MS) / 1000,
+    };
   if (p.action === 'throttle' && p.throttle !== undefined)
     return { action: 'throttle', seconds: p.blockSeconds, rate: p.throttle };
   return { action: 'block', seconds: p.blockSeconds };

@@ -263,6 +263,13 @@ const Playbook = Closed(
       default: 900,
       description: 'How long a throttle lasts',
     }),
+    revokeTokenSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 31_536_000,
+      default: 604_800,
+      description:
+        "How long a revoked token's fingerprint stays blocked (a token outlives none of it)",
+    }),
   },
   'A rule: which detections, which action',
 );

@@ -143,7 +143,7 @@ export class PlaybookRunner {
       case 'throttle':
         return { action: 'throttle', seconds: playbook.throttleSeconds, rate: playbook.throttle };
       case 'revoke':
-        return { action: 'revoke' };
+        return { action: 'revoke', tokenSeconds: playbook.revokeTokenSeconds };
       default:
         return { action: 'block', seconds: playbook.blockSeconds };
     }
@@ -166,7 +166,8 @@ export class PlaybookRunner {
       return;
     }
     const reason = `detection ${d.kind} (${d.severity})`;
-    const seconds = what.action === 'revoke' ? 0 : what.seconds;
+    // A revoke keeps how long a token's fingerprint would stay blocked.
+    const seconds = what.action === 'revoke' ? what.tokenSeconds : what.seconds;
     if (playbook.mode === 'propose') {
       // A human decides: nothing is done until `portcullis incidents approve`.
       if (incident === '') throw new Error('no incident to attach the proposal to');

@@ -13,7 +13,8 @@ import type { Db } from '../state/db.js';
 export type SubjectAction =
   | { readonly action: 'block'; readonly seconds: number }
   | { readonly action: 'throttle'; readonly seconds: number; readonly rate: ThrottleRate }
-  | { readonly action: 'revoke' };
+  /** `tokenSeconds`: how long the fingerprint of a token revoked stays blocked. */
+  | { readonly action: 'revoke'; readonly tokenSeconds: number };
 
 export interface ActionSubject {
   readonly kind: 'ip' | 'consumer' | 'credential';
@@ -41,7 +42,8 @@ export interface ActionDeps {
  * Carries out a block, throttle or revoke on a subject (docs/response.md, "Playbooks"): a block
  * and a throttle are block records every gateway follows; a revoke revokes the API key the
  * credential fingerprint names, or disables the consumer, through the same paths as
- * `portcullis keys revoke` and `consumers disable`. Throws when the store cannot be written.
+ * `portcullis keys revoke` and `consumers disable`, and blocks the fingerprint of a token
+ * (`tokenSeconds`). Throws when the store cannot be written.
  */
 export async function carryOut(
   what: SubjectAction,
@@ -49,19 +51,10 @@ export async function carryOut(
   meta: { readonly reason: string; readonly actor: string; readonly incidentId?: string },
   deps: ActionDeps,
 ): Promise<ActionOutcome> {
-  if (what.action === 'revoke') return revoke(subject, deps);
-  const made = await new BlockStore(deps.db, deps.now).add({
-    kind: subject.kind,
-    subject: subject.value,
-    reason: meta.reason,
-    actor: meta.actor,
-    ttlMs: what.seconds * 1000,
+  if (what.action === 'revoke') return revoke(subject, what.tokenSeconds, meta, deps);
+  const made = await addBlock(subject, what.seconds, meta, deps, {
     ...(what.action === 'throttle' ? { throttle: what.rate } : {}),
-    ...(meta.incidentId === undefined || meta.incidentId === ''
-      ? {}
-      : { incidentId: meta.incidentId }),
   });
-  await deps.announce(announceBlocksChanged);
   const how =
     what.action === 'throttle'
       ? `throttled to ${what.rate.limit} per ${what.rate.windowSeconds} s`
@@ -73,7 +66,37 @@ export async function carryOut(
   };
 }
 
-async function revoke(subject: ActionSubject, deps: ActionDeps): Promise<ActionOutcome> {
+type ActionMeta = Parameters<typeof carryOut>[2];
+
+/** A block record every gateway follows, announced so that each reads it at once. */
+async function addBlock(
+  subject: ActionSubject,
+  seconds: number,
+  meta: ActionMeta,
+  deps: ActionDeps,
+  extra: { readonly throttle?: ThrottleRate },
+): Promise<{ readonly id: string }> {
+  const made = await new BlockStore(deps.db, deps.now).add({
+    kind: subject.kind,
+    subject: subject.value,
+    reason: meta.reason,
+    actor: meta.actor,
+    ttlMs: seconds * 1000,
+    ...extra,
+    ...(meta.incidentId === undefined || meta.incidentId === ''
+      ? {}
+      : { incidentId: meta.incidentId }),
+  });
+  await deps.announce(announceBlocksChanged);
+  return made;
+}
+
+async function revoke(
+  subject: ActionSubject,
+  tokenSeconds: number,
+  meta: ActionMeta,
+  deps: ActionDeps,
+): Promise<ActionOutcome> {
   switch (subject.kind) {
     case 'ip':
       return { status: 'not_applicable', why: 'an address has no credential to revoke' };
@@ -97,16 +120,21 @@ async function revoke(subject: ActionSubject, deps: ActionDeps): Promise<ActionO
       const store = new ApiKeyStore(deps.db, deps.now);
       const keys = await store.withFingerprint(subject.value);
       const [only] = keys;
-      // A token (JWT, introspection) or a certificate is named by its fingerprint only, which
-      // gives neither its issuer nor its jti; two keys sharing a fingerprint are left alone
-      // rather than revoking one the detection may not be about.
-      if (only === undefined || keys.length > 1) {
+      // Two keys sharing a fingerprint are left alone rather than revoking one the detection
+      // may not be about.
+      if (keys.length > 1) {
+        return { status: 'not_applicable', why: 'more than one API key has this fingerprint' };
+      }
+      if (only === undefined) {
+        // A token (JWT, introspection) or a certificate: its fingerprint is a hash of all of it,
+        // which gives neither its issuer nor its jti, but names exactly that credential.
+        // Blocked on every node for longer than a token lives, it is refused as a revoked one
+        // is; `blocks list` shows it and `blocks remove` undoes it.
+        const made = await addBlock(subject, tokenSeconds, meta, deps, {});
         return {
-          status: 'not_applicable',
-          why:
-            keys.length > 1
-              ? 'more than one API key has this fingerprint'
-              : 'not an API key of the store (a token or certificate: block its fingerprint instead)',
+          status: 'done',
+          ref: made.id,
+          summary: `revoked token or certificate ${subject.value}: its fingerprint is blocked for ${tokenSeconds} s on every node (${made.id})`,
         };
       }
       const result = await store.revoke(only.id);

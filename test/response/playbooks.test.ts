@@ -397,10 +397,6 @@ describe.each(BACKENDS)('throttle and revoke playbooks on %s', (backend) => {
       { kind: 'brute_force.credential', subject: { kind: 'ip', value: '192.0.2.40' } },
     ],
     [
-      'a credential that is no API key of the store (a token)',
-      { kind: 'brute_force.credential', subject: { kind: 'credential', value: 'fp:0000deadbeef' } },
-    ],
-    [
       'a consumer of the config file',
       { kind: 'enumeration.consumer', subject: { kind: 'consumer', value: 'declared-in-file' } },
     ],
@@ -411,6 +407,32 @@ describe.each(BACKENDS)('throttle and revoke playbooks on %s', (backend) => {
       ['response.revoke', 'not_applicable'],
     ]);
     expect(String(recorder.events[0]?.details?.why)).not.toBe('');
+  });
+
+  it('revokes a token by blocking its fingerprint for revokeTokenSeconds, on every node', async () => {
+    const { r, recorder, announced } = runner();
+    const d = detection({
+      kind: 'brute_force.credential',
+      subject: { kind: 'credential', value: 'fp:0000deadbeef' },
+    });
+    await r.run(d);
+    const listed = await new BlockStore(t.db, () => clock.now()).list();
+    const block = listed.find((b) => b.subject === 'fp:0000deadbeef');
+    expect(block).toMatchObject({
+      action: 'block',
+      kind: 'credential',
+      actor: 'playbook:revoke-leaked',
+    });
+    // The default: a week, longer than a token lives.
+    expect(block?.expiresAt).toBe(clock.now() + 604_800_000);
+    expect(announced.length).toBeGreaterThan(0);
+    expect(recorder.events.map((e) => [e.action, e.decision, e.details?.revoked])).toEqual([
+      ['response.revoke', 'applied', block?.id],
+    ]);
+    // Once revoked, the same detection again changes nothing more.
+    await r.run(d);
+    const again = await new BlockStore(t.db, () => clock.now()).list();
+    expect(again.filter((b) => b.subject === 'fp:0000deadbeef')).toHaveLength(1);
   });
 
   it('revokes a consumer by disabling it: every credential of it is refused', async () => {
