@@ -416,7 +416,12 @@ Every setup is checked before it is loaded: \`GET /catalog\` must answer 200 wit
 exact body (and the headers the all-stages route sets). The setups are measured in ${o.rounds}
 interleaved round(s), the order reversed in every other round; each measurement is a ${o.warmup} s
 warm-up followed by ${o.duration} s of measurement. The tables show each setup's best round: noise
-on a shared machine only ever slows a run down. Latency is recorded per response with
+on a shared machine only ever slows a run down. What a feature costs (a setup against its
+baseline: authentication, a rate limit, authorization, attack detection) is computed round by
+round, the two measured one after the other, and the median over the rounds is held to the
+target, every round's figure beside it: the machine's speed drifts by tens of percent from one
+minute to the next, which the best rounds of two setups taken minutes apart do not cancel and a
+pair measured together does. Latency is recorded per response with
 sub-millisecond resolution (autocannon's own histogram keeps whole milliseconds). Any connection
 error, timeout or non-2xx response fails the run, and a failed run writes no figures here.
 

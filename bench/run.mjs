@@ -158,19 +158,19 @@ const RESULTS_DIR = path.join(BENCH_DIR, '.results');
 const SETUPS = [
   { name: 'direct', kind: 'direct' },
   { name: 'portcullis-passthrough', kind: 'portcullis', stages: [], workers: 1 },
-  { name: 'portcullis-all-stages', kind: 'portcullis', stages: ALL_STAGES, workers: 1 },
-  // The pass-through route authenticated with an API key, or a JWT (RS256, ES256), and the
-  // pass-through route loaded with the same requests, credentials forwarded unchecked.
-  ...AUTHN_SETUPS,
-  ...AUTHN_BASELINES,
   // The pass-through route with a generous rate limit, in process or in Redis.
   ...LIMITS_SETUPS,
+  { name: 'portcullis-all-stages', kind: 'portcullis', stages: ALL_STAGES, workers: 1 },
+  // The pass-through route authenticated with an API key, or a JWT (RS256, ES256), each
+  // followed by the pass-through route loaded with the same requests, credentials forwarded
+  // unchecked. Each setup stands beside its baseline: compared in pairs, round by round.
+  ...AUTHN_SETUPS.flatMap((s) => [s, AUTHN_BASELINES.find((b) => b.sameRequestAs === s.name)]),
   // The demo's account route with an API key, with authentication only and with its rules.
   ...AUTHZ_SETUPS,
   // The pass-through route with attack detection, on a request with a query and headers, and
   // without it on the same request.
-  ...DETECT_SETUPS,
   DETECT_BASELINE,
+  ...DETECT_SETUPS,
   ...CONTRACT_SETUPS,
   // The full pipeline with event recording on, to each store backend.
   {
@@ -203,7 +203,7 @@ const USAGE = `usage: npm run bench -- [options]
   --duration S      seconds measured per setup and round (default 10)
   --warmup S        seconds of warm-up before each measurement (default 3)
   --connections C   concurrent keep-alive connections (default 50)
-  --rounds N        interleaved rounds; the best round of each setup is reported (default 2)
+  --rounds N        interleaved rounds; the best round of each setup is reported (default 3)
   --quick           smoke test: --duration 2 --warmup 1 --rounds 1, docs not written
   --only A,B        only these setups (${[...SETUPS.map((s) => s.name), ...MEASUREMENTS].join(', ')}),
                     or ${AUTHN_INPROCESS}, ${AUTHZ_INPROCESS}, ${DETECT_INPROCESS} (authentication,
@@ -281,7 +281,7 @@ function parseFlags(argv) {
       max: 10_000,
       integer: true,
     }),
-    rounds: number('rounds', values.rounds, quick ? 1 : 2, { min: 1, max: 20, integer: true }),
+    rounds: number('rounds', values.rounds, quick ? 1 : 3, { min: 1, max: 20, integer: true }),
   };
 }
 
@@ -414,6 +414,28 @@ function machine(nginx) {
 }
 
 const best = (runs, better) => runs.reduce((a, b) => (better(b, a) ? b : a));
+
+/**
+ * `f(baseline, setup)` in each round both were measured in, and its median: a setup and its
+ * baseline are measured one after the other in every round, so that the machine's drift from
+ * round to round (on shared cores, tens of percent) cancels in each pair.
+ */
+function paired(baseRuns, setupRuns, f) {
+  const each = [];
+  for (let i = 0; i < Math.min(baseRuns.length, setupRuns.length); i++)
+    each.push(f(baseRuns[i], setupRuns[i]));
+  const sorted = [...each].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median =
+    sorted.length === 0
+      ? Number.NaN
+      : sorted.length % 2 === 1
+        ? sorted[mid]
+        : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { each, median };
+}
+
+const percent = (v) => `${(v * 100).toFixed(1)} %`;
 
 /** A measurement's CPU µs per request: the setup's processes, and the store server's if known. */
 const cpuTotal = (m) => m.cpuUs + (Number.isFinite(m.storeCpuUs) ? m.storeCpuUs : 0);
@@ -987,17 +1009,18 @@ function evaluateTargets(
   const costLines = (what, name, baseline, limit) => {
     if (!row(name) || !row(baseline)) return;
     const base = row(baseline);
-    const cost = (base.best.rps - row(name).best.rps) / base.best.rps;
+    const cost = paired(base.runs, row(name).runs, (b, m) => (b.rps - m.rps) / b.rps);
     targets.push({
       label: `${what}, ${name}: (${baseline} − ${name}) ÷ ${baseline}`,
-      display: `${(cost * 100).toFixed(1)} %`,
+      display: `${percent(cost.median)} (per round: ${cost.each.map(percent).join(' / ')})`,
       target: limit === undefined ? '' : `< ${limit * 100} %`,
-      status: limit === undefined ? 'no target' : cost < limit ? 'met' : 'missed',
+      status: limit === undefined ? 'no target' : cost.median < limit ? 'met' : 'missed',
     });
-    const added = row(name).leanest.cpuUs - base.leanest.cpuUs;
+    const added = paired(base.runs, row(name).runs, (b, m) => m.cpuUs - b.cpuUs);
+    const share = paired(base.runs, row(name).runs, (b, m) => (m.cpuUs - b.cpuUs) / b.cpuUs);
     targets.push({
       label: `${what}, ${name}, in CPU per request: (${name} − ${baseline}) ÷ ${baseline}`,
-      display: `${((added / base.leanest.cpuUs) * 100).toFixed(1)} % (${added.toFixed(1)} µs)`,
+      display: `${percent(share.median)} (${added.median.toFixed(1)} µs; per round: ${share.each.map(percent).join(' / ')})`,
       target: '',
       status: 'no target',
     });
@@ -1022,13 +1045,12 @@ function evaluateTargets(
   for (const { name } of LIMITS_SETUPS) {
     if (!row(name) || !pass) continue;
     const redis = name === 'portcullis-limit-redis';
-    const cost = (pass.best.rps - row(name).best.rps) / pass.best.rps;
-    targets.push({
-      label: `rate limit, ${name}: (portcullis-passthrough − ${name}) ÷ portcullis-passthrough`,
-      display: `${(cost * 100).toFixed(1)} %`,
-      target: redis ? `< ${TARGETS.redisLimitCost * 100} %` : '',
-      status: !redis ? 'no target' : cost < TARGETS.redisLimitCost ? 'met' : 'missed',
-    });
+    costLines(
+      'rate limit',
+      name,
+      'portcullis-passthrough',
+      redis ? TARGETS.redisLimitCost : undefined,
+    );
     // Saturated, p50 is mostly the wait in the queue of 50 connections: throughput again.
     const p50 = row(name).best.p50 - pass.best.p50;
     targets.push({
@@ -1038,11 +1060,14 @@ function evaluateTargets(
       status: 'no target',
     });
     // Below saturation, the same p50 difference is what the limit adds to a request.
-    const half = (n) => halfLoad?.rows.find((r) => r.name === n)?.lowestP50.p50 ?? Number.NaN;
-    const halfP50 = half(name) - half('portcullis-passthrough');
+    const half = (n) => halfLoad?.rows.find((r) => r.name === n)?.runs ?? [];
+    const halfAdded = paired(half('portcullis-passthrough'), half(name), (b, m) => m.p50 - b.p50);
+    const halfP50 = halfAdded.median;
     targets.push({
       label: `rate limit, ${name}, added p50 at half load (${halfLoad ? `${halfLoad.rate} req/s` : 'n/a'}): p50(${name}) − p50(portcullis-passthrough)`,
-      display: Number.isFinite(halfP50) ? `${halfP50.toFixed(2)} ms` : 'not measured',
+      display: Number.isFinite(halfP50)
+        ? `${halfP50.toFixed(2)} ms (per round: ${halfAdded.each.map((v) => v.toFixed(2)).join(' / ')})`
+        : 'not measured',
       target: redis ? `< ${TARGETS.redisLimitP50Ms} ms` : '',
       status: !redis
         ? 'no target'
