@@ -447,7 +447,7 @@ between two setups is their difference in throughput again, not the time the lim
 
 ## Throughput
 
-${markdownTable(THROUGHPUT_HEADER, throughputCells(report), ['l', 'r', 'r', 'r', 'r', 'r'])}
+${markdownTable(THROUGHPUT_HEADER, throughputCells(report), ['l', 'r', 'r', 'r', 'r', 'r', 'r'])}
 ${
   report.halfLoad
     ? `
