@@ -93,7 +93,8 @@ function applyResponseChanges(headers: string[], changes: readonly ResponseChang
         continue;
       next.push(name, out[i + 1] as string);
     }
-    if (set !== undefined) for (const name of Object.keys(set)) next.push(name, set[name] as string);
+    if (set !== undefined)
+      for (const name of Object.keys(set)) next.push(name, set[name] as string);
     out = next;
   }
   return out;
