@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, exportJWK, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fingerprint } from '../../src/state/audit/fingerprint.js';
 import { portcullis } from '../support/cli.js';
 import { startGateway, writeConfig, type GatewayProcess } from '../support/gateway-process.js';
 import { send, type Reply } from '../support/http-client.js';
@@ -159,6 +160,45 @@ describe('authentication through the gateway', () => {
     expect(payload.sub).toBe('alice');
     // A client-sent token of the same name never reaches the upstream.
     expect(identity).not.toBe(IDENTITY_HEADERS['x-portcullis-identity']);
+  });
+
+  it('refuses a token whose fingerprint is blocked, as a playbook revoke of a token does', async () => {
+    const revoked = await new SignJWT({ scope: 'orders:read' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'corp-1' })
+      .setIssuer('https://login.example.com/')
+      .setAudience('api')
+      .setSubject('bob')
+      .setJti('stolen-1')
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(privateKey);
+    const request = { path: '/keyed', headers: { authorization: `Bearer ${revoked}` } };
+    expect((await send(gw.http ?? 0, request)).status).toBe(200);
+    const added = await portcullis([
+      'blocks',
+      'add',
+      '--credential',
+      fingerprint(revoked),
+      '--reason',
+      'revoked',
+      '-c',
+      gw.configFile,
+    ]);
+    expect(added.code, added.stderr).toBe(0);
+    // Every node reads the store's blocks within a second; the cached verified token too.
+    const deadline = Date.now() + 3_000;
+    let reply = await send(gw.http ?? 0, request);
+    while (reply.status === 200 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      reply = await send(gw.http ?? 0, request);
+    }
+    const body = expectProblem(reply, 403, 'forbidden');
+    expect(await deniedReason(gw, body.requestId)).toBe('blocks.blocked.credential');
+    // Only that token: another of the same subject still works.
+    expect(
+      (await send(gw.http ?? 0, { ...request, headers: { authorization: `Bearer ${token}` } }))
+        .status,
+    ).toBe(200);
   });
 
   it('removes an allowed query key from the URL the upstream receives', async () => {
