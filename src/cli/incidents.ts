@@ -1,3 +1,4 @@
+import { REVOKE_TOKEN_SECONDS } from '../config/response-schema.js';
 import { carryOut, type ActionOutcome, type SubjectAction } from '../response/response-actions.js';
 import {
   IncidentStore,
@@ -51,7 +52,7 @@ function actionOf(p: ProposalRecord): SubjectAction {
   if (p.action === 'revoke')
     return {
       action: 'revoke',
-      tokenSeconds: p.blockSeconds > 0 ? p.blockSeconds : (7 * DAY_MS) / 1000,
+      tokenSeconds: p.blockSeconds > 0 ? p.blockSeconds : REVOKE_TOKEN_SECONDS,
     };
   if (p.action === 'throttle' && p.throttle !== undefined)
     return { action: 'throttle', seconds: p.blockSeconds, rate: p.throttle };

@@ -222,6 +222,9 @@ const Alerting = Section(
   'Delivery of alerts to webhooks',
 );
 
+/** How long a playbook's revoke blocks a token's fingerprint unless it says: a week. */
+export const REVOKE_TOKEN_SECONDS = 604_800;
+
 const Playbook = Closed(
   {
     name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
@@ -266,7 +269,7 @@ const Playbook = Closed(
     revokeTokenSeconds: Type.Integer({
       minimum: 1,
       maximum: 31_536_000,
-      default: 604_800,
+      default: REVOKE_TOKEN_SECONDS,
       description:
         "How long a revoked token's fingerprint stays blocked (a token outlives none of it)",
     }),

@@ -33,9 +33,9 @@ const FIRST_ONLY = new Set([
 
 /**
  * The value `IncomingMessage.headers[name]` would hold, from the header lines (`name`
- * lower-cased): the first line of a header Node keeps once, every
- * `set-cookie` line as an array, `cookie` lines joined by `; `, any other repeated header
- * joined by `, `; undefined when absent. One header costs a scan of the names, where
+ * lower-cased): the first line of a header Node keeps once, every `set-cookie` line as an
+ * array, `cookie` lines joined by `; `, any other repeated header joined by `, `; undefined
+ * when absent. One header costs a scan of the names, where
  * `headers` costs an object of every header.
  */
 export function headerFromLines(

@@ -128,8 +128,8 @@ async function revoke(
       if (only === undefined) {
         // A token (JWT, introspection) or a certificate: its fingerprint is a hash of all of it,
         // which gives neither its issuer nor its jti, but names exactly that credential.
-        // Blocked on every node for longer than a token lives, it is refused as a revoked one
-        // is; `blocks list` shows it and `blocks remove` undoes it.
+        // Blocked on every node for longer than a token lives, it is refused wherever it comes
+        // (403, `blocks.blocked.credential`); `blocks list` shows it, `blocks remove` undoes it.
         const made = await addBlock(subject, tokenSeconds, meta, deps, {});
         return {
           status: 'done',

@@ -3,9 +3,10 @@ const BEARER = [0x62, 0x65, 0x61, 0x72, 0x65, 0x72];
 
 /**
  * The credentials of `Authorization: Bearer <token>` (RFC 6750 section 2.1) in the header's
- * `value`, or undefined when the header is absent or names another scheme. The scheme is matched without case (RFC 7235
- * section 2.1) and only the first space(s) are the separator: the token is returned as sent
- * (with spaces inside, or '' when nothing follows), for its method to refuse as malformed.
+ * `value`, or undefined when the header is absent or names another scheme. The scheme is
+ * matched without case (RFC 7235 section 2.1) and only the first space(s) are the separator:
+ * the token is returned as sent (with spaces inside, or '' when nothing follows), for its
+ * method to refuse as malformed.
  */
 export function bearerToken(value: string | string[] | undefined): string | undefined {
   if (typeof value !== 'string' || value.length < 6) return undefined;

@@ -14,9 +14,9 @@ const MAX_KEY_CHARS = 256;
 
 /**
  * The answers of an ownership lookup, by object id: bounded by entries (those not used lately
- * go first, recency-map.ts) and by age (`cacheSeconds`, read on the gateway's clock). Answers that an
- * object does not exist are kept too, so that enumerating ids does not become a flood of
- * lookups; failures are never kept.
+ * go first, recency-map.ts) and by age (`cacheSeconds`, read on the gateway's clock). Answers
+ * that an object does not exist are kept too, so that enumerating ids does not become a flood
+ * of lookups; failures are never kept.
  */
 export class OwnerCache {
   readonly #entries: RecencyMap<string, Entry>;

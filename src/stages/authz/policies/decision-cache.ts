@@ -8,7 +8,8 @@ import { RecencyMap } from '../../recency-map.js';
  * set is the same: each policy engine (one per policy and schema text) has its own cache.
  *
  * Bounded by entries (those not used lately go first: recency-map.ts) and by key length: a
- * request with a long body field is evaluated, not kept. Errors are never kept: they are logged per request.
+ * request with a long body field is evaluated, not kept. Errors are never kept: they are
+ * logged per request.
  */
 export class DecisionCache<T> {
   readonly #entries: RecencyMap<string, T>;
