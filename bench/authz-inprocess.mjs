@@ -307,8 +307,8 @@ async function request(c, statusOf) {
 
 /**
  * The response filter of one allowed request, as the proxy runs it on the upstream's answer:
- * the response stage's verdict, then ResponseFilter buffering the body, parsing, filtering and
- * serializing it, and the headers of the filtered response.
+ * the response stage's verdict, then ResponseFilter buffering the body, checking and filtering
+ * its JSON text, and the headers of the filtered response.
  */
 function filterResponse(c, ctx, ResponseFilter) {
   const res = { statusCode: 200, headers: { 'content-type': c.responseType } };

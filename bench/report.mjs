@@ -233,8 +233,9 @@ object allowed, someone else's 404, missing scope or role 403, mass assignment 4
 rules do not decide as expected fails. What one call includes: the function-, object- and
 property-level rules, the JSON body parsed once where a rule reads it, and on allowed reads of a
 route with read rules the response filter as the proxy runs it on the upstream's real answer
-(the response stage's verdict, then \`ResponseFilter\` buffering, decoding, parsing, filtering
-and serializing the body and setting the filtered response's headers). The ownership lookups asked the demo upstream during the warm-up and answer from
+(the response stage's verdict, then \`ResponseFilter\` buffering and decoding the body, checking
+and filtering its JSON text and setting the filtered response's headers). The ownership lookups
+asked the demo upstream during the warm-up and answer from
 their cache while measuring, as in steady state (lookups that missed the cache while measuring:
 ${a.cacheMisses}). \`policies, a new caller each time\` gives every request a consumer id never
 seen before, so that no policy decision already made can be reused: the cost of a decision

@@ -108,6 +108,8 @@ export class ResponseFilter {
     private readonly statusCode: number,
     private readonly headers: readonly string[],
     private readonly transforms: readonly ((value: unknown) => unknown)[],
+    /** The same transforms on the text, when every one has such a version. */
+    private readonly textTransforms: readonly ((text: string) => string | undefined)[] | undefined,
     private readonly decode: Decoder | undefined,
     private readonly cap: number,
     private readonly bodyTransforms: readonly (() => BodyTransform)[],
@@ -126,8 +128,12 @@ export class ResponseFilter {
     cap: number,
   ): FilterStart {
     let transforms: ((value: unknown) => unknown)[] | undefined;
+    let texts: ((text: string) => string | undefined)[] | undefined = [];
     for (const change of changes) {
-      if (change.transformJson !== undefined) (transforms ??= []).push(change.transformJson);
+      if (change.transformJson === undefined) continue;
+      (transforms ??= []).push(change.transformJson);
+      if (change.transformJsonText === undefined) texts = undefined;
+      else texts?.push(change.transformJsonText);
     }
     if (transforms === undefined) return { kind: 'stream', headers };
     if (method === 'HEAD') return { kind: 'stream', headers: without(headers, DROPPED_HEAD) };
@@ -151,6 +157,7 @@ export class ResponseFilter {
         statusCode,
         headers,
         transforms,
+        texts,
         decode,
         cap,
         changes.flatMap((c) => (c.transformBody === undefined ? [] : [c.transformBody])),
@@ -186,22 +193,25 @@ export class ResponseFilter {
     );
   }
 
-  /** Parses, transforms and serializes the decoded body. */
+  /** Transforms the decoded body: as text when it can, else parsed and serialized again. */
   #filter(raw: Buffer): FilteredResponse | Denial {
-    let value: unknown;
+    let text: string;
     try {
-      value = JSON.parse(UTF8.decode(raw));
+      text = UTF8.decode(raw);
     } catch {
       return MALFORMED;
     }
-    try {
-      for (const transform of this.transforms) value = transform(value);
-    } catch (err) {
-      if (err instanceof ResponseRefusedError) return err.denial;
-      throw err;
+    const filtered = this.textTransforms === undefined ? undefined : this.#filterText(text);
+    let body: Buffer;
+    if (filtered === undefined) {
+      const parsed = this.#filterParsed(text);
+      if (!Buffer.isBuffer(parsed)) return parsed;
+      body = parsed;
+    } else if (typeof filtered !== 'string') {
+      return filtered;
+    } else {
+      body = filtered === text ? raw : Buffer.from(filtered);
     }
-    // undefined (a transform removed everything) is sent as null: still JSON.
-    let body = Buffer.from(JSON.stringify(value) ?? 'null');
     // Body transforms (masking) see the filtered JSON, whole: it is already in memory.
     for (const create of this.bodyTransforms) {
       const t = create();
@@ -214,5 +224,38 @@ export class ResponseFilter {
     const headers = without(this.headers, DROPPED);
     headers.push('content-length', String(body.length));
     return { statusCode: this.statusCode, headers, body };
+  }
+
+  /** The text transforms' result; undefined when one could not tell (then parse). */
+  #filterText(text: string): string | Denial | undefined {
+    let out = text;
+    try {
+      for (const transform of this.textTransforms ?? []) {
+        const next = transform(out);
+        if (next === undefined) return undefined;
+        out = next;
+      }
+    } catch (err) {
+      if (err instanceof SyntaxError) return MALFORMED;
+      throw err;
+    }
+    return out;
+  }
+
+  #filterParsed(text: string): Buffer | Denial {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return MALFORMED;
+    }
+    try {
+      for (const transform of this.transforms) value = transform(value);
+    } catch (err) {
+      if (err instanceof ResponseRefusedError) return err.denial;
+      throw err;
+    }
+    // undefined (a transform removed everything) is sent as null: still JSON.
+    return Buffer.from(JSON.stringify(value) ?? 'null');
   }
 }

@@ -21,6 +21,22 @@ function filterOf(changes: ResponseChange[], body: Buffer, gzip = false, cap = 1
   return start.filter;
 }
 
+/** A change with both versions, each saying which one ran; `twice` leaves the text undecided. */
+function marked(ran: string[]): ResponseChange {
+  return {
+    transformJson: (v) => {
+      ran.push('value');
+      return { ...(v as object), secret: undefined };
+    },
+    transformJsonText: (text) => {
+      ran.push('text');
+      if (text.includes('twice')) return undefined;
+      JSON.parse(text);
+      return text.replace(/,"secret":"s"/, '');
+    },
+  };
+}
+
 const doc = Buffer.from(JSON.stringify({ name: 'a', secret: 's' }));
 
 describe('the response filter', () => {
@@ -55,5 +71,43 @@ describe('the response filter', () => {
   it('throws when a transform has a bug, and rejects after decompression', async () => {
     expect(() => filterOf([broken], doc).finish()).toThrow('a bug in a transform');
     await expect(filterOf([broken], doc, true).finish()).rejects.toThrow('a bug in a transform');
+  });
+
+  it('filters the text when every change can, and sends an untouched text as it came', () => {
+    const ran: string[] = [];
+    const out = filterOf([marked(ran), marked(ran)], doc).finish();
+    if (out instanceof Promise || !('body' in out)) throw new Error('expected a response');
+    expect(ran).toEqual(['text', 'text']);
+    expect(out.body.toString()).toBe('{"name":"a"}');
+    const plain = Buffer.from('{ "name": "b" }');
+    const same = filterOf([marked([])], plain).finish();
+    if (same instanceof Promise || !('body' in same)) throw new Error('expected a response');
+    expect(same.body.toString()).toBe(plain.toString());
+  });
+
+  it('parses when one change has no text version, or a text version cannot tell', () => {
+    const ran: string[] = [];
+    const out = filterOf([marked(ran), dropSecret], doc).finish();
+    if (out instanceof Promise || !('body' in out)) throw new Error('expected a response');
+    expect(ran).toEqual(['value']);
+    expect(out.body.toString()).toBe('{"name":"a"}');
+    const undecided: string[] = [];
+    const twice = Buffer.from('{"name":"twice","secret":"s"}');
+    const parsed = filterOf([marked(undecided)], twice).finish();
+    if (parsed instanceof Promise || !('body' in parsed)) throw new Error('expected a response');
+    expect(undecided).toEqual(['text', 'value']);
+    expect(parsed.body.toString()).toBe('{"name":"twice"}');
+  });
+
+  it.each([
+    ['truncated', Buffer.from('{"name":')],
+    ['after a byte order mark', Buffer.from('\ufeff{"name":"a"}')],
+    ['with bytes that are not UTF-8', Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])],
+  ])('refuses a body %s on the text path as on the parsed one', (_how, body) => {
+    for (const changes of [[marked([])], [dropSecret]]) {
+      const out = filterOf(changes, body).finish();
+      if (out instanceof Promise) throw new Error('expected no promise');
+      expect('body' in out ? 'sent' : out.reason).toBe('proxy.response.malformed_json');
+    }
   });
 });

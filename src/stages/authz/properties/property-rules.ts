@@ -15,6 +15,7 @@ import {
 } from '../../../gateway/stage.js';
 import { MAX_EVENT_PATH } from './property-paths.js';
 import { filterRead } from './read-filter.js';
+import { filterReadText } from './read-filter-text.js';
 import { RoleAllowances } from './role-allowances.js';
 import { firstWriteViolation, stripWrite } from './write-filter.js';
 
@@ -223,7 +224,13 @@ export function createPropertyRules(
       if (kind === 'pass') return PASS;
       if (kind === 'refuse') return { continue: false, problem: unfilterable(ctx.identity) };
       const tree = r.for(ctx.identity);
-      return { continue: true, change: { transformJson: (value) => filterRead(value, tree) } };
+      return {
+        continue: true,
+        change: {
+          transformJson: (value) => filterRead(value, tree),
+          transformJsonText: (text) => filterReadText(text, tree),
+        },
+      };
     },
   };
 }
