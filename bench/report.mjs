@@ -418,11 +418,13 @@ exact body (and the headers the all-stages route sets). The setups are measured 
 interleaved round(s), the order reversed in every other round; each measurement is a ${o.warmup} s
 warm-up followed by ${o.duration} s of measurement. The tables show each setup's best round: noise
 on a shared machine only ever slows a run down. What a feature costs (a setup against its
-baseline: authentication, a rate limit, authorization, attack detection) is computed round by
-round, the two measured one after the other, and the median over the rounds is held to the
-target, every round's figure beside it: the machine's speed drifts by tens of percent from one
-minute to the next, which the best rounds of two setups taken minutes apart do not cancel and a
-pair measured together does. Latency is recorded per response with
+baseline: authentication, a rate limit, authorization, attack detection) is measured again after
+the rounds, in ${o.slices ?? 0} pairs of ${o.slice ?? '-'} s slices in which the feature and its baseline
+alternate (baseline first, then the feature first, and so on); the median of the pairs' costs is
+held to the target, every pair's figure beside it, and the rounds' figures after them. The
+machine's speed drifts by tens of percent from one minute to the next, and often within one
+13-second round: the best rounds of two setups minutes apart do not cancel it, two rounds side
+by side cancel some of it, and two slices seconds apart most of it. Latency is recorded per response with
 sub-millisecond resolution (autocannon's own histogram keeps whole milliseconds). Any connection
 error, timeout or non-2xx response fails the run, and a failed run writes no figures here.
 

@@ -193,6 +193,14 @@ const SETUPS = [
   { name: 'nginx-workers-2', kind: 'nginx', workers: 2 },
 ];
 
+/** The setup each feature's cost is measured against, by the feature's setup. */
+const BASELINE_OF = new Map([
+  ...AUTHN_BASELINES.map((b) => [b.sameRequestAs, b.name]),
+  ...LIMITS_SETUPS.map((l) => [l.name, 'portcullis-passthrough']),
+  ...AUTHZ_SETUPS.slice(1).map((a) => [a.name, AUTHZ_SETUPS[0].name]),
+  ...DETECT_SETUPS.map((d) => [d.name, DETECT_BASELINE.name]),
+]);
+
 /** Measurements that are not load setups: in-process figures, run in their own processes. */
 const MEASUREMENTS = ['masking-memory', 'response-inprocess'];
 /** Heap growth beyond which streaming 100 MB rather than 1 MB no longer counts as flat. */
@@ -204,7 +212,12 @@ const USAGE = `usage: npm run bench -- [options]
   --warmup S        seconds of warm-up before each measurement (default 3)
   --connections C   concurrent keep-alive connections (default 50)
   --rounds N        interleaved rounds; the best round of each setup is reported (default 3)
-  --quick           smoke test: --duration 2 --warmup 1 --rounds 1, docs not written
+  --slices N        slice pairs per feature cost: the feature and its baseline alternate in
+                    short slices after the rounds, and the median cost over the pairs is
+                    held to the target (default 8; 0: costs from the rounds)
+  --slice S         seconds per slice (default 2)
+  --quick           smoke test: --duration 2 --warmup 1 --rounds 1 --slices 2 --slice 1,
+                    docs not written
   --only A,B        only these setups (${[...SETUPS.map((s) => s.name), ...MEASUREMENTS].join(', ')}),
                     or ${AUTHN_INPROCESS}, ${AUTHZ_INPROCESS}, ${DETECT_INPROCESS} (authentication,
                     authorization, attack detection
@@ -231,6 +244,8 @@ function parseFlags(argv) {
         warmup: { type: 'string' },
         connections: { type: 'string' },
         rounds: { type: 'string' },
+        slices: { type: 'string' },
+        slice: { type: 'string' },
         quick: { type: 'boolean', default: false },
         only: { type: 'string' },
         help: { type: 'boolean', default: false },
@@ -282,6 +297,8 @@ function parseFlags(argv) {
       integer: true,
     }),
     rounds: number('rounds', values.rounds, quick ? 1 : 3, { min: 1, max: 20, integer: true }),
+    slices: number('slices', values.slices, quick ? 2 : 8, { min: 0, max: 100, integer: true }),
+    slice: number('slice', values.slice, quick ? 1 : 2, { min: 1, max: 60, integer: true }),
   };
 }
 
@@ -446,10 +463,12 @@ async function main(argv) {
     console.log(USAGE);
     return 0;
   }
-  // A baseline that sends another setup's request needs that setup for its credential.
+  // A baseline that sends another setup's request needs that setup for its credential, and a
+  // setup needs the baseline its cost is measured against.
   const wanted = (s) =>
     flags.only.includes(s.name) ||
-    SETUPS.some((b) => b.sameRequestAs === s.name && flags.only.includes(b.name));
+    SETUPS.some((b) => b.sameRequestAs === s.name && flags.only.includes(b.name)) ||
+    flags.only.some((name) => BASELINE_OF.get(name) === s.name);
   const setups = flags.only ? SETUPS.filter(wanted) : SETUPS;
   const fullRun = !flags.quick && !flags.only;
   const inProcess = (name) => !flags.only || flags.only.includes(name);
@@ -705,6 +724,23 @@ async function main(argv) {
   const storeCpu = (setup) =>
     setup.events === 'postgres' && postgresIsLocal() ? commandCpuSeconds('postgres') : Number.NaN;
 
+  /** One closed-loop measurement of a setup, with the CPU time it spent per request. */
+  const measure = async (setup, seconds) => {
+    const cpuBefore = groupCpuSeconds(groups.get(setup.name));
+    const storeBefore = storeCpu(setup);
+    const m = await closedLoop({
+      url: targets.get(setup.name),
+      headers: headersOf(setup),
+      request: requestOf(setup),
+      connections,
+      duration: seconds,
+    });
+    m.cpuUs = ((groupCpuSeconds(groups.get(setup.name)) - cpuBefore) * 1e6) / m.requests;
+    m.storeCpuUs = ((storeCpu(setup) - storeBefore) * 1e6) / m.requests;
+    assertNoneLost();
+    return m;
+  };
+
   // Throughput: every setup in every round, the order reversed in every other round.
   const runs = new Map(setups.map((s) => [s.name, []]));
   for (let round = 0; round < rounds; round++) {
@@ -726,18 +762,7 @@ async function main(argv) {
         });
         problems.push(...loadProblems(setup.name, `warm-up, round ${round + 1}`, warm));
       }
-      const cpuBefore = groupCpuSeconds(groups.get(setup.name));
-      const storeBefore = storeCpu(setup);
-      const m = await closedLoop({
-        url,
-        headers,
-        request: requestOf(setup),
-        connections,
-        duration,
-      });
-      m.cpuUs = ((groupCpuSeconds(groups.get(setup.name)) - cpuBefore) * 1e6) / m.requests;
-      m.storeCpuUs = ((storeCpu(setup) - storeBefore) * 1e6) / m.requests;
-      assertNoneLost();
+      const m = await measure(setup, duration);
       problems.push(...loadProblems(setup.name, `round ${round + 1}`, m));
       runs.get(setup.name).push(m);
       const store = Number.isFinite(m.storeCpuUs) ? ` + ${m.storeCpuUs.toFixed(1)} (server)` : '';
@@ -746,9 +771,35 @@ async function main(argv) {
       );
     }
   }
+  // What each feature costs, in short slices that alternate with its baseline's (ABBA): the
+  // machine drifts within a 13-second round too, and less between two slices seconds apart.
+  const slices = new Map();
+  for (const [name, baseName] of BASELINE_OF) {
+    const setup = setups.find((s) => s.name === name);
+    const base = setups.find((s) => s.name === baseName);
+    if (setup === undefined || base === undefined) continue;
+    say(
+      `slices: ${name} against ${baseName}, ${flags.slices} × ${flags.slice} s each, alternating`,
+    );
+    const each = [];
+    for (let i = 0; i < flags.slices; i++) {
+      const pair = {};
+      for (const s of i % 2 === 0 ? [base, setup] : [setup, base]) {
+        const m = await measure(s, flags.slice);
+        problems.push(...loadProblems(s.name, `slice ${i + 1}`, m));
+        pair[s === base ? 'base' : 'setup'] = m;
+      }
+      each.push(pair);
+    }
+    const costs = each.map(({ base: b, setup: m }) => percent((b.rps - m.rps) / b.rps));
+    say(`  cost per slice pair: ${costs.join(' / ')}`);
+    slices.set(name, { baseline: baseName, each });
+  }
+
   const rows = setups.map((s) => ({
     name: s.name,
     runs: runs.get(s.name),
+    slices: slices.get(s.name),
     best: best(runs.get(s.name), (a, b) => a.rps > b.rps),
     // Like req/s, CPU per request only ever gets worse with noise: the round that spent least.
     leanest: best(runs.get(s.name), (a, b) => cpuTotal(a) < cpuTotal(b)),
@@ -855,7 +906,7 @@ async function main(argv) {
     },
     upstream: upstreamName,
     allStages: ALL_STAGES,
-    options: { duration, warmup, connections, rounds },
+    options: { duration, warmup, connections, rounds, slices: flags.slices, slice: flags.slice },
     rows,
     halfLoad,
     events,
@@ -1009,18 +1060,28 @@ function evaluateTargets(
   const costLines = (what, name, baseline, limit) => {
     if (!row(name) || !row(baseline)) return;
     const base = row(baseline);
-    const cost = paired(base.runs, row(name).runs, (b, m) => (b.rps - m.rps) / b.rps);
+    // The alternating slices when they were measured against this baseline, else the rounds.
+    const sliced = row(name).slices?.baseline === baseline ? row(name).slices.each : undefined;
+    const baseRuns = sliced?.map((p) => p.base) ?? base.runs;
+    const runs = sliced?.map((p) => p.setup) ?? row(name).runs;
+    const per = sliced === undefined ? 'per round' : 'per slice pair';
+    const rounds = paired(base.runs, row(name).runs, (b, m) => (b.rps - m.rps) / b.rps);
+    const cost = paired(baseRuns, runs, (b, m) => (b.rps - m.rps) / b.rps);
+    const alsoRounds =
+      sliced === undefined
+        ? ''
+        : `; rounds: ${rounds.each.map(percent).join(' / ')}, median ${percent(rounds.median)}`;
     targets.push({
       label: `${what}, ${name}: (${baseline} − ${name}) ÷ ${baseline}`,
-      display: `${percent(cost.median)} (per round: ${cost.each.map(percent).join(' / ')})`,
+      display: `${percent(cost.median)} (${per}: ${cost.each.map(percent).join(' / ')}${alsoRounds})`,
       target: limit === undefined ? '' : `< ${limit * 100} %`,
       status: limit === undefined ? 'no target' : cost.median < limit ? 'met' : 'missed',
     });
-    const added = paired(base.runs, row(name).runs, (b, m) => m.cpuUs - b.cpuUs);
-    const share = paired(base.runs, row(name).runs, (b, m) => (m.cpuUs - b.cpuUs) / b.cpuUs);
+    const added = paired(baseRuns, runs, (b, m) => m.cpuUs - b.cpuUs);
+    const share = paired(baseRuns, runs, (b, m) => (m.cpuUs - b.cpuUs) / b.cpuUs);
     targets.push({
       label: `${what}, ${name}, in CPU per request: (${name} − ${baseline}) ÷ ${baseline}`,
-      display: `${percent(share.median)} (${added.median.toFixed(1)} µs; per round: ${share.each.map(percent).join(' / ')})`,
+      display: `${percent(share.median)} (${added.median.toFixed(1)} µs; ${per}: ${share.each.map(percent).join(' / ')})`,
       target: '',
       status: 'no target',
     });
