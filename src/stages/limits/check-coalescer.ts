@@ -27,6 +27,14 @@ interface Waiting {
  * short (a few hundred µs of Lua) even when thousands of requests wait.
  */
 const MAX_BATCH = 128;
+/** The calls in flight at most: the second only under light load (LIGHT_LOAD). */
+const MAX_IN_FLIGHT = 2;
+/**
+ * Requests in flight up to which the load counts as light: a new request then goes in a call of
+ * its own rather than wait a round trip for the call in flight. Under heavier load, every call
+ * carries more requests and waits for the one before it, so that calls stay few.
+ */
+const LIGHT_LOAD = 4;
 
 /**
  * Coalesces the limit checks of concurrent requests into few round trips. A request that finds
@@ -34,7 +42,9 @@ const MAX_BATCH = 128;
  * in the same turn; one that finds a call in flight waits for its answer and then goes with
  * every request that queued meanwhile, as one call that decides them in arrival order. Under
  * load, dozens of requests share a round trip; at low load each goes alone, and no request
- * waits more than one round trip longer than it would alone.
+ * waits more than one round trip longer than it would alone. Under light load (a few requests
+ * in flight) a second call may go before the first answers, so that a request seldom waits for
+ * another's round trip at all.
  *
  * Each request keeps its own timeout, counted from its arrival: a request still queued when its
  * time is up is failed and never sent (it consumes nothing); one in a call that answers too late
@@ -44,6 +54,8 @@ export class CheckCoalescer {
   readonly #sender: BatchSender;
   #queue: Waiting[] = [];
   readonly #inFlight = new Set<readonly Waiting[]>();
+  /** The requests of the calls in flight. */
+  #inFlightRequests = 0;
   #flushScheduled = false;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
@@ -57,8 +69,13 @@ export class CheckCoalescer {
       const deadline = performance.now() + timeoutMs;
       this.#queue.push({ checks, timeoutMs, deadline, resolve, reject, settled: false });
       this.#arm(deadline);
-      if (this.#inFlight.size === 0) this.#scheduleFlush();
+      if (this.#canSend()) this.#scheduleFlush();
     });
+  }
+
+  #canSend(): boolean {
+    const calls = this.#inFlight.size;
+    return calls === 0 || (calls < MAX_IN_FLIGHT && this.#inFlightRequests <= LIGHT_LOAD);
   }
 
   #scheduleFlush(): void {
@@ -83,6 +100,7 @@ export class CheckCoalescer {
 
   #send(batch: readonly Waiting[]): void {
     this.#inFlight.add(batch);
+    this.#inFlightRequests += batch.length;
     let sent: Promise<BatchResult[]>;
     try {
       sent = this.#sender.send(batch.map((w) => w.checks));
@@ -111,7 +129,8 @@ export class CheckCoalescer {
 
   #landed(batch: readonly Waiting[]): void {
     this.#inFlight.delete(batch);
-    if (this.#inFlight.size === 0 && this.#queue.length > 0) this.#scheduleFlush();
+    this.#inFlightRequests -= batch.length;
+    if (this.#queue.length > 0 && this.#canSend()) this.#scheduleFlush();
   }
 
   /** One timer for every waiting request, set for the earliest deadline. */

@@ -166,29 +166,73 @@ describe('timeouts of coalesced checks', () => {
       );
       return { ms: performance.now() - started, err };
     };
-    // The first goes to Redis and waits there; the second, 100 ms later, queues behind it.
+    // The first goes to Redis and waits there, and so does the second, 50 ms later (under light
+    // load a second call goes without waiting for the first); the third, 50 ms after that,
+    // queues behind them.
     const first = timed();
-    await new Promise((r) => setTimeout(r, 100));
-    const second = await timed();
-    const firstResult = await first;
+    await new Promise((r) => setTimeout(r, 50));
+    const second = timed();
+    await new Promise((r) => setTimeout(r, 50));
+    const third = await timed();
+    const results = [await first, await second, third];
 
-    for (const r of [firstResult, second]) {
+    for (const r of results) {
       expect(r.err).toBeInstanceOf(RedisLimitsError);
       expect(String(r.err)).toMatch(/within 200 ms/);
     }
-    // Not failed with the first (100 ms after it arrived), nor left waiting for the call in
+    // Not failed with the first (100 ms after it arrived), nor left waiting for the calls in
     // flight (until Redis wakes, 800 ms after it arrived): 200 ms after its own arrival.
-    expect(second.ms).toBeGreaterThanOrEqual(timeoutMs - 5);
-    expect(second.ms).toBeLessThan(timeoutMs + 300);
-    expect(firstResult.ms).toBeLessThan(timeoutMs + 300);
+    expect(third.ms).toBeGreaterThanOrEqual(timeoutMs - 5);
+    for (const r of results) expect(r.ms).toBeLessThan(timeoutMs + 300);
 
     await sleeping;
-    // The first reached Redis and counted once it woke (stricter, never looser); the second was
-    // never sent: 1 used before this one, 8 left after it.
+    // The first two reached Redis and counted once it woke (stricter, never looser); the third
+    // was never sent: 2 used before this one, 7 left after it.
     const now = await limits.consume([check(key, quota)], 1_000);
-    expect(now.outcomes[0]?.remaining).toBe(8);
+    expect(now.outcomes[0]?.remaining).toBe(7);
   });
 
+  it('sends a second call while one is in flight under light load, and only then', async () => {
+    const limits = await client();
+    const quota = { kind: 'fixed', limit: 1_000, endsAt: FAR } as const;
+    const key = randomUUID();
+    const pause = () => new Promise((r) => setTimeout(r, 20));
+    /** Script calls made by `run` while Redis answers nothing for 300 ms. */
+    const callsWhileSlow = async (run: () => Promise<Promise<BatchResult>[]>) => {
+      const before = await scriptCalls();
+      const sleeping = admin.call('DEBUG', 'SLEEP', '0.3').catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 50));
+      const all = await Promise.all(await run());
+      await sleeping;
+      expect(all.every((r) => r.admitted)).toBe(true);
+      return (await scriptCalls()) - before;
+    };
+    const consume = (n: number) =>
+      Array.from({ length: n }, () => limits.consume([check(key, quota)], 2_000));
+
+    // Heavy: six requests in the call in flight; the next two wait for it and share a call.
+    const heavy = await callsWhileSlow(async () => {
+      const first = consume(6);
+      await pause();
+      const a = consume(1);
+      await pause();
+      return [...first, ...a, ...consume(1)];
+    });
+    expect(heavy).toBe(2);
+    // Light: one request in flight; the next six go at once in a second call, and the twenty
+    // after them wait (two calls in flight) and share a third.
+    const light = await callsWhileSlow(async () => {
+      const alone = consume(1);
+      await pause();
+      const six = consume(6);
+      await pause();
+      return [...alone, ...six, ...consume(20)];
+    });
+    expect(light).toBe(3);
+  });
+});
+
+describe('Redis down', () => {
   it('fails every queued request at once while Redis is down, and recovers when it is back', async () => {
     const limits = await client();
     const key = randomUUID();
