@@ -128,12 +128,13 @@ export class ResponseFilter {
     cap: number,
   ): FilterStart {
     let transforms: ((value: unknown) => unknown)[] | undefined;
-    let texts: ((text: string) => string | undefined)[] | undefined = [];
+    let texts: ((text: string) => string | undefined)[] | undefined;
+    let allText = true;
     for (const change of changes) {
       if (change.transformJson === undefined) continue;
       (transforms ??= []).push(change.transformJson);
-      if (change.transformJsonText === undefined) texts = undefined;
-      else texts?.push(change.transformJsonText);
+      if (change.transformJsonText === undefined) allText = false;
+      else (texts ??= []).push(change.transformJsonText);
     }
     if (transforms === undefined) return { kind: 'stream', headers };
     if (method === 'HEAD') return { kind: 'stream', headers: without(headers, DROPPED_HEAD) };
@@ -157,7 +158,7 @@ export class ResponseFilter {
         statusCode,
         headers,
         transforms,
-        texts,
+        allText ? texts : undefined,
         decode,
         cap,
         changes.flatMap((c) => (c.transformBody === undefined ? [] : [c.transformBody])),
@@ -201,7 +202,8 @@ export class ResponseFilter {
     } catch {
       return MALFORMED;
     }
-    const filtered = this.textTransforms === undefined ? undefined : this.#filterText(text);
+    const texts = this.textTransforms;
+    const filtered = texts === undefined ? undefined : filterText(texts, text);
     let body: Buffer;
     if (filtered === undefined) {
       const parsed = this.#filterParsed(text);
@@ -226,22 +228,6 @@ export class ResponseFilter {
     return { statusCode: this.statusCode, headers, body };
   }
 
-  /** The text transforms' result; undefined when one could not tell (then parse). */
-  #filterText(text: string): string | Denial | undefined {
-    let out = text;
-    try {
-      for (const transform of this.textTransforms ?? []) {
-        const next = transform(out);
-        if (next === undefined) return undefined;
-        out = next;
-      }
-    } catch (err) {
-      if (err instanceof SyntaxError) return MALFORMED;
-      throw err;
-    }
-    return out;
-  }
-
   #filterParsed(text: string): Buffer | Denial {
     let value: unknown;
     try {
@@ -258,4 +244,23 @@ export class ResponseFilter {
     // undefined (a transform removed everything) is sent as null: still JSON.
     return Buffer.from(JSON.stringify(value) ?? 'null');
   }
+}
+
+/** The text transforms' result; undefined when one could not tell (then parse). */
+function filterText(
+  transforms: readonly ((text: string) => string | undefined)[],
+  text: string,
+): string | Denial | undefined {
+  let out = text;
+  try {
+    for (const transform of transforms) {
+      const next = transform(out);
+      if (next === undefined) return undefined;
+      out = next;
+    }
+  } catch (err) {
+    if (err instanceof SyntaxError) return MALFORMED;
+    throw err;
+  }
+  return out;
 }
