@@ -17,7 +17,13 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import YAML from 'yaml';
 import { AUTHN_SETUPS, CONSUMER, applyAuthn, signBenchToken } from './authn-setups.mjs';
-import { formatInProcessRows, runAsCommand, summarize, timeCall } from './inprocess-timing.mjs';
+import {
+  formatInProcessRows,
+  likeTheGateway,
+  runAsCommand,
+  summarize,
+  timeCall,
+} from './inprocess-timing.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -154,6 +160,7 @@ export async function runAuthnInProcess({ iterations, warmup }) {
   const { AuthnServices } = await dist('stages/authn/authn-services.js');
   const { systemClock } = await dist('gateway/stage.js');
   const { statusOf } = await dist('gateway/problems.js');
+  await likeTheGateway();
   const log = pino({ level: 'silent' });
   const deps = { clock: systemClock, log, statusOf };
   const firstSeen = {

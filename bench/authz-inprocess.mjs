@@ -20,6 +20,7 @@ import {
   summarize,
   timeCall,
   timeSync,
+  likeTheGateway,
 } from './inprocess-timing.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -405,6 +406,7 @@ export async function runAuthzInProcess({ iterations, warmup }) {
   const { systemClock } = await dist('gateway/stage.js');
   const { statusOf } = await dist('gateway/problems.js');
   const { ResponseFilter } = await dist('gateway/response-filter.js');
+  await likeTheGateway();
   const log = pino({ level: 'silent' });
   const upstream = await startDemoUpstream({ host: '127.0.0.1', port: 0 });
   const authz = new AuthzServices({ clock: systemClock });

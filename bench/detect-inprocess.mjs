@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { orderBody } from './contract-setups.mjs';
 import { HEADERS, QUERY } from './detect-setups.mjs';
-import { formatRows, now, runAsCommand, summarize } from './inprocess-timing.mjs';
+import { formatRows, likeTheGateway, now, runAsCommand, summarize } from './inprocess-timing.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (file) => import(path.join(ROOT, 'dist', file));
@@ -165,6 +165,7 @@ async function buildStage(log) {
   const { parseConfig } = await dist('config/load.js');
   const { STAGE_KINDS } = await dist('stages/registry.js');
   const { systemClock } = await dist('gateway/stage.js');
+  await likeTheGateway();
   const text = `
 listeners: { http: { port: 8080 } }
 upstreams: { demo: { targets: ['http://127.0.0.1:3000'] } }

@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pino from 'pino';
+import { likeTheGateway } from './inprocess-timing.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (file) => import(path.join(ROOT, 'dist', file));
@@ -29,6 +30,7 @@ async function buildStage(backend, keyPrefix) {
   const { STAGE_KINDS } = await dist('stages/registry.js');
   const { LimitTable } = await dist('stages/limits/limit-table.js');
   const { LimitsServices } = await dist('stages/limits/limits-services.js');
+  await likeTheGateway();
   const config = parseConfig(
     [
       'listeners: {http: {port: 8080}}',

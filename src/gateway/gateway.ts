@@ -24,6 +24,7 @@ import { STAGE_KINDS } from '../stages/registry.js';
 import { createThrottleStage } from '../stages/throttles/throttle-stage.js';
 import { onClientError } from './client-error.js';
 import { redirectHandler } from './redirect.js';
+import { restoreFastPrototypes } from './fast-prototypes.js';
 import { createRequestHandler, type RuntimeHolder, type Scheme } from './handler.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 import { systemClock, type Clock } from './stage.js';
@@ -182,6 +183,9 @@ export class Gateway {
       limits,
       response,
     );
+    // Every module the gateway runs is loaded by now: undo what loading them did to V8's
+    // prototypes before the first request.
+    restoreFastPrototypes();
     try {
       await gw.#listen(config);
     } catch (err) {
