@@ -58,9 +58,19 @@ const DROPPED_BODYLESS = new Set(DIGESTS);
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** A header name in lower case, without a new string when it already is (the proxy's are). */
+function lowerName(name: string): string {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return name.toLowerCase();
+  }
+  return name;
+}
+
 function header(headers: readonly string[], name: string): string | undefined {
   for (let i = 0; i < headers.length; i += 2) {
-    if ((headers[i] as string).toLowerCase() === name) return headers[i + 1];
+    const h = headers[i] as string;
+    if (h.length === name.length && lowerName(h) === name) return headers[i + 1];
   }
   return undefined;
 }
@@ -68,7 +78,7 @@ function header(headers: readonly string[], name: string): string | undefined {
 function without(headers: readonly string[], names: ReadonlySet<string>): string[] {
   const out: string[] = [];
   for (let i = 0; i < headers.length; i += 2) {
-    if (!names.has((headers[i] as string).toLowerCase()))
+    if (!names.has(lowerName(headers[i] as string)))
       out.push(headers[i] as string, headers[i + 1] as string);
   }
   return out;
@@ -161,7 +171,7 @@ export class ResponseFilter {
         allText ? texts : undefined,
         decode,
         cap,
-        changes.flatMap((c) => (c.transformBody === undefined ? [] : [c.transformBody])),
+        bodyTransformsOf(changes),
       ),
     };
   }
@@ -181,7 +191,11 @@ export class ResponseFilter {
    * of them paid again by every async hook the process runs) of an async function.
    */
   finish(): FilteredResponse | Denial | Promise<FilteredResponse | Denial> {
-    const raw: Buffer = Buffer.concat(this.#chunks, this.#bytes);
+    // One chunk (a small body) is the body: no copy.
+    const raw: Buffer =
+      this.#chunks.length === 1
+        ? (this.#chunks[0] as Buffer)
+        : Buffer.concat(this.#chunks, this.#bytes);
     if (raw.length === 0) {
       return { statusCode: this.statusCode, headers: [...this.headers], body: raw };
     }
@@ -244,6 +258,13 @@ export class ResponseFilter {
     // undefined (a transform removed everything) is sent as null: still JSON.
     return Buffer.from(JSON.stringify(value) ?? 'null');
   }
+}
+
+const NO_BODY_TRANSFORMS: readonly (() => BodyTransform)[] = [];
+
+function bodyTransformsOf(changes: readonly ResponseChange[]): readonly (() => BodyTransform)[] {
+  if (!changes.some((c) => c.transformBody !== undefined)) return NO_BODY_TRANSFORMS;
+  return changes.flatMap((c) => (c.transformBody === undefined ? [] : [c.transformBody]));
 }
 
 /** The text transforms' result; undefined when one could not tell (then parse). */

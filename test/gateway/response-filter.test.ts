@@ -48,6 +48,41 @@ describe('the response filter', () => {
     expect(out.headers.slice(-2)).toEqual(['content-length', String(out.body.length)]);
   });
 
+  it('reads header names in any case, and drops those of the unfiltered body', async () => {
+    const zipped = gzipSync(doc);
+    const headers = [
+      'Content-Type',
+      'Application/JSON; charset=utf-8',
+      'Content-Encoding',
+      'GZIP',
+      'Content-Length',
+      String(zipped.length),
+      'ETag',
+      '"abc"',
+      // Whose only capital is the first letter of the alphabet.
+      'accept-rAnges',
+      'bytes',
+      'X-Kept',
+      'yes',
+    ];
+    const start = ResponseFilter.start('GET', 200, headers, [dropSecret], 1 << 20);
+    if (start.kind !== 'buffer') throw new Error(`not buffered: ${start.kind}`);
+    expect(start.filter.add(zipped)).toBeUndefined();
+    const out = await start.filter.finish();
+    if (!('body' in out)) throw new Error(`refused: ${out.reason}`);
+    expect(out.body.toString()).toBe('{"name":"a"}');
+    expect(out.headers).toEqual([
+      'Content-Type',
+      'Application/JSON; charset=utf-8',
+      'X-Kept',
+      'yes',
+      'content-length',
+      String(out.body.length),
+    ]);
+    const tooLong = ['Content-Type', 'application/json', 'CONTENT-LENGTH', String(2 << 20)];
+    expect(ResponseFilter.start('GET', 200, tooLong, [dropSecret], 1 << 20).kind).toBe('refuse');
+  });
+
   it('answers a compressed body once it is decompressed, filtered', async () => {
     const pending = filterOf([dropSecret], doc, true).finish();
     expect(pending).toBeInstanceOf(Promise);
