@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { isJsonMediaType } from './body-guard.js';
+import { headerValue, withoutHeaders } from './header-list.js';
 import type { Denial } from './problems.js';
 import type { BodyTransform, ResponseChange } from './stage.js';
 
@@ -57,32 +58,6 @@ const DROPPED_HEAD = new Set(['content-length', 'accept-ranges', ...DIGESTS]);
 const DROPPED_BODYLESS = new Set(DIGESTS);
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/** A header name in lower case, without a new string when it already is (the proxy's are). */
-function lowerName(name: string): string {
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c >= 0x41 && c <= 0x5a) return name.toLowerCase();
-  }
-  return name;
-}
-
-function header(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) {
-    const h = headers[i] as string;
-    if (h.length === name.length && lowerName(h) === name) return headers[i + 1];
-  }
-  return undefined;
-}
-
-function without(headers: readonly string[], names: ReadonlySet<string>): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) {
-    if (!names.has(lowerName(headers[i] as string)))
-      out.push(headers[i] as string, headers[i + 1] as string);
-  }
-  return out;
-}
 
 /** What the proxy does with a response once the response stages have run. */
 export type FilterStart =
@@ -147,20 +122,21 @@ export class ResponseFilter {
       else (texts ??= []).push(change.transformJsonText);
     }
     if (transforms === undefined) return { kind: 'stream', headers };
-    if (method === 'HEAD') return { kind: 'stream', headers: without(headers, DROPPED_HEAD) };
-    if (statusCode === 204 || statusCode === 304 || header(headers, 'content-length') === '0')
-      return { kind: 'stream', headers: without(headers, DROPPED_BODYLESS) };
+    if (method === 'HEAD')
+      return { kind: 'stream', headers: withoutHeaders(headers, DROPPED_HEAD) };
+    if (statusCode === 204 || statusCode === 304 || headerValue(headers, 'content-length') === '0')
+      return { kind: 'stream', headers: withoutHeaders(headers, DROPPED_BODYLESS) };
     // A Range answer is a slice of the document, which no JSON parser can read.
     if (statusCode === 206) return refuse(UNFILTERABLE);
-    if (!isJsonMediaType(header(headers, 'content-type'))) return refuse(UNFILTERABLE);
-    const coding = header(headers, 'content-encoding')?.trim().toLowerCase();
+    if (!isJsonMediaType(headerValue(headers, 'content-type'))) return refuse(UNFILTERABLE);
+    const coding = headerValue(headers, 'content-encoding')?.trim().toLowerCase();
     let decode: Decoder | undefined;
     if (coding !== undefined && coding !== '' && coding !== 'identity') {
       // One coding only: `gzip, br` (layered) or an unknown one is refused, never guessed at.
       decode = DECODERS.get(coding);
       if (decode === undefined) return refuse(UNFILTERABLE);
     }
-    const length = header(headers, 'content-length');
+    const length = headerValue(headers, 'content-length');
     if (length !== undefined && Number(length) > cap) return refuse(TOO_LARGE);
     return {
       kind: 'buffer',
@@ -237,7 +213,7 @@ export class ResponseFilter {
       if (ended.refuse !== undefined) return ended.refuse;
       body = Buffer.concat([pushed.out, ended.out]);
     }
-    const headers = without(this.headers, DROPPED);
+    const headers = withoutHeaders(this.headers, DROPPED);
     headers.push('content-length', String(body.length));
     return { statusCode: this.statusCode, headers, body };
   }

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
+import { headerValue, withoutHeaders } from './header-list.js';
 import type { Denial } from './problems.js';
 import type { BodyStep, BodyTransform, ResponseChange } from './stage.js';
 
@@ -40,19 +41,6 @@ const DESCRIBE_BYTES = new Set([
 ]);
 /** A decoded body goes out uncoded and chunked: its length is not known in advance. */
 const DESCRIBE_CODING = new Set([...DESCRIBE_BYTES, 'content-length', 'content-encoding']);
-
-function header(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
-  return undefined;
-}
-
-function without(headers: readonly string[], names: ReadonlySet<string>): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) {
-    if (!names.has(headers[i] as string)) out.push(headers[i] as string, headers[i + 1] as string);
-  }
-  return out;
-}
 
 export type TransformStart =
   | { readonly kind: 'none' }
@@ -116,17 +104,17 @@ export class StreamedTransform {
       method === 'HEAD' ||
       statusCode === 204 ||
       statusCode === 304 ||
-      header(headers, 'content-length') === '0'
+      headerValue(headers, 'content-length') === '0'
     )
-      return { kind: 'stream', headers: without(headers, DESCRIBE_BYTES) };
-    const coding = header(headers, 'content-encoding')?.trim().toLowerCase();
+      return { kind: 'stream', headers: withoutHeaders(headers, DESCRIBE_BYTES) };
+    const coding = headerValue(headers, 'content-encoding')?.trim().toLowerCase();
     let decoder: DecoderFactory | undefined;
     if (coding !== undefined && coding !== '' && coding !== 'identity') {
       // One coding only: a layered (`gzip, br`) or unknown one is refused, never guessed at.
       decoder = DECODERS.get(coding);
       if (decoder === undefined) return { kind: 'refuse', denial: UNREADABLE };
     }
-    const out = without(headers, decoder === undefined ? DESCRIBE_BYTES : DESCRIBE_CODING);
+    const out = withoutHeaders(headers, decoder === undefined ? DESCRIBE_BYTES : DESCRIBE_CODING);
     return {
       kind: 'transform',
       body: new StreamedTransform(
