@@ -10,7 +10,8 @@ type PartReader = (ctx: RequestContext) => string;
  * addresses would hand an attacker 2^64 fresh budgets.
  */
 export function ipBucket(ip: string): string {
-  if (!isIPv6(ip)) return ip;
+  // Only an IPv6 address holds a colon: the common IPv4 client skips the long isIPv6 pattern.
+  if (!ip.includes(':') || !isIPv6(ip)) return ip;
   const bare = ip.split('%')[0] ?? ip;
   if (/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(bare)) return bare.slice(7);
   const [head = '', tail] = bare.split('::');
@@ -95,14 +96,19 @@ export function keyBuilder(parts: readonly string[]): KeyBuilder {
   if (!parts.every((p) => PLAIN_PARTS.has(p))) return (ctx) => fingerprint(textOf(ctx));
   // A hash per request is a good part of what a limit costs: the same few clients come back.
   const remembered = new Map<string, string>();
-  return (ctx) => {
-    const text = textOf(ctx);
-    let known = remembered.get(text);
+  /** `memo` tells requests apart; `text` is what is hashed (from memo, only when unknown). */
+  const recall = (memo: string, text: (memo: string) => string): string => {
+    let known = remembered.get(memo);
     if (known === undefined) {
       if (remembered.size >= REMEMBERED) remembered.clear();
-      known = fingerprint(text);
-      remembered.set(text, known);
+      known = fingerprint(text(memo));
+      remembered.set(memo, known);
     }
     return known;
   };
+  const [only] = readers;
+  if (readers.length > 1 || only === undefined) return (ctx) => recall(textOf(ctx), (text) => text);
+  // One part: its value alone tells requests apart; the text hashed is the same as for many.
+  const asList = (value: string): string => JSON.stringify([value]);
+  return (ctx) => recall(only(ctx), asList);
 }

@@ -52,41 +52,20 @@ export function compilePolicy(name: string, p: RateLimitPolicyConfig): CompiledP
     const { limit, windowSeconds } = p.rate;
     const item = `"${name}";q=${limit};w=${windowSeconds}`;
     if (p.rate.algorithm === 'sliding-window') {
-      const algorithm = window(limit, windowSeconds * 1000);
-      return {
-        ...common,
-        class: 'rate',
-        policyItem: item,
-        capacity: limit,
-        at: () => ({ algorithm, suffix: ':w' }),
-      };
+      const at = { algorithm: window(limit, windowSeconds * 1000), suffix: ':w' };
+      return { ...common, class: 'rate', policyItem: item, capacity: limit, at: () => at };
     }
     const burst = p.rate.burst ?? limit;
-    const algorithm: LimitAlgorithm = {
-      kind: 'gcra',
-      intervalMs: (windowSeconds * 1000) / limit,
-      burst,
-    };
-    return {
-      ...common,
-      class: 'rate',
-      policyItem: item,
-      capacity: burst,
-      at: () => ({ algorithm, suffix: ':g' }),
-    };
+    const intervalMs = (windowSeconds * 1000) / limit;
+    const at = { algorithm: { kind: 'gcra', intervalMs, burst } as const, suffix: ':g' };
+    return { ...common, class: 'rate', policyItem: item, capacity: burst, at: () => at };
   }
   if (p.quota !== undefined) {
     const { limit, period, timeZone } = p.quota;
     const item = `"${name}";q=${limit};w=${PERIOD_MS[period] / 1000}`;
     if (p.quota.window === 'rolling') {
-      const algorithm = window(limit, PERIOD_MS[period]);
-      return {
-        ...common,
-        class: 'quota',
-        policyItem: item,
-        capacity: limit,
-        at: () => ({ algorithm, suffix: ':r' }),
-      };
+      const at = { algorithm: window(limit, PERIOD_MS[period]), suffix: ':r' };
+      return { ...common, class: 'quota', policyItem: item, capacity: limit, at: () => at };
     }
     return {
       ...common,
@@ -105,12 +84,13 @@ export function compilePolicy(name: string, p: RateLimitPolicyConfig): CompiledP
       limit: p.concurrency.limit,
       leaseMs: p.concurrency.leaseSeconds * 1000,
     };
+    const at = { algorithm, suffix: ':c' };
     return {
       ...common,
       class: 'concurrency',
       policyItem: `"${name}";q=${p.concurrency.limit}`,
       capacity: Infinity,
-      at: () => ({ algorithm, suffix: ':c' }),
+      at: () => at,
     };
   }
   // The loader refuses a policy without exactly one of them; this guards a config built by hand.

@@ -13,7 +13,13 @@ export interface WallClock {
 }
 
 type Entry =
-  | { kind: 'gcra'; tat: number; expires: number }
+  /**
+   * GCRA keeps its debt at `at`, the time it was written: how far its theoretical arrival time
+   * ran ahead of `at`, in intervals. Whole requests add whole units, exactly. As an absolute time
+   * in ms (about 1.8e12) it would lose what a fast limit adds per request: an interval of 1e-6 ms
+   * is below that number's precision.
+   */
+  | { kind: 'gcra'; debt: number; at: number; expires: number }
   | { kind: 'window'; buckets: Map<number, number>; expires: number }
   | { kind: 'fixed'; count: number; expires: number }
   | { kind: 'concurrency'; leases: Map<string, number>; expires: number };
@@ -94,7 +100,7 @@ export class LimitTable implements LocalLimits {
     const a = c.algorithm;
     switch (a.kind) {
       case 'gcra':
-        return gcraOutcome(a, this.#entry(c.key, 'gcra', now)?.tat ?? now, c.cost, now);
+        return gcraOutcome(a, debtOf(this.#entry(c.key, 'gcra', now), a, now), c.cost);
       case 'window':
         return windowOutcome(a, this.#entry(c.key, 'window', now)?.buckets, c.cost, now);
       case 'fixed': {
@@ -128,11 +134,14 @@ export class LimitTable implements LocalLimits {
     const a: LimitAlgorithm = c.algorithm;
     switch (a.kind) {
       case 'gcra': {
-        const tat = this.#entry(c.key, 'gcra', now)?.tat ?? now;
-        const next =
-          sign === 1 ? Math.max(tat, now) + c.cost * a.intervalMs : tat - c.cost * a.intervalMs;
-        if (next <= now) this.#entries.delete(c.key);
-        else this.#entries.set(c.key, { kind: 'gcra', tat: next, expires: next });
+        const debt = debtOf(this.#entry(c.key, 'gcra', now), a, now);
+        const next = sign === 1 ? Math.max(debt, 0) + c.cost : debt - c.cost;
+        if (next <= 0) this.#entries.delete(c.key);
+        else {
+          // At least 1 ms: added to a time near 1.8e12, a smaller span would vanish.
+          const expires = now + Math.ceil(next * a.intervalMs);
+          this.#entries.set(c.key, { kind: 'gcra', debt: next, at: now, expires });
+        }
         return;
       }
       case 'window': {
@@ -181,36 +190,36 @@ export class LimitTable implements LocalLimits {
   }
 }
 
+type Gcra = Extract<LimitAlgorithm, { kind: 'gcra' }>;
+
+/** A GCRA key's debt now, in intervals: below zero once idle for longer than it owed. */
+function debtOf(e: Extract<Entry, { kind: 'gcra' }> | undefined, a: Gcra, now: number): number {
+  return e === undefined ? 0 : e.debt - (now - e.at) / a.intervalMs;
+}
+
 /**
- * GCRA (the generic cell rate algorithm): the theoretical arrival time `tat` moves one interval
- * per unit; a request is admitted while it stays within `burst` intervals of now. Smooth, and no
- * window edge to straddle: at most `burst + t / interval` units in any span of t.
+ * GCRA (the generic cell rate algorithm): the theoretical arrival time moves one interval per
+ * unit; a request is admitted while it stays within `burst` intervals of now. Smooth, and no
+ * window edge to straddle: at most `burst + t / interval` units in any span of t. Here the
+ * theoretical arrival time is `debt`, counted in intervals from now.
  */
-function gcraOutcome(
-  a: Extract<LimitAlgorithm, { kind: 'gcra' }>,
-  stored: number,
-  cost: number,
-  now: number,
-): LimitOutcome {
-  const tat = Math.max(stored, now);
-  const next = tat + cost * a.intervalMs;
-  const allowAt = next - a.burst * a.intervalMs;
-  if (allowAt <= now) {
+function gcraOutcome(a: Gcra, debt: number, cost: number): LimitOutcome {
+  const tat = Math.max(debt, 0);
+  const next = tat + cost;
+  const allowAt = next - a.burst;
+  if (allowAt <= 0) {
     return {
       allowed: true,
-      remaining: Math.floor((now - allowAt) / a.intervalMs + 1e-9),
-      resetMs: Math.ceil(next - now),
+      remaining: Math.floor(-allowAt + 1e-9),
+      resetMs: Math.ceil(next * a.intervalMs),
       retryMs: 0,
     };
   }
   return {
     allowed: false,
-    remaining: Math.max(
-      0,
-      Math.floor((a.burst * a.intervalMs - (tat - now)) / a.intervalMs + 1e-9),
-    ),
-    resetMs: Math.ceil(tat - now),
-    retryMs: Math.ceil(allowAt - now),
+    remaining: Math.max(0, Math.floor(a.burst - tat + 1e-9)),
+    resetMs: Math.ceil(tat * a.intervalMs),
+    retryMs: Math.ceil(allowAt * a.intervalMs),
   };
 }
 

@@ -53,8 +53,8 @@ function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
 /** The checks of one request, split by backend, in the order of the route's policies. */
 interface Pending {
   readonly checks: LimitCheck[];
-  readonly local: number[];
-  readonly redis: number[];
+  readonly local: readonly number[];
+  readonly redis: readonly number[];
 }
 
 /**
@@ -72,51 +72,69 @@ export function createLimitsStage(opts: LimitsStageOptions): Stage {
   const closedOnFailure = policies.some((p) => p.backend === 'redis' && !p.failOpen && !p.shadow);
   // Only a concurrency policy holds anything until the response: the others need no release.
   const holdsSlots = policies.some((p) => p.class === 'concurrency');
+  const hasShadow = policies.some((p) => p.shadow);
   // The RateLimit value of an admitted request, for its response.
   const admittedHeaders = new WeakMap<RequestContext, string>();
 
+  // What a request's checks need of each policy, computed once: the key's prefix, the cost.
+  const costOf = policies.map((p) => (p.class === 'concurrency' ? 1 : opts.cost));
+  const keyPrefix = policies.map((p) => `${p.name}:`);
+  // Which backend decides each policy; when one backend decides them all, its checks are the
+  // request's checks and its outcomes the request's outcomes, with no copy.
+  const onRedis = policies.map((p) => p.backend === 'redis' && redis !== undefined);
+  const allIdx = policies.map((_, i) => i);
+  const redisIdx = allIdx.filter((i) => onRedis[i]);
+  const localIdx = allIdx.filter((i) => !onRedis[i]);
+
   const prepare = (ctx: RequestContext): Pending => {
     const now = ctx.clock.now();
-    const pending: Pending = { checks: [], local: [], redis: [] };
-    policies.forEach((p, i) => {
+    const checks: LimitCheck[] = [];
+    for (let i = 0; i < policies.length; i++) {
+      const p = policies[i] as CompiledPolicy;
       const { algorithm, suffix } = p.at(now);
-      const concurrency = algorithm.kind === 'concurrency';
-      pending.checks.push({
-        key: `${p.name}:${p.keyOf(ctx)}${suffix}`,
-        algorithm,
-        cost: concurrency ? 1 : opts.cost,
-        shadow: p.shadow,
-        ...(concurrency ? { token: randomUUID() } : {}),
-      });
-      (p.backend === 'redis' && redis !== undefined ? pending.redis : pending.local).push(i);
-    });
-    return pending;
+      const key = (keyPrefix[i] as string) + p.keyOf(ctx) + suffix;
+      const cost = costOf[i] as number;
+      checks.push(
+        algorithm.kind === 'concurrency'
+          ? { key, algorithm, cost, shadow: p.shadow, token: randomUUID() }
+          : { key, algorithm, cost, shadow: p.shadow },
+      );
+    }
+    return { checks, local: localIdx, redis: redisIdx };
   };
 
   const pick = (pending: Pending, idx: readonly number[]): LimitCheck[] =>
-    idx.map((i) => pending.checks[i] as LimitCheck);
+    idx.length === pending.checks.length
+      ? pending.checks
+      : idx.map((i) => pending.checks[i] as LimitCheck);
 
   /** The outcomes of the whole request, by policy, from the parts each backend decided. */
   const merge = (
     pending: Pending,
     parts: readonly { idx: readonly number[]; result: BatchResult }[],
-  ): LimitOutcome[] => {
+  ): readonly LimitOutcome[] => {
+    const [only] = parts;
+    if (parts.length === 1 && only !== undefined && only.idx.length === pending.checks.length)
+      return only.result.outcomes;
     const out: LimitOutcome[] = new Array<LimitOutcome>(pending.checks.length);
     for (const { idx, result } of parts)
       idx.forEach((i, j) => (out[i] = result.outcomes[j] as LimitOutcome));
     return out;
   };
 
-  const rateLimitHeader = (outcomes: readonly LimitOutcome[]): string =>
-    policies
-      .map((p, i) => {
-        if (!p.headers) return undefined;
-        const o = outcomes[i];
-        if (o === undefined) return undefined;
-        return `"${p.name}";r=${Math.max(0, o.remaining)};t=${Math.ceil(Math.max(0, o.resetMs) / 1000)}`;
-      })
-      .filter((v) => v !== undefined)
-      .join(', ');
+  // The RateLimit header's item of each policy that sends one, up to its values.
+  const headerItem = policies.map((p) => (p.headers ? `"${p.name}";r=` : undefined));
+  const rateLimitHeader = (outcomes: readonly LimitOutcome[]): string => {
+    let header = '';
+    for (let i = 0; i < policies.length; i++) {
+      const item = headerItem[i];
+      const o = outcomes[i];
+      if (item === undefined || o === undefined) continue;
+      const t = Math.ceil(Math.max(0, o.resetMs) / 1000);
+      header += `${header === '' ? '' : ', '}${item}${Math.max(0, o.remaining)};t=${t}`;
+    }
+    return header;
+  };
 
   const refusal = (
     ctx: RequestContext,
@@ -174,11 +192,12 @@ export function createLimitsStage(opts: LimitsStageOptions): Stage {
     outcomes: readonly LimitOutcome[],
     netLeases: readonly LimitCheck[],
   ): Verdict => {
-    outcomes.forEach((o, i) => {
-      const p = policies[i] as CompiledPolicy;
-      if (o !== undefined && !o.allowed && p.shadow)
-        recordShadow(ctx, p, pending.checks[i] as LimitCheck);
-    });
+    if (hasShadow)
+      outcomes.forEach((o, i) => {
+        const p = policies[i] as CompiledPolicy;
+        if (o !== undefined && !o.allowed && p.shadow)
+          recordShadow(ctx, p, pending.checks[i] as LimitCheck);
+      });
     if (holdsSlots) releaseWhenFinished(ctx, pending, netLeases);
     if (withHeaders.length > 0) admittedHeaders.set(ctx, rateLimitHeader(outcomes));
     return ALLOW;

@@ -5,48 +5,89 @@ import type { BatchResult, LimitCheck, LimitOutcome } from './limit-check.js';
  * they give. One call carries the checks of one request or of many (docs/limits.md, batching).
  *
  * KEYS: each key once, however many checks of the call name it.
- * ARGV: first five values per key, in the order of KEYS: kind (g gcra, w window, f fixed,
- * c concurrency), shadow (0/1), p1, p2, p3:
- *   g: interval ms, burst            w: limit, window ms, bucket ms
- *   f: limit, ttl ms                 c: limit, lease ms
- * then the number of requests; then, per request, its number of checks and two values per
- * check: the key's index (into KEYS) and its cost (a concurrency check: the lease's token,
- * its cost being 1).
+ * ARGV[1]: one string of tokens separated by spaces, so that a call is a few arguments however
+ * many requests it carries (ioredis and Redis both pay per argument). First five tokens per key,
+ * in the order of KEYS: kind (g gcra, w window, f fixed, c concurrency), shadow (0/1), p1, p2, p3:
+ *   g: interval ms, burst, 0         w: limit, window ms, bucket ms
+ *   f: limit, ttl ms, 0              c: limit, lease ms, 0
+ * then one record per request: its number of checks and two tokens per check: the key's index
+ * (into KEYS) and its cost (a concurrency check: the lease's token, its cost being 1). A record
+ * whose first token is negative, -r, stands for r consecutive requests with the same checks
+ * (the same keys and costs, no lease): its number of checks and its checks follow once. A hot
+ * key under load then costs a few tokens per call rather than a few per request.
  * A key names one policy (its name is part of the key), so what describes the policy is sent
  * once per key, not once per check.
  */
 const PER_KEY = 5;
+
+/** Splits ARGV[1] into `tok` (its `nt` tokens); `pos` is the first token after the keys. */
+const TOKENS = `
+local tok, nt = {}, 0
+for w in string.gmatch(ARGV[1], '%S+') do
+  nt = nt + 1
+  tok[nt] = w
+end
+local pos = #KEYS * ${PER_KEY} + 1`;
+
+/**
+ * Redis's clock in integer microseconds (exact in a double until the year 2255) and in whole
+ * ms. A GCRA key stores its debt when written: how far its theoretical arrival time ran ahead of
+ * that time, in intervals, as "<written µs> <debt>". Whole requests add whole units, exactly.
+ * Kept as an absolute time in ms (about 1.8e12), it would lose what a fast limit adds per
+ * request (an interval of 1e-6 ms is below its precision). `debtOf` reads a key's debt now:
+ * below zero once it was idle longer than it owed; a bare number is an absolute time in ms, as
+ * an earlier version wrote it.
+ */
+const CLOCK = `
+local t = redis.call('TIME')
+local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = math.floor(nowUs / 1000)
+local function debtOf(v, interval)
+  if not v then return 0 end
+  local at, d = string.match(v, '^(%d+) (%S+)$')
+  if at == nil then return (tonumber(v) - now) / interval end
+  return tonumber(d) - (nowUs - tonumber(at)) / 1000 / interval
+end
+local function saveDebt(key, debt, ...)
+  redis.call('SET', key, string.format('%.0f %.17g', nowUs, debt), ...)
+end`;
 
 /**
  * Checks and consumes the requests of a call in order, atomically (a script runs alone), as if
  * each had come in a call of its own: a request sees what the requests before it consumed, and
  * a refused request consumes from none of its checks. Time is Redis's own (TIME), one instant
  * for the whole call. Each key is read once and written once per call, however many requests
- * name it: the state of every key lives in `st` while the call runs.
- * Returns, per request: admitted (0/1), then three integers per check: remaining, reset ms and
- * retry ms, which is 0 exactly when the check allowed the request (a refusal's retry is at
- * least 1 ms): fewer integers for Redis to encode and the client to parse.
+ * name it: the state of every key lives in `st` while the call runs; a GCRA key's `debt` is
+ * its theoretical arrival time less now, in intervals.
+ * Returns integers, per record: for a single request, admitted (0/1), then three per check:
+ * remaining, reset ms and retry ms, which is 0 exactly when the check allowed the request (a
+ * refusal's retry is at least 1 ms); for a run, the number of its requests admitted (they come
+ * first), then the three values per check of its first admitted request (when one was) and of
+ * its refused ones (when one was). Redis writes integers cheaply; Lua formats numbers as text
+ * slowly, and a run costs the same however long it is.
  */
-const CHECK = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+const CHECK = `${CLOCK}${TOKENS}
+local floor, ceil = math.floor, math.ceil
 local st = {}
 local function load(k)
   local key = KEYS[k]
   local b = (k - 1) * ${PER_KEY}
-  local kind = ARGV[b + 1]
-  local s = { kind = kind, shadow = ARGV[b + 2] == '1', p1 = tonumber(ARGV[b + 3]),
-    p2 = tonumber(ARGV[b + 4]), p3 = tonumber(ARGV[b + 5]) }
+  local kind = tok[b + 1]
+  local s = { kind = kind, shadow = tok[b + 2] == '1', p1 = tonumber(tok[b + 3]),
+    p2 = tonumber(tok[b + 4]), p3 = tonumber(tok[b + 5]) }
   if kind == 'g' then
-    s.tat = tonumber(redis.call('GET', key) or '0')
+    s.debt = debtOf(redis.call('GET', key), s.p1)
   elseif kind == 'w' then
     local oldest = math.floor((now - s.p2) / s.p3)
     local h = redis.call('HGETALL', key)
-    s.b, s.add, s.stale = {}, {}, {}
+    s.b, s.add, s.stale, s.used = {}, {}, {}, 0
     for j = 1, #h, 2 do
       local idx = tonumber(h[j])
       if idx < oldest then s.stale[#s.stale + 1] = h[j]
-      else s.b[idx] = tonumber(h[j + 1]) end
+      else
+        s.b[idx] = tonumber(h[j + 1])
+        s.used = s.used + s.b[idx]
+      end
     end
   elseif kind == 'f' then
     s.used = tonumber(redis.call('GET', key) or '0')
@@ -59,53 +100,47 @@ local function load(k)
   st[k] = s
   return s
 end
-local out = {}
--- Per check of the request being decided; reused from request to request rather than three
--- new tables for every request of the call.
-local ss, vs, apply = {}, {}, {}
-local pos = #KEYS * ${PER_KEY} + 1
-local requests = tonumber(ARGV[pos])
-pos = pos + 1
-for r = 1, requests do
-  local n = tonumber(ARGV[pos])
-  pos = pos + 1
-  local head = #out + 1
-  out[head] = 0
+local out, no = {}, 0
+-- The checks of the record being decided, read once however many requests it stands for:
+-- state, token and cost per check; apply is what an admitted request writes.
+local ss, vs, cs, apply = {}, {}, {}, {}
+local function read(p, n)
+  for i = 1, n do
+    local k = tonumber(tok[p])
+    ss[i], vs[i], cs[i] = st[k] or load(k), tok[p + 1], tonumber(tok[p + 1])
+    p = p + 2
+  end
+  return p
+end
+-- Decides one request: writes three values per check, returns 1 when admitted (then consumed).
+local function decide(n)
   local admitted = 1
   for i = 1, n do
-    local k = tonumber(ARGV[pos])
-    local s = st[k] or load(k)
-    local v = ARGV[pos + 1]
-    pos = pos + 2
-    ss[i], vs[i], apply[i] = s, v, nil
+    local s, cost = ss[i], cs[i]
+    apply[i] = nil
     local kind, p1, p2 = s.kind, s.p1, s.p2
     local ok, remaining, reset, retry = false, 0, 0, 0
     if kind == 'g' then
-      local cost = tonumber(v)
-      local tat = s.tat
-      if tat < now then tat = now end
-      local nxt = tat + cost * p1
-      local allowAt = nxt - p2 * p1
-      if allowAt <= now then
+      local tat = s.debt
+      if tat < 0 then tat = 0 end
+      local nxt = tat + cost
+      local allowAt = nxt - p2
+      if allowAt <= 0 then
         ok = true
-        remaining = math.floor((now - allowAt) / p1 + 1e-9)
-        reset = math.ceil(nxt - now)
+        remaining = floor(-allowAt + 1e-9)
+        reset = ceil(nxt * p1)
         apply[i] = nxt
       else
-        remaining = math.floor((p2 * p1 - (tat - now)) / p1 + 1e-9)
+        remaining = floor(p2 - tat + 1e-9)
         if remaining < 0 then remaining = 0 end
-        reset = math.ceil(tat - now)
-        retry = math.ceil(allowAt - now)
+        reset = ceil(tat * p1)
+        retry = ceil(allowAt * p1)
       end
     elseif kind == 'w' then
-      local cost = tonumber(v)
       local bucketMs = s.p3
-      local oldest = math.floor((now - p2) / bucketMs)
-      local cur = math.floor(now / bucketMs)
-      local used = 0
-      for idx, c in pairs(s.b) do
-        if idx >= oldest then used = used + c end
-      end
+      local oldest = floor((now - p2) / bucketMs)
+      local cur = floor(now / bucketMs)
+      local used = s.used
       if used + cost <= p1 then
         ok = true
         remaining = p1 - used - cost
@@ -132,7 +167,6 @@ for r = 1, requests do
         if retry < 1 then retry = 1 end
       end
     elseif kind == 'f' then
-      local cost = tonumber(v)
       reset = p2
       if s.used + cost <= p1 then
         ok = true
@@ -155,42 +189,98 @@ for r = 1, requests do
     end
     if not ok and not s.shadow then admitted = 0 end
     if not ok and retry < 1 then retry = 1 end
-    out[#out + 1] = remaining
-    out[#out + 1] = reset
-    out[#out + 1] = retry
+    out[no + 1], out[no + 2], out[no + 3] = remaining, reset, retry
+    no = no + 3
   end
   if admitted == 1 then
     for i = 1, n do
       local a = apply[i]
       if a ~= nil then
-        local s, v = ss[i], vs[i]
+        local s, cost = ss[i], cs[i]
         if s.kind == 'g' then
-          s.tat = a
+          s.debt = a
           s.dirty = true
         elseif s.kind == 'w' then
-          local cost = tonumber(v)
           s.b[a] = (s.b[a] or 0) + cost
           s.add[a] = (s.add[a] or 0) + cost
+          s.used = s.used + cost
           s.dirty = true
         elseif s.kind == 'f' then
-          s.used = s.used + tonumber(v)
-          s.add = s.add + tonumber(v)
+          s.used = s.used + cost
+          s.add = s.add + cost
         else
           s.held = s.held + 1
           s.add[#s.add + 1] = now + s.p2
-          s.add[#s.add + 1] = v
+          s.add[#s.add + 1] = vs[i]
         end
       end
     end
   end
-  out[head] = admitted
+  return admitted
+end
+-- How many more requests of this cost the key would admit now.
+local function capacity(s, cost)
+  local kind = s.kind
+  if kind == 'g' then
+    local tat = s.debt
+    if tat < 0 then tat = 0 end
+    return floor((s.p2 - tat) / cost + 1e-9)
+  elseif kind == 'w' or kind == 'f' then
+    return floor((s.p1 - s.used) / cost)
+  end
+  return 1
+end
+-- Consumes what so many more admitted requests of this cost take, at once.
+local function consume(s, cost, times)
+  local units = times * cost
+  if s.kind == 'g' then
+    s.debt = s.debt + units
+  elseif s.kind == 'w' then
+    local cur = floor(now / s.p3)
+    s.b[cur] = (s.b[cur] or 0) + units
+    s.add[cur] = (s.add[cur] or 0) + units
+    s.used = s.used + units
+  elseif s.kind == 'f' then
+    s.used = s.used + units
+    s.add = s.add + units
+  end
+end
+while pos <= nt do
+  local n = tonumber(tok[pos])
+  local times = 1
+  if n < 0 then
+    times = -n
+    n = tonumber(tok[pos + 1])
+    pos = pos + 1
+  end
+  pos = read(pos + 1, n)
+  local head = no + 1
+  no = head
+  if times == 1 then
+    out[head] = decide(n)
+  else
+    -- A run: the same checks, none in shadow mode, no lease (encodeRequests). Nothing changes
+    -- between its requests but what they consume, so the admitted ones come first, and once
+    -- one is refused every later one is, alike. Out: how many were admitted, the values of the
+    -- first admitted, those of the refused; the client derives the rest (decodeReply).
+    local admitted = times
+    for i = 1, n do
+      local c = capacity(ss[i], cs[i])
+      if c < admitted then admitted = c end
+    end
+    if admitted < 0 then admitted = 0 end
+    out[head] = admitted
+    if admitted > 0 then
+      decide(n)
+      for i = 1, n do consume(ss[i], cs[i], admitted - 1) end
+    end
+    if admitted < times then decide(n) end
+  end
 end
 for k, s in pairs(st) do
   local key = KEYS[k]
   if s.kind == 'g' then
-    if s.dirty then
-      redis.call('SET', key, string.format('%.3f', s.tat), 'PX', math.ceil(s.tat - now) + 1000)
-    end
+    if s.dirty then saveDebt(key, s.debt, 'PX', ceil(s.debt * s.p1) + 1000) end
   elseif s.kind == 'w' then
     if #s.stale > 0 then redis.call('HDEL', key, unpack(s.stale)) end
     if s.dirty then
@@ -213,24 +303,31 @@ return out`;
  * Takes back what admitted requests consumed (a local limit refused them after Redis admitted
  * them). The arguments of the check; returns the number of requests.
  */
-const REFUND = `
-local pos = #KEYS * ${PER_KEY} + 1
-local requests = tonumber(ARGV[pos])
-pos = pos + 1
-for r = 1, requests do
-  local n = tonumber(ARGV[pos])
+const REFUND = `${CLOCK}${TOKENS}
+local requests = 0
+while pos <= nt do
+  local n = tonumber(tok[pos])
+  local times = 1
+  if n < 0 then
+    times = -n
+    n = tonumber(tok[pos + 1])
+    pos = pos + 1
+  end
   pos = pos + 1
+  requests = requests + times
   for i = 1, n do
-    local k = tonumber(ARGV[pos])
-    local v = ARGV[pos + 1]
+    local k = tonumber(tok[pos])
+    local back = tonumber(tok[pos + 1]) or 1
+    local v = tok[pos + 1]
     pos = pos + 2
     local key = KEYS[k]
     local b = (k - 1) * ${PER_KEY}
-    local kind = ARGV[b + 1]
+    local kind = tok[b + 1]
     if kind == 'g' then
-      local tat = tonumber(redis.call('GET', key) or '0')
-      local back = tonumber(v) * tonumber(ARGV[b + 3])
-      if tat > 0 then redis.call('SET', key, string.format('%.3f', tat - back), 'KEEPTTL') end
+      local stored = redis.call('GET', key)
+      if stored then
+        saveDebt(key, debtOf(stored, tonumber(tok[b + 3])) - times * back, 'KEEPTTL')
+      end
     elseif kind == 'w' then
       local h = redis.call('HGETALL', key)
       local newest = nil
@@ -238,9 +335,9 @@ for r = 1, requests do
         local idx = tonumber(h[j])
         if newest == nil or idx > newest then newest = idx end
       end
-      if newest ~= nil then redis.call('HINCRBY', key, newest, -tonumber(v)) end
+      if newest ~= nil then redis.call('HINCRBY', key, newest, -times * back) end
     elseif kind == 'f' then
-      if redis.call('EXISTS', key) == 1 then redis.call('DECRBY', key, tonumber(v)) end
+      if redis.call('EXISTS', key) == 1 then redis.call('DECRBY', key, times * back) end
     else
       redis.call('ZREM', key, v)
     end
@@ -257,20 +354,33 @@ export class RedisLimitsError extends Error {
   }
 }
 
-/** The arguments of one call: the number of keys, the keys, then ARGV (unflattened). */
-export type ScriptArgs = [number, string[], (string | number)[], (string | number)[]];
+/** The arguments of one call: the number of keys, the keys, then ARGV[1]. */
+export type ScriptArgs = [number, string[], string];
+
+/** A call's arguments, and the requests each of its records stands for (1, or a run). */
+export interface EncodedCall {
+  readonly args: ScriptArgs;
+  readonly runs: readonly number[];
+}
 
 /** The arguments of one call for `requests` (each the checks of one request), in order. */
 export function encodeRequests(
   prefix: string,
   requests: readonly (readonly LimitCheck[])[],
-): ScriptArgs {
+): EncodedCall {
   const index = new Map<string, number>();
   const keys: string[] = [];
   const specs: (string | number)[] = [];
-  const calls: (string | number)[] = [requests.length];
-  for (const checks of requests) {
-    calls.push(checks.length);
+  const records: (string | number)[] = [];
+  const runs: number[] = [];
+  for (let r = 0; r < requests.length;) {
+    const checks = requests[r] as readonly LimitCheck[];
+    let run = 1;
+    while (r + run < requests.length && sameChecks(checks, requests[r + run] as LimitCheck[]))
+      run++;
+    runs.push(run);
+    if (run > 1) records.push(-run);
+    records.push(checks.length);
     for (const c of checks) {
       let k = index.get(c.key);
       if (k === undefined) {
@@ -279,32 +389,54 @@ export function encodeRequests(
         index.set(c.key, k);
         pushSpec(specs, c);
       }
-      if (c.algorithm.kind === 'concurrency') calls.push(k, c.token ?? '');
-      else calls.push(k, c.cost);
+      records.push(k, c.algorithm.kind === 'concurrency' ? leaseToken(c) : c.cost);
     }
+    r += run;
   }
-  return [keys.length, keys, specs, calls];
+  return { args: [keys.length, keys, `${specs.join(' ')} ${records.join(' ')}`], runs };
+}
+
+/**
+ * Requests that one run-length record can stand for: the same keys and costs, no lease, and no
+ * shadow check (whose refusal would not end the run's admitted requests).
+ */
+function sameChecks(a: readonly LimitCheck[], b: readonly LimitCheck[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as LimitCheck;
+    const y = b[i] as LimitCheck;
+    if (x.key !== y.key || x.cost !== y.cost || x.shadow || x.token !== undefined) return false;
+  }
+  return true;
+}
+
+/** A lease token is one token of ARGV[1]: it may hold no space. */
+function leaseToken(c: LimitCheck): string {
+  const token = c.token ?? '';
+  if (!/^[!-~]+$/.test(token)) throw new RedisLimitsError('a lease token must be printable ASCII');
+  return token;
 }
 
 function pushSpec(specs: (string | number)[], c: LimitCheck): void {
   const shadow = c.shadow ? 1 : 0;
   const a = c.algorithm;
-  if (a.kind === 'gcra') specs.push('g', shadow, a.intervalMs, a.burst, '');
+  if (a.kind === 'gcra') specs.push('g', shadow, a.intervalMs, a.burst, 0);
   else if (a.kind === 'window') specs.push('w', shadow, a.limit, a.windowMs, a.bucketMs);
   else if (a.kind === 'fixed')
     // The period's end by this node's clock: a calendar boundary, where a few ms of skew
     // between nodes change nothing that matters.
-    specs.push('f', shadow, a.limit, Math.max(1, a.endsAt - Date.now()), '');
-  else specs.push('c', shadow, a.limit, a.leaseMs, '');
+    specs.push('f', shadow, a.limit, Math.max(1, a.endsAt - Date.now()), 0);
+  else specs.push('c', shadow, a.limit, a.leaseMs, 0);
 }
 
 const malformed = (): RedisLimitsError =>
   new RedisLimitsError('unexpected reply from the limits script');
 
-/** The result of each request of a call, from the script's reply. */
+/** The result of each request of a call, from the script's reply to `call`. */
 export function decodeReply(
   reply: unknown,
   requests: readonly (readonly LimitCheck[])[],
+  runs: readonly number[],
 ): BatchResult[] {
   if (!Array.isArray(reply)) throw malformed();
   const values: readonly unknown[] = reply;
@@ -314,16 +446,58 @@ export function decodeReply(
     if (typeof v !== 'number') throw malformed();
     return v;
   };
-  const results: BatchResult[] = [];
-  for (const checks of requests) {
-    const admitted = n() === 1;
+  const outcomesOf = (checks: readonly LimitCheck[]): LimitOutcome[] => {
     const outcomes: LimitOutcome[] = [];
     for (let i = 0; i < checks.length; i++) {
-      const [remaining, resetMs, retryMs] = [n(), n(), n()];
+      const remaining = n();
+      const resetMs = n();
+      const retryMs = n();
       outcomes.push({ allowed: retryMs === 0, remaining, resetMs, retryMs });
     }
-    results.push({ admitted, outcomes });
+    return outcomes;
+  };
+  const results: BatchResult[] = [];
+  let r = 0;
+  for (const run of runs) {
+    const checks = requests[r] as readonly LimitCheck[];
+    r += run;
+    if (run === 1) {
+      const admitted = n() === 1;
+      results.push({ admitted, outcomes: outcomesOf(checks) });
+      continue;
+    }
+    const admitted = n();
+    if (admitted < 0 || admitted > run) throw malformed();
+    if (admitted > 0) {
+      const first = outcomesOf(checks);
+      for (let i = 0; i < admitted; i++)
+        results.push({ admitted: true, outcomes: i === 0 ? first : later(checks, first, i) });
+    }
+    if (admitted < run) {
+      const refused = { admitted: false, outcomes: outcomesOf(checks) };
+      for (let i = admitted; i < run; i++) results.push(refused);
+    }
   }
-  if (at !== values.length) throw malformed();
+  if (at !== values.length || r !== requests.length) throw malformed();
   return results;
+}
+
+/**
+ * What the `i`-th admitted request of a run was told, from what the first was: each consumed
+ * its cost from every check. A GCRA check's reset moves one cost of intervals per request
+ * (rounded up to the ms, so it may read 1 ms more than the script would have said); a window
+ * or quota ends when it ends.
+ */
+function later(
+  checks: readonly LimitCheck[],
+  first: readonly LimitOutcome[],
+  i: number,
+): LimitOutcome[] {
+  return first.map((o, j) => {
+    const c = checks[j] as LimitCheck;
+    const a = c.algorithm;
+    const resetMs =
+      a.kind === 'gcra' ? Math.ceil(o.resetMs + i * c.cost * a.intervalMs) : o.resetMs;
+    return { allowed: true, remaining: o.remaining - i * c.cost, resetMs, retryMs: 0 };
+  });
 }

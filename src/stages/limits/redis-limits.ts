@@ -46,10 +46,12 @@ export class RedisLimits {
     this.#redis.defineCommand('pclLimitCheck', { lua: LIMITS_SCRIPTS.check });
     this.#redis.defineCommand('pclLimitRefund', { lua: LIMITS_SCRIPTS.refund });
     this.#checks = new CheckCoalescer({
-      send: (requests) =>
-        this.#redis
-          .pclLimitCheck(...encodeRequests(this.#prefix, requests))
-          .then((reply) => decodeReply(reply, requests)),
+      send: (requests) => {
+        const { args, runs } = encodeRequests(this.#prefix, requests);
+        return this.#redis
+          .pclLimitCheck(...args)
+          .then((reply) => decodeReply(reply, requests, runs));
+      },
       ready: () => this.ready,
       onTimeout: (timeoutMs) => this.#logSlow(timeoutMs),
     });
@@ -104,7 +106,8 @@ export class RedisLimits {
   /** Best effort: a refund that cannot be made leaves the limit stricter, never looser. */
   refund(checks: readonly LimitCheck[]): void {
     if (!this.ready || checks.length === 0) return;
-    this.#redis.pclLimitRefund(...encodeRequests(this.#prefix, [checks])).catch(() => undefined);
+    const { args } = encodeRequests(this.#prefix, [checks]);
+    this.#redis.pclLimitRefund(...args).catch(() => undefined);
   }
 
   release(leases: readonly Lease[]): void {

@@ -86,6 +86,31 @@ describe('the window edge', () => {
   });
 });
 
+describe('GCRA at high rates', () => {
+  it.each([
+    { rate: '1,000,000,000/s', intervalMs: 1e-6 },
+    { rate: '1,000,000/s', intervalMs: 1e-3 },
+    { rate: '3/s', intervalMs: 1000 / 3 },
+  ])('counts every request of $rate exactly at one instant', ({ intervalMs }) => {
+    // Kept as an absolute time near 1.8e12 ms, 1e-6 ms per request would vanish in rounding
+    // and 1e-3 ms would be off by a fifth; the debt is exact.
+    const table = new LimitTable(fakeClock(T0));
+    const burst = Math.round(1000 / intervalMs);
+    const key = [check('k', { kind: 'gcra', intervalMs, burst })];
+    const remaining = Array.from({ length: 3 }, () => table.consume(key).outcomes[0]?.remaining);
+    expect(remaining).toEqual([burst - 1, burst - 2, burst - 3]);
+  });
+
+  it('drains the debt with time, whatever the rate', () => {
+    const clock = fakeClock(T0);
+    const table = new LimitTable(clock);
+    const key = [check('k', { kind: 'gcra', intervalMs: 1e-3, burst: 1000 })];
+    expect(admittedOf(table, key, 2000)).toBe(1000);
+    clock.advance(0.5);
+    expect(admittedOf(table, key, 2000)).toBe(500);
+  });
+});
+
 describe('several limits on one request', () => {
   const perSecond = check('consumer:s', { kind: 'gcra', intervalMs: 100, burst: 10 });
   const perDay = check('consumer:d', { kind: 'fixed', limit: 15, endsAt: T0 + 86_400_000 });

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LimitCheck } from '../../../src/stages/limits/limit-check.js';
+import type { BatchResult, LimitCheck } from '../../../src/stages/limits/limit-check.js';
 import { LimitTable } from '../../../src/stages/limits/limit-table.js';
 import { compilePolicy } from '../../../src/stages/limits/limit-policy.js';
 import { createLimitsStage } from '../../../src/stages/limits/limits-stage.js';
 import { RedisLimits } from '../../../src/stages/limits/redis-limits.js';
+import { encodeRequests } from '../../../src/stages/limits/redis-limits-script.js';
 import type { RequestContext, Verdict } from '../../../src/gateway/stage.js';
 import { deleteRedisKeys, REDIS_URL } from '../../support/redis.js';
 import { requestContext } from '../authn/request-context.js';
@@ -107,6 +109,140 @@ describe('the Redis script', () => {
     expect(await admittedOf(checks, 2)).toBe(2);
     redis.refund(checks());
     await new Promise((r) => setTimeout(r, 50));
+    expect(await admittedOf(checks, 3)).toBe(1);
+  });
+});
+
+describe('a call carrying many requests', () => {
+  // Requests submitted in one turn of the event loop go as one call (CheckCoalescer).
+  const together = (requests: readonly LimitCheck[][]) =>
+    Promise.all(requests.map((checks) => redis.consume(checks, 2_000)));
+
+  it('sends a run of identical requests once, with its length', () => {
+    const a: LimitCheck = {
+      key: 'a',
+      algorithm: { kind: 'gcra', intervalMs: 100, burst: 10 },
+      cost: 2,
+      shadow: false,
+    };
+    const b: LimitCheck = { ...a, key: 'b' };
+    const { args, runs } = encodeRequests('p:', [
+      ...Array.from({ length: 50 }, () => [a]),
+      [a, b],
+      [a],
+    ]);
+    const [keys, names, argv] = args;
+    expect([keys, names, runs]).toEqual([2, ['p:a', 'p:b'], [50, 1, 1]]);
+    // The keys' specs, then records: 50 times [a], once [a, b], once [a].
+    expect(argv).toBe('g 0 100 10 0 g 0 100 10 0 -50 1 1 2 2 1 2 2 2 1 1 2');
+  });
+
+  it('decides a run one request after the other, as if each had come alone', async () => {
+    const k = key();
+    const checks = (): LimitCheck[] => [
+      { key: k, algorithm: { kind: 'gcra', intervalMs: 60_000, burst: 5 }, cost: 1, shadow: false },
+    ];
+    const results = await together(Array.from({ length: 8 }, checks));
+    expect(results.map((r) => r.admitted)).toEqual([1, 1, 1, 1, 1, 0, 0, 0].map(Boolean));
+    expect(results.map((r) => r.outcomes[0]?.remaining)).toEqual([4, 3, 2, 1, 0, 0, 0, 0]);
+    expect(results.map((r) => r.outcomes[0]?.resetMs)).toEqual([
+      60_000, 120_000, 180_000, 240_000, 300_000, 300_000, 300_000, 300_000,
+    ]);
+  });
+
+  it.each([
+    { kind: 'gcra', intervalMs: 60_000, burst: 5 },
+    { kind: 'window', limit: 5, windowMs: 60_000, bucketMs: 3_000 },
+    { kind: 'fixed', limit: 5, endsAt: Date.now() + 60_000 },
+  ] as const)('ends a run of cost 2 on $kind with one unit left over', async (algorithm) => {
+    const k = key();
+    const checks = (): LimitCheck[] => [{ key: k, algorithm, cost: 2, shadow: false }];
+    const results = await together(Array.from({ length: 4 }, checks));
+    expect(results.map((r) => r.admitted)).toEqual([true, true, false, false]);
+    expect(results.map((r) => r.outcomes[0]?.remaining)).toEqual([3, 1, 1, 1]);
+  });
+
+  it('keeps the order of runs broken by other requests', async () => {
+    const [a, b] = [key(), key()];
+    const gcra = { kind: 'gcra', intervalMs: 60_000, burst: 4 } as const;
+    const once = { kind: 'fixed', limit: 1, endsAt: Date.now() + 60_000 } as const;
+    const A = (): LimitCheck[] => [{ key: a, algorithm: gcra, cost: 1, shadow: false }];
+    const AB = (): LimitCheck[] => [...A(), { key: b, algorithm: once, cost: 1, shadow: false }];
+    const results = await together([A(), A(), AB(), AB(), A(), A(), A()]);
+    // The second AB is refused by b and takes nothing from a: the A after it still gets one.
+    expect(results.map((r) => r.admitted)).toEqual([true, true, true, false, true, false, false]);
+    expect(results.map((r) => r.outcomes[0]?.remaining)).toEqual([3, 2, 1, 0, 0, 0, 0]);
+  });
+
+  it.each([1, 2, 3, 4, 5])(
+    'decides a call as the same requests one call each would be (seed %i)',
+    async (seed) => {
+      // Runs of equal requests broken by others, on every kind, costs 1 and 2: one call must
+      // admit what one call per request admits, and tell each the same remaining units.
+      let state = seed;
+      const random = (n: number): number => {
+        state = (state * 1103515245 + 12345) % 2147483648;
+        return state % n;
+      };
+      const kinds = [
+        { kind: 'gcra', intervalMs: 60_000, burst: 6 },
+        { kind: 'window', limit: 9, windowMs: 60_000, bucketMs: 3_000 },
+        { kind: 'fixed', limit: 8, endsAt: Date.now() + 60_000 },
+      ] as const;
+      const templates = [[0], [1], [2], [0, 1], [1, 2], [0, 1, 2]];
+      const picks = Array.from({ length: 60 }, () => {
+        const t = templates[random(templates.length)] as number[];
+        const cost = 1 + random(2);
+        const times = 1 + random(4);
+        return Array.from({ length: times }, () => ({ t, cost }));
+      }).flat();
+      const requestsOn = (prefix: string): LimitCheck[][] =>
+        picks.map(({ t, cost }) =>
+          t.map((i) => ({
+            key: `${prefix}${i}`,
+            algorithm: kinds[i] as LimitCheck['algorithm'],
+            cost,
+            shadow: false,
+          })),
+        );
+      const [one, each] = [key(), key()];
+      const summary = (results: readonly BatchResult[]) =>
+        results.map((r) => [r.admitted, ...r.outcomes.map((o) => o.remaining)]);
+      const together = await Promise.all(
+        requestsOn(one).map((checks) => redis.consume(checks, 2_000)),
+      );
+      const alone: BatchResult[] = [];
+      for (const checks of requestsOn(each)) alone.push(await redis.consume(checks, 2_000));
+      expect(summary(together)).toEqual(summary(alone));
+      expect(together.some((r) => r.admitted)).toBe(true);
+      expect(together.some((r) => !r.admitted)).toBe(true);
+    },
+  );
+
+  it('counts every request of a limit of a billion per second', async () => {
+    // As an absolute time near 1.8e12 ms, the 1e-6 ms a request adds would vanish in rounding.
+    const k = key();
+    const algorithm = { kind: 'gcra', intervalMs: 1e-6, burst: 1_000_000_000 } as const;
+    const results = await together(
+      Array.from({ length: 100 }, () => [{ key: k, algorithm, cost: 1, shadow: false }]),
+    );
+    expect(results.map((r) => r.outcomes[0]?.remaining)).toEqual(
+      Array.from({ length: 100 }, (_, i) => 999_999_999 - i),
+    );
+  });
+
+  it('reads a GCRA time written by an earlier version (an absolute time in ms)', async () => {
+    const k = key();
+    const admin = new Redis(REDIS_URL);
+    try {
+      // A key whose theoretical arrival time is a minute ahead: one of 2 used at 60 s each.
+      await admin.set(`${PREFIX}rl:${k}`, String(Date.now() + 60_000), 'PX', 120_000);
+    } finally {
+      await admin.quit();
+    }
+    const checks = (): LimitCheck[] => [
+      { key: k, algorithm: { kind: 'gcra', intervalMs: 60_000, burst: 2 }, cost: 1, shadow: false },
+    ];
     expect(await admittedOf(checks, 3)).toBe(1);
   });
 });
