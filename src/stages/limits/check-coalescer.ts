@@ -11,14 +11,16 @@ export interface BatchSender {
   onTimeout(timeoutMs: number): void;
 }
 
+/** Told a request's decision, or why there is none (a RedisLimitsError). */
+export type Decided = (err: RedisLimitsError | undefined, result: BatchResult | undefined) => void;
+
 /** A request waiting for its decision. */
 interface Waiting {
   readonly checks: readonly LimitCheck[];
   readonly timeoutMs: number;
   /** performance.now() when it arrived, plus its timeout. */
   readonly deadline: number;
-  readonly resolve: (result: BatchResult) => void;
-  readonly reject: (err: Error) => void;
+  readonly done: Decided;
   settled: boolean;
 }
 
@@ -64,13 +66,16 @@ export class CheckCoalescer {
     this.#sender = sender;
   }
 
-  submit(checks: readonly LimitCheck[], timeoutMs: number): Promise<BatchResult> {
-    return new Promise((resolve, reject) => {
-      const deadline = performance.now() + timeoutMs;
-      this.#queue.push({ checks, timeoutMs, deadline, resolve, reject, settled: false });
-      this.#arm(deadline);
-      if (this.#canSend()) this.#scheduleFlush();
-    });
+  /**
+   * Queues a request's checks; `done` is called once, with the result or the error. A callback
+   * rather than a promise: the stage makes the one promise the pipeline needs, and a promise
+   * more per request is measurable at tens of thousands of requests a second.
+   */
+  submit(checks: readonly LimitCheck[], timeoutMs: number, done: Decided): void {
+    const deadline = performance.now() + timeoutMs;
+    this.#queue.push({ checks, timeoutMs, deadline, done, settled: false });
+    this.#arm(deadline);
+    if (this.#canSend()) this.#scheduleFlush();
   }
 
   #canSend(): boolean {
@@ -163,9 +168,9 @@ export class CheckCoalescer {
   };
 }
 
-function settle(w: Waiting, outcome: BatchResult | Error): void {
+function settle(w: Waiting, outcome: BatchResult | RedisLimitsError): void {
   if (w.settled) return;
   w.settled = true;
-  if (outcome instanceof Error) w.reject(outcome);
-  else w.resolve(outcome);
+  if (outcome instanceof RedisLimitsError) w.done(outcome, undefined);
+  else w.done(undefined, outcome);
 }

@@ -258,21 +258,32 @@ export function createLimitsStage(opts: LimitsStageOptions): Stage {
         merge(pending, [{ idx: pending.local, result: localResult }]),
         [],
       );
-    const remote = pick(pending, pending.redis);
-    return redis.consume(remote, redisTimeout).then(
-      (redisResult) => {
-        const outcomes = merge(pending, [
-          { idx: pending.local, result: localResult },
-          { idx: pending.redis, result: redisResult },
-        ]);
-        if (!redisResult.admitted) {
-          local.refund(pick(pending, pending.local));
-          return refusal(ctx, pending, outcomes, false);
+    const decide = (redisResult: BatchResult): Verdict => {
+      const outcomes = merge(pending, [
+        { idx: pending.local, result: localResult },
+        { idx: pending.redis, result: redisResult },
+      ]);
+      if (!redisResult.admitted) {
+        local.refund(pick(pending, pending.local));
+        return refusal(ctx, pending, outcomes, false);
+      }
+      return admitted(ctx, pending, outcomes, []);
+    };
+    // One promise per request, the pipeline's: the check itself answers through a callback.
+    return new Promise<Verdict>((resolve, reject) => {
+      redis.check(pick(pending, pending.redis), redisTimeout, (err, redisResult) => {
+        try {
+          resolve(
+            redisResult === undefined
+              ? onRedisFailure(ctx, pending, localResult, err)
+              : decide(redisResult),
+          );
+        } catch (thrown) {
+          // The pipeline fails the request closed.
+          reject(thrown instanceof Error ? thrown : new Error(String(thrown)));
         }
-        return admitted(ctx, pending, outcomes, []);
-      },
-      (err: unknown) => onRedisFailure(ctx, pending, localResult, err),
-    );
+      });
+    });
   };
 
   const stage: Stage = {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { CheckCoalescer } from './check-coalescer.js';
+import { CheckCoalescer, type Decided } from './check-coalescer.js';
 import type { BatchResult, Lease, LimitCheck } from './limit-check.js';
 import {
   decodeReply,
@@ -88,8 +88,18 @@ export class RedisLimits {
    * (CheckCoalescer); rejects with RedisLimitsError `timeoutMs` after the call at the latest.
    */
   consume(checks: readonly LimitCheck[], timeoutMs: number): Promise<BatchResult> {
-    if (!this.ready) return Promise.reject(new RedisLimitsError('Redis is not connected'));
-    return this.#checks.submit(checks, timeoutMs);
+    return new Promise((resolve, reject) => {
+      this.check(checks, timeoutMs, (err, result) => {
+        if (result !== undefined) resolve(result);
+        else reject(err ?? new RedisLimitsError('no result from the limits script'));
+      });
+    });
+  }
+
+  /** As `consume`, with a callback: the limits stage makes the only promise of its request. */
+  check(checks: readonly LimitCheck[], timeoutMs: number, done: Decided): void {
+    if (!this.ready) done(new RedisLimitsError('Redis is not connected'), undefined);
+    else this.#checks.submit(checks, timeoutMs, done);
   }
 
   /** A slow Redis is said at most every 10 s: during an outage every request would say it. */
