@@ -3,11 +3,14 @@
 // as the gateway builds it (LimitsServices), counted in process or in the Redis at REDIS_URL.
 // `concurrency` requests run its onRequest and onResponse in a loop, each waiting for its
 // decision, as the connections of a gateway under load do; then one request at a time, for the
-// latency of a lone request. CPU time is this process's (Node) and, read from INFO, the Redis
-// server's: every client of that server counts, so use a Redis nothing else is using.
+// latency of a lone request. Each backend is measured with the requests of one client (one key:
+// the Redis script decides a call's requests as one run) and of `clients` clients in turn (a key
+// per request of a call, as many callers give). CPU time is this process's (Node) and, read from
+// INFO, the Redis server's: every client of that server counts, so use a Redis nothing else is
+// using.
 // See docs/limits.md (batching).
 //
-//   node bench/limits-inprocess.mjs [--seconds S] [--concurrency C] [--json]
+//   node bench/limits-inprocess.mjs [--seconds S] [--concurrency C] [--clients N] [--json]
 //
 // Needs `npm run build` first (it loads dist/).
 import { randomBytes } from 'node:crypto';
@@ -54,15 +57,15 @@ async function buildStage(backend, keyPrefix) {
   return { stage, services };
 }
 
-/** A request as the limits stage sees it: one client IP, as the load generator's. */
-function requestOf(systemClock, log) {
+/** A request as the limits stage sees it, from `clientIp`. */
+function requestOf(systemClock, log, clientIp) {
   return {
     id: 'bench',
     method: 'GET',
     path: '/catalog',
     query: '',
     params: {},
-    clientIp: '127.0.0.1',
+    clientIp,
     scheme: 'http',
     host: '127.0.0.1',
     route: { name: 'catalog', upstream: 'api' },
@@ -106,15 +109,27 @@ async function drive(stage, concurrency, ms, newRequest) {
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
-export async function measureLimitsInProcess({ seconds, concurrency }) {
+export async function measureLimitsInProcess({ seconds, concurrency, clients }) {
   const { systemClock } = await dist('gateway/stage.js');
   const log = pino({ level: 'silent' });
-  const newRequest = () => requestOf(systemClock, log);
+  const ips = Array.from(
+    { length: clients },
+    (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+  );
+  let turn = 0;
+  const oneClient = () => requestOf(systemClock, log, '127.0.0.1');
+  const manyClients = () => requestOf(systemClock, log, ips[turn++ % ips.length]);
   const keyPrefix = `pcl-bench-inproc-${randomBytes(4).toString('hex')}:`;
   const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   const rows = [];
   try {
-    for (const backend of ['local', 'redis']) {
+    for (const [backend, many] of [
+      ['local', false],
+      ['local', true],
+      ['redis', false],
+      ['redis', true],
+    ]) {
+      const newRequest = many ? manyClients : oneClient;
       const { stage, services } = await buildStage(backend, keyPrefix);
       try {
         await drive(stage, concurrency, WARMUP_MS, newRequest);
@@ -135,6 +150,7 @@ export async function measureLimitsInProcess({ seconds, concurrency }) {
           throw new Error(`${backend}: the generous limit refused a request`);
         rows.push({
           backend,
+          clients: many ? clients : 1,
           concurrency,
           checksPerSecond: Math.round((n / wall) * 1000),
           nodeCpuUsPerCheck: (cpu.user + cpu.system) / n,
@@ -160,18 +176,21 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     options: {
       seconds: { type: 'string', default: '5' },
       concurrency: { type: 'string', default: '50' },
+      clients: { type: 'string', default: '1000' },
       json: { type: 'boolean', default: false },
     },
   });
   const rows = await measureLimitsInProcess({
     seconds: Number(values.seconds),
     concurrency: Number(values.concurrency),
+    clients: Number(values.clients),
   });
   if (values.json) console.log(JSON.stringify(rows, null, 2));
   else
     for (const r of rows)
       console.log(
-        `${r.backend.padEnd(5)}  ${r.concurrency} concurrent: ${r.checksPerSecond} checks/s, ` +
+        `${r.backend.padEnd(5)}  ${String(r.clients).padStart(5)} client(s), ${r.concurrency} concurrent: ` +
+          `${r.checksPerSecond} checks/s, ` +
           `CPU ${r.nodeCpuUsPerCheck.toFixed(2)} µs/check in Node + ` +
           `${r.redisCpuUsPerCheck.toFixed(2)} in Redis, p50 ${r.p50Ms.toFixed(3)} ms, ` +
           `p99 ${r.p99Ms.toFixed(3)} ms; alone: p50 ${r.aloneP50Ms.toFixed(3)} ms`,

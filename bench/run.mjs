@@ -226,7 +226,9 @@ const USAGE = `usage: npm run bench -- [options]
   --help            this text
 
 Environment: BENCH_PROF_DIR=DIR has each Portcullis setup write a V8 CPU profile (sampled every
-100 µs) under DIR/<setup>/ when it stops, for node --cpu-prof's readers (Chrome DevTools).`;
+100 µs) under DIR/<setup>/ when it stops, for node --cpu-prof's readers (Chrome DevTools).
+BENCH_NODE_FLAGS="--flag ..." starts each Portcullis setup's node with these flags (for example
+--perf-basic-prof for perf, or V8 heap sizes to compare).`;
 
 /** Temp dirs of this run, removed on every way out. */
 const cleanupDirs = [];
@@ -634,6 +636,7 @@ async function main(argv) {
       }
       const prof = process.env.BENCH_PROF_DIR;
       const args = [
+        ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []),
         ...(prof
           ? [
               '--cpu-prof',
