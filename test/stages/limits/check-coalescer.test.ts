@@ -230,6 +230,30 @@ describe('timeouts of coalesced checks', () => {
     });
     expect(light).toBe(3);
   });
+
+  it('lets the call after a large one wait one more turn of the event loop for company', async () => {
+    const limits = await client();
+    const quota = { kind: 'fixed', limit: 1_000, endsAt: FAR } as const;
+    const key = randomUUID();
+    const one = () => limits.consume([check(key, quota)], 2_000);
+    const before = await scriptCalls();
+    const sleeping = admin.call('DEBUG', 'SLEEP', '0.3').catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    // Ten in the call in flight (under load), one queued behind it; when the call answers, one
+    // more comes a turn of the event loop later and still goes in the queued one's call.
+    const [head, ...rest] = Array.from({ length: 10 }, one);
+    if (head === undefined) throw new Error('no request');
+    const first = [head, ...rest];
+    await new Promise((r) => setTimeout(r, 20));
+    const queued = one();
+    const late = head.then(
+      () => new Promise<BatchResult>((resolve) => setImmediate(() => resolve(one()))),
+    );
+    const all = await Promise.all([...first, queued, late]);
+    await sleeping;
+    expect(all.every((r) => r.admitted)).toBe(true);
+    expect((await scriptCalls()) - before).toBe(2);
+  });
 });
 
 describe('Redis down', () => {
