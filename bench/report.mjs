@@ -415,12 +415,15 @@ ${eventsMethod(report)}- **fastify-http-proxy**: fastify with @fastify/http-prox
 
 Every setup is checked before it is loaded: \`GET /catalog\` must answer 200 with the upstream's
 exact body (and the headers the all-stages route sets). The setups are measured in ${o.rounds}
-interleaved round(s), the order reversed in every other round; each measurement is a ${o.warmup} s
+interleaved round(s), the order reversed in every other round, each round on fresh processes of
+the Node setups (Portcullis and fastify): the same build runs measurably faster or slower from one
+process to the next, so no figure may rest on one process. Each measurement is a ${o.warmup} s
 warm-up followed by ${o.duration} s of measurement. The tables show each setup's best round: noise
 on a shared machine only ever slows a run down. What a feature costs (a setup against its
 baseline: authentication, a rate limit, authorization, attack detection) is measured again after
 the rounds, in ${o.slices ?? 0} pairs of ${o.slice ?? '-'} s slices in which the feature and its baseline
-alternate (baseline first, then the feature first, and so on); the median of the pairs' costs is
+alternate (baseline first, then the feature first, and so on), both on fresh, warmed-up processes
+every ${o.slicesPerProcess ?? '-'} pairs; the median of the pairs' costs is
 held to the target, every pair's figure beside it, and the rounds' figures after them. The
 machine's speed drifts by tens of percent from one minute to the next, and often within one
 13-second round: the best rounds of two setups minutes apart do not cancel it, two rounds side

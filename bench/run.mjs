@@ -18,6 +18,7 @@ import {
   killAllNow,
   startChild,
   stopAll,
+  stopChild,
   waitForOk,
 } from './children.mjs';
 import { AUTHN_BASELINES, AUTHN_SETUPS, applyAuthn, credentialHeaders } from './authn-setups.mjs';
@@ -146,6 +147,8 @@ const EVENTS_CONFIG = {
   recordRequests: true,
 };
 
+/** Slice pairs measured on one pair of processes before both are replaced by fresh ones. */
+const SLICES_PER_PROCESS = 2;
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -601,6 +604,10 @@ async function main(argv) {
   const targets = new Map();
   // The process group of each setup, whose CPU time a measurement reads.
   const groups = new Map();
+  // How to start each setup's process again, and the one running: a fresh process per round and
+  // per few slices (restart()), so that no figure rests on one process's JIT.
+  const launchers = new Map();
+  const running = new Map();
   for (const [i, setup] of setups.entries()) {
     const port = ports[2 * i];
     const url = `http://127.0.0.1:${port}${setup.path ?? '/catalog'}${setup.query ? `?${setup.query}` : ''}`;
@@ -650,8 +657,13 @@ async function main(argv) {
         config,
       ];
       if (setup.workers > 1) args.push('--workers', String(setup.workers));
-      child = startChild(setup.name, process.execPath, args, { cwd: ROOT, env: portcullisEnv });
-      await waitForOk(child, `http://127.0.0.1:${opsPort}/readyz`);
+      const launch = async () => {
+        const c = startChild(setup.name, process.execPath, args, { cwd: ROOT, env: portcullisEnv });
+        await waitForOk(c, `http://127.0.0.1:${opsPort}/readyz`);
+        return c;
+      };
+      launchers.set(setup.name, launch);
+      child = await launch();
     } else if (setup.kind === 'fastify') {
       const script = path.join(BENCH_DIR, 'peers/fastify-proxy.mjs');
       const args = [
@@ -663,8 +675,13 @@ async function main(argv) {
         '--upstream',
         upstreamUrl,
       ];
-      child = startChild(setup.name, process.execPath, args, { cwd: ROOT });
-      await waitForOk(child, url);
+      const launch = async () => {
+        const c = startChild(setup.name, process.execPath, args, { cwd: ROOT });
+        await waitForOk(c, url);
+        return c;
+      };
+      launchers.set(setup.name, launch);
+      child = await launch();
     } else {
       const dir = path.join(tmp, setup.name);
       const args = prepareNginx(nginx, dir, { port, upstreamPort, workers: setup.workers });
@@ -721,6 +738,7 @@ async function main(argv) {
     }
     targets.set(setup.name, loadUrl);
     groups.set(setup.name, child.proc.pid);
+    running.set(setup.name, child);
     say(`${setup.name}: ready on ${url}`);
   }
 
@@ -747,27 +765,44 @@ async function main(argv) {
     return m;
   };
 
-  // Throughput: every setup in every round, the order reversed in every other round.
+  /**
+   * Replaces a Node setup's process with a fresh one (same config, same store). The same build
+   * runs measurably faster or slower from one process to the next (what the JIT made of its
+   * first requests, the heap it grew), so a figure that rests on one process can be one
+   * process's luck. nginx and direct keep theirs.
+   */
+  const restart = async (setup) => {
+    const launch = launchers.get(setup.name);
+    if (launch === undefined) return;
+    await stopChild(running.get(setup.name));
+    const child = await launch();
+    running.set(setup.name, child);
+    groups.set(setup.name, child.proc.pid);
+  };
+  const warm = async (setup, where) => {
+    if (warmup <= 0) return;
+    const m = await closedLoop({
+      url: targets.get(setup.name),
+      headers: headersOf(setup),
+      request: requestOf(setup),
+      connections,
+      duration: warmup,
+      record: false,
+    });
+    problems.push(...loadProblems(setup.name, `warm-up, ${where}`, m));
+  };
+
+  // Throughput: every setup in every round, the order reversed in every other round, each round
+  // on fresh processes.
   const runs = new Map(setups.map((s) => [s.name, []]));
   for (let round = 0; round < rounds; round++) {
+    if (round > 0) for (const setup of setups) await restart(setup);
     const order = round % 2 === 0 ? setups : [...setups].reverse();
     for (const setup of order) {
-      const url = targets.get(setup.name);
-      const headers = headersOf(setup);
       say(
         `round ${round + 1}/${rounds}: ${setup.name}: warm-up ${warmup} s, measure ${duration} s`,
       );
-      if (warmup > 0) {
-        const warm = await closedLoop({
-          url,
-          headers,
-          request: requestOf(setup),
-          connections,
-          duration: warmup,
-          record: false,
-        });
-        problems.push(...loadProblems(setup.name, `warm-up, round ${round + 1}`, warm));
-      }
+      await warm(setup, `round ${round + 1}`);
       const m = await measure(setup, duration);
       problems.push(...loadProblems(setup.name, `round ${round + 1}`, m));
       runs.get(setup.name).push(m);
@@ -785,10 +820,17 @@ async function main(argv) {
     const base = setups.find((s) => s.name === baseName);
     if (setup === undefined || base === undefined) continue;
     say(
-      `slices: ${name} against ${baseName}, ${flags.slices} × ${flags.slice} s each, alternating`,
+      `slices: ${name} against ${baseName}, ${flags.slices} × ${flags.slice} s each, alternating, fresh processes every ${SLICES_PER_PROCESS} pairs`,
     );
     const each = [];
     for (let i = 0; i < flags.slices; i++) {
+      // A fresh pair of processes, warmed up, for every SLICES_PER_PAIR slice pairs.
+      if (i % SLICES_PER_PROCESS === 0) {
+        for (const s of [base, setup]) {
+          await restart(s);
+          await warm(s, `slice ${i + 1}`);
+        }
+      }
       const pair = {};
       for (const s of i % 2 === 0 ? [base, setup] : [setup, base]) {
         const m = await measure(s, flags.slice);
@@ -912,7 +954,15 @@ async function main(argv) {
     },
     upstream: upstreamName,
     allStages: ALL_STAGES,
-    options: { duration, warmup, connections, rounds, slices: flags.slices, slice: flags.slice },
+    options: {
+      duration,
+      warmup,
+      connections,
+      rounds,
+      slices: flags.slices,
+      slice: flags.slice,
+      slicesPerProcess: SLICES_PER_PROCESS,
+    },
     rows,
     halfLoad,
     events,
