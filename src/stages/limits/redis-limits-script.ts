@@ -20,14 +20,28 @@ import type { BatchResult, LimitCheck, LimitOutcome } from './limit-check.js';
  */
 const PER_KEY = 5;
 
-/** Splits ARGV[1] into `tok` (its `nt` tokens); `pos` is the first token after the keys. */
+/**
+ * Splits ARGV[1] into `tok` (its `nt` tokens); `pos` is the first token after the keys, where
+ * `record()` reads each record's head.
+ */
 const TOKENS = `
 local tok, nt = {}, 0
 for w in string.gmatch(ARGV[1], '%S+') do
   nt = nt + 1
   tok[nt] = w
 end
-local pos = #KEYS * ${PER_KEY} + 1`;
+local pos = #KEYS * ${PER_KEY} + 1
+-- Reads the head of the record at pos: how many requests it stands for and its number of
+-- checks; pos moves to its first check.
+local function record()
+  local n, times = tonumber(tok[pos]), 1
+  if n < 0 then
+    times, n = -n, tonumber(tok[pos + 1])
+    pos = pos + 1
+  end
+  pos = pos + 1
+  return times, n
+end`;
 
 /**
  * Redis's clock in integer microseconds (exact in a double until the year 2255) and in whole
@@ -246,14 +260,8 @@ local function consume(s, cost, times)
   end
 end
 while pos <= nt do
-  local n = tonumber(tok[pos])
-  local times = 1
-  if n < 0 then
-    times = -n
-    n = tonumber(tok[pos + 1])
-    pos = pos + 1
-  end
-  pos = read(pos + 1, n)
+  local times, n = record()
+  pos = read(pos, n)
   local head = no + 1
   no = head
   if times == 1 then
@@ -306,14 +314,7 @@ return out`;
 const REFUND = `${CLOCK}${TOKENS}
 local requests = 0
 while pos <= nt do
-  local n = tonumber(tok[pos])
-  local times = 1
-  if n < 0 then
-    times = -n
-    n = tonumber(tok[pos + 1])
-    pos = pos + 1
-  end
-  pos = pos + 1
+  local times, n = record()
   requests = requests + times
   for i = 1, n do
     local k = tonumber(tok[pos])
