@@ -113,9 +113,8 @@ export function createLimitsStage(opts: LimitsStageOptions): Stage {
     pending: Pending,
     parts: readonly { idx: readonly number[]; result: BatchResult }[],
   ): readonly LimitOutcome[] => {
-    const [only] = parts;
-    if (parts.length === 1 && only !== undefined && only.idx.length === pending.checks.length)
-      return only.result.outcomes;
+    // The parts are disjoint: one that covers every policy is the whole answer.
+    for (const p of parts) if (p.idx.length === pending.checks.length) return p.result.outcomes;
     const out: LimitOutcome[] = new Array<LimitOutcome>(pending.checks.length);
     for (const { idx, result } of parts)
       idx.forEach((i, j) => (out[i] = result.outcomes[j] as LimitOutcome));
