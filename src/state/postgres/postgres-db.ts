@@ -1,9 +1,9 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import type { Db, InsertValue, SqlValue } from '../db.js';
 import { checkInsert, copyFromStdinSql } from '../insert-statement.js';
 import { StoreError, redactParams, withoutQuotedValue } from '../store-error.js';
 import { copyRows } from './copy-in.js';
+import { TransactionGuard } from '../transaction-guard.js';
 
 // Read back what SQLite gives for the same column, so store code runs unchanged on both:
 // int8 (COUNT, BIGINT ids, epoch milliseconds) and NUMERIC (SUM of BIGINT) as numbers (every
@@ -109,7 +109,7 @@ export class PostgresDb implements Db {
   readonly dialect = 'postgres' as const;
   readonly #pool: pg.Pool;
   /** Set inside a transaction's function, to catch calls that bypass its connection. */
-  readonly #inTransaction = new AsyncLocalStorage<{ active: boolean }>();
+  readonly #inTransaction = new TransactionGuard();
   #closing: Promise<void> | undefined;
 
   constructor(url: string, poolSize = 10) {
@@ -128,7 +128,7 @@ export class PostgresDb implements Db {
     if (this.#closing !== undefined) {
       return new StoreError('PCL_STORE_UNAVAILABLE', 'postgres: store closed');
     }
-    if (this.#inTransaction.getStore()?.active === true) {
+    if (this.#inTransaction.inside()) {
       // Outside the transaction it would not see the transaction's writes, could wait on its
       // locks, and with the pool exhausted would wait for itself: refused, as on SQLite.
       return new StoreError(

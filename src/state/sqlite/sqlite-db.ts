@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -6,6 +5,7 @@ import type { Db, InsertValue, SqlValue } from '../db.js';
 import { checkInsert } from '../insert-statement.js';
 import { StoreError, redactParams } from '../store-error.js';
 import type { SqliteRequest, SqliteResponse, SqliteWorkerData } from './sqlite-protocol.js';
+import { TransactionGuard } from '../transaction-guard.js';
 
 type Ok = SqliteResponse & { ok: true };
 type Pending = {
@@ -63,7 +63,7 @@ export class SqliteDb implements Db {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
   /** Set inside a transaction's function, to catch calls on this Db that would wait for itself. */
-  readonly #inTransaction = new AsyncLocalStorage<{ active: boolean }>();
+  readonly #inTransaction = new TransactionGuard();
   #nextId = 1;
   #queue: Promise<unknown> = Promise.resolve();
   /** Why the worker cannot answer any more (it failed or exited), once it cannot. */
@@ -127,7 +127,7 @@ export class SqliteDb implements Db {
     if (this.#closing !== undefined) {
       return Promise.reject(new StoreError('PCL_STORE_UNAVAILABLE', 'sqlite: store closed'));
     }
-    if (this.#inTransaction.getStore()?.active === true) {
+    if (this.#inTransaction.inside()) {
       // It would wait for the transaction, which waits for it: a deadlock, refused instead.
       return Promise.reject(
         new StoreError(
