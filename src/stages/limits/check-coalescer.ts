@@ -32,12 +32,16 @@ const MAX_BATCH = 128;
 /** The calls in flight at most: the second only under light load (LIGHT_LOAD). */
 const MAX_IN_FLIGHT = 2;
 /**
- * A call this large says the node is under load: the next call then waits one more turn of the
- * event loop for requests to join it. Under load every call costs Redis and the node a write, a
- * read and a script run (tens of µs on each side), so fewer, larger calls are what keeps the
- * price per request down; the turn it waits is short beside a request's wait at saturation.
+ * A call this large says the node is under load: the next call then waits for requests to join
+ * it, a turn of the event loop at a time, for as long as each turn brings more (MAX_LOAD_TURNS at
+ * most). Under load every call costs Redis and the node a write, a read and a script run (tens
+ * of µs on each side), so fewer, larger calls are what keeps the price per request down; the
+ * turns it waits are short beside a request's wait at saturation, and a turn that brings nothing
+ * sends the call at once, so no request waits on an idle node.
  */
 const LOAD_BATCH = 8;
+/** The turns of the event loop a call under load waits at most (LOAD_BATCH). */
+const MAX_LOAD_TURNS = 4;
 /**
  * Requests in flight up to which the load counts as light: a new request then goes in a call of
  * its own rather than wait a round trip for the call in flight. Under heavier load, every call
@@ -70,6 +74,9 @@ export class CheckCoalescer {
   #timerAt = Infinity;
   /** The requests of the last call sent (LOAD_BATCH). */
   #lastBatch = 0;
+  /** Under load, the turns the next call has waited, and the queue's length at the last one. */
+  #turnsWaited = 0;
+  #queuedAtLastTurn = 0;
 
   constructor(sender: BatchSender) {
     this.#sender = sender;
@@ -95,11 +102,21 @@ export class CheckCoalescer {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    setImmediate(this.#lastBatch >= LOAD_BATCH ? this.#flushNextTurn : this.#flush);
+    setImmediate(this.#lastBatch >= LOAD_BATCH ? this.#flushWhenQuiet : this.#flush);
   }
 
-  readonly #flushNextTurn = (): void => {
-    setImmediate(this.#flush);
+  /** Under load: one more turn while the last one brought requests, then the call. */
+  readonly #flushWhenQuiet = (): void => {
+    const queued = this.#queue.length;
+    if (this.#turnsWaited < MAX_LOAD_TURNS && queued > this.#queuedAtLastTurn) {
+      this.#turnsWaited += 1;
+      this.#queuedAtLastTurn = queued;
+      setImmediate(this.#flushWhenQuiet);
+      return;
+    }
+    this.#turnsWaited = 0;
+    this.#queuedAtLastTurn = 0;
+    this.#flush();
   };
 
   readonly #flush = (): void => {

@@ -231,7 +231,12 @@ describe('timeouts of coalesced checks', () => {
     expect(light).toBe(3);
   });
 
-  it('lets the call after a large one wait one more turn of the event loop for company', async () => {
+  /**
+   * Ten requests in a call in flight (under load) and one queued behind it; when the call
+   * answers, `arrivals[i]` more come in the i-th turn of the event loop after. Returns the
+   * script calls made.
+   */
+  async function underLoad(arrivals: readonly number[]): Promise<number> {
     const limits = await client();
     const quota = { kind: 'fixed', limit: 1_000, endsAt: FAR } as const;
     const key = randomUUID();
@@ -239,20 +244,36 @@ describe('timeouts of coalesced checks', () => {
     const before = await scriptCalls();
     const sleeping = admin.call('DEBUG', 'SLEEP', '0.3').catch(() => undefined);
     await new Promise((r) => setTimeout(r, 50));
-    // Ten in the call in flight (under load), one queued behind it; when the call answers, one
-    // more comes a turn of the event loop later and still goes in the queued one's call.
     const [head, ...rest] = Array.from({ length: 10 }, one);
     if (head === undefined) throw new Error('no request');
-    const first = [head, ...rest];
     await new Promise((r) => setTimeout(r, 20));
     const queued = one();
-    const late = head.then(
-      () => new Promise<BatchResult>((resolve) => setImmediate(() => resolve(one()))),
-    );
-    const all = await Promise.all([...first, queued, late]);
+    const late = head.then(async () => {
+      const more: Promise<BatchResult>[] = [];
+      for (const n of arrivals) {
+        await new Promise((r) => setImmediate(r));
+        for (let i = 0; i < n; i++) more.push(one());
+      }
+      return Promise.all(more);
+    });
+    const all = [...(await Promise.all([head, ...rest, queued])), ...(await late)];
     await sleeping;
+    expect(all).toHaveLength(11 + arrivals.reduce((a, b) => a + b, 0));
     expect(all.every((r) => r.admitted)).toBe(true);
-    expect((await scriptCalls()) - before).toBe(2);
+    return (await scriptCalls()) - before;
+  }
+
+  it('lets the call after a large one wait for company while each turn brings more', async () => {
+    expect(await underLoad([1])).toBe(2);
+    expect(await underLoad([2, 1, 3, 1])).toBe(2);
+  });
+
+  it('sends that call as soon as a turn of the event loop brings no request', async () => {
+    expect(await underLoad([1, 0, 1])).toBe(3);
+  });
+
+  it('sends it after four turns at most, however many more keep coming', async () => {
+    expect(await underLoad([1, 1, 1, 1, 1])).toBe(3);
   });
 });
 
