@@ -429,6 +429,39 @@ describe.each(BACKENDS)('the %s store', (backend) => {
     });
 
     onPostgres?.(
+      'fails a transaction whose connection the server ended, without crashing the process',
+      async () => {
+        await t.db.run('DELETE FROM tx');
+        const gate = deferred();
+        let backendPid: number | undefined;
+        const inside = deferred();
+        const done = storeError(
+          t.db.transaction(async (tx) => {
+            await tx.run('INSERT INTO tx (n) VALUES (1)');
+            const [row] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+            backendPid = row?.pid;
+            inside.resolve();
+            await gate.promise;
+            await tx.run('INSERT INTO tx (n) VALUES (2)');
+          }),
+        );
+        await inside.promise;
+        // Between two statements, no query of the transaction's is in progress: node-postgres
+        // emits the lost connection as an 'error' event on the client alone.
+        await t.db.query('SELECT pg_terminate_backend($1)', [backendPid ?? 0]);
+        await new Promise((r) => setTimeout(r, 200));
+        gate.resolve();
+        const err = await done;
+
+        expect(err.code).toBe('PCL_STORE_UNAVAILABLE');
+        expect(await count()).toBe(0);
+        // The pool goes on with a fresh connection.
+        await t.db.transaction((tx) => tx.run('INSERT INTO tx (n) VALUES (3)'));
+        expect(await count()).toBe(1);
+      },
+    );
+
+    onPostgres?.(
       'keeps what a transaction wrote invisible to other calls until it commits',
       async () => {
         await t.db.run('DELETE FROM tx');

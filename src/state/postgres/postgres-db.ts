@@ -104,6 +104,41 @@ async function insertRows(
   }
 }
 
+/** A client taken from the pool for several statements, and how to give it back. */
+interface Checkout {
+  readonly client: pg.PoolClient;
+  /** Back to the pool; with an error, or after the connection was lost, destroyed instead. */
+  readonly release: (broken?: Error) => void;
+}
+
+/**
+ * Takes a client for several statements. node-postgres emits 'error' on a client whose
+ * connection drops (the server restarted, an administrator ended the backend), and the pool
+ * listens for it only while the client is idle: taken out, a client without a listener of ours
+ * would crash the process. The statement in progress fails with the same error, and the next
+ * one on a lost connection fails at once; the client is destroyed on release, never reused.
+ */
+async function checkout(pool: pg.Pool): Promise<Checkout> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw wrap(err, []);
+  }
+  let lost: Error | undefined;
+  const onError = (err: Error): void => {
+    lost = err;
+  };
+  client.on('error', onError);
+  return {
+    client,
+    release: (broken) => {
+      client.removeListener('error', onError);
+      client.release(broken ?? lost);
+    },
+  };
+}
+
 /** PostgreSQL through a node-postgres pool: for several gateway nodes sharing one state. */
 export class PostgresDb implements Db {
   readonly dialect = 'postgres' as const;
@@ -156,17 +191,12 @@ export class PostgresDb implements Db {
   ): Promise<number> {
     const refused = this.#check();
     if (refused !== undefined) throw refused;
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (err) {
-      throw wrap(err, []);
-    }
+    const { client, release } = await checkout(this.#pool);
     try {
       return await insertRows(client, table, columns, rows);
     } finally {
       // A connection that broke meanwhile is not queryable any more: the pool discards it.
-      client.release();
+      release();
     }
   }
 
@@ -185,12 +215,7 @@ export class PostgresDb implements Db {
   async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     const refused = this.#check();
     if (refused !== undefined) throw refused;
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (err) {
-      throw wrap(err, []);
-    }
+    const { client, release } = await checkout(this.#pool);
     const state = { active: true };
     // A client whose ROLLBACK failed is in an unknown state: destroyed, not reused.
     let broken: Error | undefined;
@@ -208,7 +233,7 @@ export class PostgresDb implements Db {
       });
       throw err;
     } finally {
-      client.release(broken);
+      release(broken);
     }
   }
 
