@@ -51,7 +51,13 @@ end`;
  * whole units, exactly. Kept as an absolute time in ms (about 1.8e12), it would lose what a
  * fast limit adds per request (an interval of 1e-6 ms is below its precision). `debtOf` reads a
  * key's debt now: below zero once it was idle longer than it owed; a decimal number (which
- * never starts with byte 1) is an absolute time in ms, as an earlier version wrote it.
+ * never starts with byte 1) is an absolute time in ms, as an earlier version wrote it; anything
+ * else is unreadable (nil).
+ *
+ * `readable` reads a key with a command that fails on a key of another type: such a key, and
+ * one whose value `valid` refuses, holds what no limit wrote (a hand edit, another application
+ * under the same prefix). It is deleted and counted afresh, rather than failing the call, which
+ * would fail every request the call carries, of every client.
  */
 const CLOCK = `
 local t = redis.call('TIME')
@@ -59,9 +65,22 @@ local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now = math.floor(nowUs / 1000)
 local function debtOf(v, interval)
   if not v then return 0 end
-  if string.byte(v, 1) ~= 1 then return (tonumber(v) - now) / interval end
+  if string.byte(v, 1) ~= 1 then
+    local ms = tonumber(v)
+    if ms == nil then return nil end
+    return (ms - now) / interval
+  end
+  if #v ~= 17 then return nil end
   local _, at, d = struct.unpack('<Bdd', v)
   return d - (nowUs - at) / 1000 / interval
+end
+local function readable(key, ...)
+  local v = redis.pcall(...)
+  if type(v) == 'table' and v.err then
+    redis.call('DEL', key)
+    return false
+  end
+  return v
 end
 local function saveDebt(key, debt, ...)
   redis.call('SET', key, struct.pack('<Bdd', 1, nowUs, debt), ...)
@@ -91,24 +110,33 @@ local function load(k)
   local s = { kind = kind, shadow = tok[b + 2] == '1', p1 = tonumber(tok[b + 3]),
     p2 = tonumber(tok[b + 4]), p3 = tonumber(tok[b + 5]) }
   if kind == 'g' then
-    s.debt = debtOf(redis.call('GET', key), s.p1)
+    s.debt = debtOf(readable(key, 'GET', key), s.p1)
+    if s.debt == nil then
+      redis.call('DEL', key)
+      s.debt = 0
+    end
   elseif kind == 'w' then
     local oldest = math.floor((now - s.p2) / s.p3)
-    local h = redis.call('HGETALL', key)
+    local h = readable(key, 'HGETALL', key) or {}
     s.b, s.add, s.stale, s.used = {}, {}, {}, 0
     for j = 1, #h, 2 do
-      local idx = tonumber(h[j])
-      if idx < oldest then s.stale[#s.stale + 1] = h[j]
+      local idx, c = tonumber(h[j]), tonumber(h[j + 1])
+      -- A field no limit wrote (not two integers) goes with the stale ones.
+      if idx == nil or c == nil or c ~= floor(c) or idx < oldest then s.stale[#s.stale + 1] = h[j]
       else
-        s.b[idx] = tonumber(h[j + 1])
-        s.used = s.used + s.b[idx]
+        s.b[idx] = c
+        s.used = s.used + c
       end
     end
   elseif kind == 'f' then
-    s.used = tonumber(redis.call('GET', key) or '0')
-    s.add = 0
+    local used = tonumber(readable(key, 'GET', key) or '0')
+    if used == nil or used ~= floor(used) then
+      redis.call('DEL', key)
+      used = 0
+    end
+    s.used, s.add = used, 0
   else
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    readable(key, 'ZREMRANGEBYSCORE', key, '-inf', now)
     s.held = redis.call('ZCARD', key)
     s.add = {}
   end
@@ -325,23 +353,23 @@ while pos <= nt do
     local key = KEYS[k]
     local b = (k - 1) * ${PER_KEY}
     local kind = tok[b + 1]
+    -- Best effort: a key that holds what no limit wrote (see readable) has nothing to give back.
     if kind == 'g' then
-      local stored = redis.call('GET', key)
-      if stored then
-        saveDebt(key, debtOf(stored, tonumber(tok[b + 3])) - times * back, 'KEEPTTL')
-      end
+      local stored = readable(key, 'GET', key)
+      local debt = stored and debtOf(stored, tonumber(tok[b + 3]))
+      if debt then saveDebt(key, debt - times * back, 'KEEPTTL') end
     elseif kind == 'w' then
-      local h = redis.call('HGETALL', key)
+      local h = readable(key, 'HGETALL', key) or {}
       local newest = nil
       for j = 1, #h, 2 do
         local idx = tonumber(h[j])
-        if newest == nil or idx > newest then newest = idx end
+        if idx ~= nil and (newest == nil or idx > newest) then newest = idx end
       end
-      if newest ~= nil then redis.call('HINCRBY', key, newest, -times * back) end
+      if newest ~= nil then redis.pcall('HINCRBY', key, newest, -times * back) end
     elseif kind == 'f' then
-      if redis.call('EXISTS', key) == 1 then redis.call('DECRBY', key, times * back) end
+      if redis.call('EXISTS', key) == 1 then redis.pcall('DECRBY', key, times * back) end
     else
-      redis.call('ZREM', key, v)
+      redis.pcall('ZREM', key, v)
     end
   end
 end

@@ -247,6 +247,107 @@ describe('a call carrying many requests', () => {
   });
 });
 
+describe('a key holding what no limit wrote', () => {
+  const ends = Date.now() + 60_000;
+  const CORRUPT: {
+    what: string;
+    algorithm: LimitCheck['algorithm'];
+    write: (admin: Redis, k: string) => Promise<unknown>;
+  }[] = [
+    {
+      what: 'GCRA, a hash',
+      algorithm: { kind: 'gcra', intervalMs: 60_000, burst: 3 },
+      write: (a, k) => a.hset(k, 'x', 'y'),
+    },
+    {
+      what: 'GCRA, text',
+      algorithm: { kind: 'gcra', intervalMs: 60_000, burst: 3 },
+      write: (a, k) => a.set(k, 'garbage'),
+    },
+    {
+      what: 'GCRA, a truncated record',
+      algorithm: { kind: 'gcra', intervalMs: 60_000, burst: 3 },
+      write: (a, k) => a.set(k, Buffer.from([1, 2, 3])),
+    },
+    {
+      what: 'window, text',
+      algorithm: { kind: 'window', limit: 3, windowMs: 60_000, bucketMs: 3_000 },
+      write: (a, k) => a.set(k, 'garbage'),
+    },
+    {
+      what: 'window, fields that are not numbers',
+      algorithm: { kind: 'window', limit: 3, windowMs: 60_000, bucketMs: 3_000 },
+      write: (a, k) => a.hset(k, 'x', 'y', String(Math.floor(Date.now() / 3_000)), '1.5'),
+    },
+    {
+      what: 'quota, a hash',
+      algorithm: { kind: 'fixed', limit: 3, endsAt: ends },
+      write: (a, k) => a.hset(k, 'x', 'y'),
+    },
+    {
+      what: 'quota, a fraction',
+      algorithm: { kind: 'fixed', limit: 3, endsAt: ends },
+      write: (a, k) => a.set(k, '1.5'),
+    },
+    {
+      what: 'concurrency, text',
+      algorithm: { kind: 'concurrency', limit: 3, leaseMs: 60_000 },
+      write: (a, k) => a.set(k, 'garbage'),
+    },
+  ];
+
+  it.each(CORRUPT)(
+    '$what: counted afresh, and the other requests of its call decided as usual',
+    async ({ algorithm, write }) => {
+      const [bad, good] = [key(), key()];
+      const admin = new Redis(REDIS_URL);
+      try {
+        await write(admin, `${PREFIX}rl:${bad}`);
+      } finally {
+        await admin.quit();
+      }
+      const quota = { kind: 'fixed', limit: 2, endsAt: ends } as const;
+      const damaged = (): LimitCheck => ({
+        key: bad,
+        algorithm,
+        cost: 1,
+        shadow: false,
+        ...(algorithm.kind === 'concurrency' ? { token: randomUUID() } : {}),
+      });
+      // One call: four requests on the damaged key, three on a sound one.
+      const results = await Promise.all([
+        ...Array.from({ length: 4 }, () => redis.consume([damaged()], 2_000)),
+        ...Array.from({ length: 3 }, () =>
+          redis.consume([{ key: good, algorithm: quota, cost: 1, shadow: false }], 2_000),
+        ),
+      ]);
+
+      expect(results.map((r) => r.admitted)).toEqual([true, true, true, false, true, true, false]);
+      // What the damaged key holds now is the limit's own: the next call reads it.
+      const next = await redis.consume([damaged()], 2_000);
+      expect(next.admitted).toBe(false);
+    },
+  );
+
+  it('still refunds the other keys of a refund that meets such a key', async () => {
+    const [bad, good] = [key(), key()];
+    const algorithm = { kind: 'fixed', limit: 1, endsAt: ends } as const;
+    const check = (k: string): LimitCheck => ({ key: k, algorithm, cost: 1, shadow: false });
+    expect((await redis.consume([check(good)], 2_000)).admitted).toBe(true);
+    const admin = new Redis(REDIS_URL);
+    try {
+      await admin.hset(`${PREFIX}rl:${bad}`, 'x', 'y');
+      // One refund call, the damaged key first.
+      redis.refund([check(bad), check(good)]);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await admin.type(`${PREFIX}rl:${bad}`)).toBe('hash');
+    } finally {
+      await admin.quit();
+    }
+    expect(await admittedOf(() => [check(good)], 2)).toBe(1);
+  });
+});
+
 describe('a route mixing local and Redis limits', () => {
   const ctx = (): RequestContext => ({
     ...requestContext(),
