@@ -32,15 +32,18 @@ const MAX_BATCH = 128;
 /** The calls in flight at most: the second only under light load (LIGHT_LOAD). */
 const MAX_IN_FLIGHT = 2;
 /**
- * A call this large says the node is under load: the next call then waits for requests to join
- * it, a turn of the event loop at a time, for as long as each turn brings more (MAX_LOAD_TURNS at
- * most). Under load every call costs Redis and the node a write, a read and a script run (tens
- * of µs on each side), so fewer, larger calls are what keeps the price per request down; the
- * turns it waits are short beside a request's wait at saturation, and a turn that brings nothing
- * sends the call at once, so no request waits on an idle node.
+ * A call this large says the node is under load: the next call then waits one more turn of the
+ * event loop for requests to join it. When as many requests queued during the last call's round
+ * trip (the node is saturated), it goes on waiting, a turn at a time, for as long as each turn
+ * brings more (MAX_LOAD_TURNS at most). Under load every call costs Redis and the node a write, a
+ * read and a script run (tens of µs on each side), so fewer, larger calls are what keeps the
+ * price per request down; the turns it waits are short beside a request's wait at saturation,
+ * and a turn that brings nothing sends the call at once. The saturation test counts what came
+ * during a round trip, which waiting does not inflate: below saturation, calls wait one turn at
+ * most, and the waiting never feeds itself.
  */
 const LOAD_BATCH = 8;
-/** The turns of the event loop a call under load waits at most (LOAD_BATCH). */
+/** The turns of the event loop a call waits at most when the node is saturated (LOAD_BATCH). */
 const MAX_LOAD_TURNS = 4;
 /**
  * Requests in flight up to which the load counts as light: a new request then goes in a call of
@@ -77,6 +80,8 @@ export class CheckCoalescer {
   /** Under load, the turns the next call has waited, and the queue's length at the last one. */
   #turnsWaited = 0;
   #queuedAtLastTurn = 0;
+  /** The requests queued when the last call answered: those of one round trip (LOAD_BATCH). */
+  #queuedAtLanding = 0;
 
   constructor(sender: BatchSender) {
     this.#sender = sender;
@@ -108,7 +113,8 @@ export class CheckCoalescer {
   /** Under load: one more turn while the last one brought requests, then the call. */
   readonly #flushWhenQuiet = (): void => {
     const queued = this.#queue.length;
-    if (this.#turnsWaited < MAX_LOAD_TURNS && queued > this.#queuedAtLastTurn) {
+    const turns = this.#queuedAtLanding >= LOAD_BATCH ? MAX_LOAD_TURNS : 1;
+    if (this.#turnsWaited < turns && queued > this.#queuedAtLastTurn) {
       this.#turnsWaited += 1;
       this.#queuedAtLastTurn = queued;
       setImmediate(this.#flushWhenQuiet);
@@ -166,6 +172,7 @@ export class CheckCoalescer {
   #landed(batch: readonly Waiting[]): void {
     this.#inFlight.delete(batch);
     this.#inFlightRequests -= batch.length;
+    this.#queuedAtLanding = this.#queue.length;
     if (this.#queue.length > 0 && this.#canSend()) this.#scheduleFlush();
   }
 

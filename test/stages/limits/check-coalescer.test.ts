@@ -232,11 +232,11 @@ describe('timeouts of coalesced checks', () => {
   });
 
   /**
-   * Ten requests in a call in flight (under load) and one queued behind it; when the call
+   * Ten requests in a call in flight (under load) and `behind` queued behind it; when the call
    * answers, `arrivals[i]` more come in the i-th turn of the event loop after. Returns the
    * script calls made.
    */
-  async function underLoad(arrivals: readonly number[]): Promise<number> {
+  async function underLoad(arrivals: readonly number[], behind = 8): Promise<number> {
     const limits = await client();
     const quota = { kind: 'fixed', limit: 1_000, endsAt: FAR } as const;
     const key = randomUUID();
@@ -247,7 +247,7 @@ describe('timeouts of coalesced checks', () => {
     const [head, ...rest] = Array.from({ length: 10 }, one);
     if (head === undefined) throw new Error('no request');
     await new Promise((r) => setTimeout(r, 20));
-    const queued = one();
+    const queued = Array.from({ length: behind }, one);
     const late = head.then(async () => {
       const more: Promise<BatchResult>[] = [];
       for (const n of arrivals) {
@@ -256,9 +256,9 @@ describe('timeouts of coalesced checks', () => {
       }
       return Promise.all(more);
     });
-    const all = [...(await Promise.all([head, ...rest, queued])), ...(await late)];
+    const all = [...(await Promise.all([head, ...rest, ...queued])), ...(await late)];
     await sleeping;
-    expect(all).toHaveLength(11 + arrivals.reduce((a, b) => a + b, 0));
+    expect(all).toHaveLength(10 + behind + arrivals.reduce((a, b) => a + b, 0));
     expect(all.every((r) => r.admitted)).toBe(true);
     return (await scriptCalls()) - before;
   }
@@ -274,6 +274,11 @@ describe('timeouts of coalesced checks', () => {
 
   it('sends it after four turns at most, however many more keep coming', async () => {
     expect(await underLoad([1, 1, 1, 1, 1])).toBe(3);
+  });
+
+  it('waits one turn only when few requests queued during the round trip (not saturated)', async () => {
+    expect(await underLoad([1], 1)).toBe(2);
+    expect(await underLoad([1, 1], 1)).toBe(3);
   });
 });
 
