@@ -54,10 +54,10 @@ end`;
  * never starts with byte 1) is an absolute time in ms, as an earlier version wrote it; anything
  * else is unreadable (nil).
  *
- * `readable` reads a key with a command that fails on a key of another type: such a key, and
- * one whose value `valid` refuses, holds what no limit wrote (a hand edit, another application
- * under the same prefix). It is deleted and counted afresh, rather than failing the call, which
- * would fail every request the call carries, of every client.
+ * `readable` runs a command that fails on a key of another type. Such a key, and one whose
+ * value the script cannot read (see `load`), holds what no limit wrote (a hand edit, another
+ * application under the same prefix): it is deleted and counted afresh, rather than failing the
+ * call, which would fail every request the call carries, of every client.
  */
 const CLOCK = `
 local t = redis.call('TIME')
