@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { isJsonMediaType } from './body-guard.js';
@@ -36,6 +37,7 @@ export class ResponseRefusedError extends Error {
   }
 }
 
+type ByteTransform = (body: Buffer) => Buffer | undefined;
 type Decoder = (buf: Buffer, opts: zlib.ZlibOptions | zlib.BrotliOptions) => Promise<Buffer>;
 
 /** The content codings the filter can undo; any other is refused rather than passed through. */
@@ -93,8 +95,8 @@ export class ResponseFilter {
     private readonly statusCode: number,
     private readonly headers: readonly string[],
     private readonly transforms: readonly ((value: unknown) => unknown)[],
-    /** The same transforms on the text, when every one has such a version. */
-    private readonly textTransforms: readonly ((text: string) => string | undefined)[] | undefined,
+    /** The same transforms on the bytes, when every one has such a version. */
+    private readonly byteTransforms: readonly ByteTransform[] | undefined,
     private readonly decode: Decoder | undefined,
     private readonly cap: number,
     private readonly bodyTransforms: readonly (() => BodyTransform)[],
@@ -113,13 +115,13 @@ export class ResponseFilter {
     cap: number,
   ): FilterStart {
     let transforms: ((value: unknown) => unknown)[] | undefined;
-    let texts: ((text: string) => string | undefined)[] | undefined;
-    let allText = true;
+    let bytes: ByteTransform[] | undefined;
+    let allBytes = true;
     for (const change of changes) {
       if (change.transformJson === undefined) continue;
       (transforms ??= []).push(change.transformJson);
-      if (change.transformJsonText === undefined) allText = false;
-      else (texts ??= []).push(change.transformJsonText);
+      if (change.transformJsonBytes === undefined) allBytes = false;
+      else (bytes ??= []).push(change.transformJsonBytes);
     }
     if (transforms === undefined) return { kind: 'stream', headers };
     if (method === 'HEAD')
@@ -144,7 +146,7 @@ export class ResponseFilter {
         statusCode,
         headers,
         transforms,
-        allText ? texts : undefined,
+        allBytes ? bytes : undefined,
         decode,
         cap,
         bodyTransformsOf(changes),
@@ -184,25 +186,21 @@ export class ResponseFilter {
     );
   }
 
-  /** Transforms the decoded body: as text when it can, else parsed and serialized again. */
+  /** Transforms the decoded body: as bytes when it can, else parsed and serialized again. */
   #filter(raw: Buffer): FilteredResponse | Denial {
-    let text: string;
-    try {
-      text = UTF8.decode(raw);
-    } catch {
-      return MALFORMED;
-    }
-    const texts = this.textTransforms;
-    const filtered = texts === undefined ? undefined : filterText(texts, text);
+    // A fatal decode would refuse the same bodies: what is not UTF-8 is not JSON (RFC 8259).
+    if (!isUtf8(raw)) return MALFORMED;
+    const transforms = this.byteTransforms;
+    const filtered = transforms === undefined ? undefined : filterBytes(transforms, raw);
     let body: Buffer;
     if (filtered === undefined) {
-      const parsed = this.#filterParsed(text);
+      const parsed = this.#filterParsed(raw);
       if (!Buffer.isBuffer(parsed)) return parsed;
       body = parsed;
-    } else if (typeof filtered !== 'string') {
+    } else if (!Buffer.isBuffer(filtered)) {
       return filtered;
     } else {
-      body = filtered === text ? raw : Buffer.from(filtered);
+      body = filtered;
     }
     // Body transforms (masking) see the filtered JSON, whole: it is already in memory.
     for (const create of this.bodyTransforms) {
@@ -218,10 +216,10 @@ export class ResponseFilter {
     return { statusCode: this.statusCode, headers, body };
   }
 
-  #filterParsed(text: string): Buffer | Denial {
+  #filterParsed(raw: Buffer): Buffer | Denial {
     let value: unknown;
     try {
-      value = JSON.parse(text);
+      value = JSON.parse(UTF8.decode(raw));
     } catch {
       return MALFORMED;
     }
@@ -243,12 +241,12 @@ function bodyTransformsOf(changes: readonly ResponseChange[]): readonly (() => B
   return changes.flatMap((c) => (c.transformBody === undefined ? [] : [c.transformBody]));
 }
 
-/** The text transforms' result; undefined when one could not tell (then parse). */
-function filterText(
-  transforms: readonly ((text: string) => string | undefined)[],
-  text: string,
-): string | Denial | undefined {
-  let out = text;
+/** The byte transforms' result; undefined when one could not tell (then parse). */
+function filterBytes(
+  transforms: readonly ByteTransform[],
+  raw: Buffer,
+): Buffer | Denial | undefined {
+  let out = raw;
   try {
     for (const transform of transforms) {
       const next = transform(out);

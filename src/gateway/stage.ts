@@ -137,13 +137,14 @@ export interface ResponseChange {
    */
   readonly transformJson?: (value: unknown) => unknown;
   /**
-   * transformJson's rewrite done on the body's text, without parsing it (set only beside
-   * transformJson): JSON.parse of what it returns must equal what transformJson returns on the
-   * parsed text, and it must throw a SyntaxError on a text JSON.parse refuses. Undefined when
-   * it cannot tell (transformJson then runs on the parsed body). When every change of a
-   * response has one, the body is filtered as text.
+   * transformJson's rewrite done on the body's UTF-8 bytes, without decoding or parsing them
+   * (set only beside transformJson; the proxy has checked the bytes are well-formed UTF-8):
+   * JSON.parse of what it returns must equal what transformJson returns on the parsed body,
+   * and it must throw a SyntaxError on a body JSON.parse refuses. Undefined when it cannot tell
+   * (transformJson then runs on the parsed body). When every change of a response has one, the
+   * body is filtered as bytes.
    */
-  readonly transformJsonText?: (text: string) => string | undefined;
+  readonly transformJsonBytes?: (body: Buffer) => Buffer | undefined;
   /**
    * Streams the response body through a transform made for this response (e.g. masking
    * sensitive data): the proxy undoes a `gzip`, `deflate` or `br` coding as it streams (and

@@ -21,18 +21,20 @@ function filterOf(changes: ResponseChange[], body: Buffer, gzip = false, cap = 1
   return start.filter;
 }
 
-/** A change with both versions, each saying which one ran; `twice` leaves the text undecided. */
+/** A change with both versions, each saying which one ran; `twice` leaves the bytes undecided. */
 function marked(ran: string[]): ResponseChange {
   return {
     transformJson: (v) => {
       ran.push('value');
       return { ...(v as object), secret: undefined };
     },
-    transformJsonText: (text) => {
-      ran.push('text');
+    transformJsonBytes: (body) => {
+      ran.push('bytes');
+      const text = body.toString('utf8');
       if (text.includes('twice')) return undefined;
       JSON.parse(text);
-      return text.replace(/,"secret":"s"/, '');
+      const out = text.replace(/,"secret":"s"/, '');
+      return out === text ? body : Buffer.from(out);
     },
   };
 }
@@ -108,19 +110,19 @@ describe('the response filter', () => {
     await expect(filterOf([broken], doc, true).finish()).rejects.toThrow('a bug in a transform');
   });
 
-  it('filters the text when every change can, and sends an untouched text as it came', () => {
+  it('filters the bytes when every change can, and sends an untouched body as it came', () => {
     const ran: string[] = [];
     const out = filterOf([marked(ran), marked(ran)], doc).finish();
     if (out instanceof Promise || !('body' in out)) throw new Error('expected a response');
-    expect(ran).toEqual(['text', 'text']);
+    expect(ran).toEqual(['bytes', 'bytes']);
     expect(out.body.toString()).toBe('{"name":"a"}');
     const plain = Buffer.from('{ "name": "b" }');
     const same = filterOf([marked([])], plain).finish();
     if (same instanceof Promise || !('body' in same)) throw new Error('expected a response');
-    expect(same.body.toString()).toBe(plain.toString());
+    expect(same.body).toBe(plain);
   });
 
-  it('parses when one change has no text version, or a text version cannot tell', () => {
+  it('parses when one change has no byte version, or a byte version cannot tell', () => {
     const ran: string[] = [];
     const out = filterOf([marked(ran), dropSecret], doc).finish();
     if (out instanceof Promise || !('body' in out)) throw new Error('expected a response');
@@ -130,7 +132,7 @@ describe('the response filter', () => {
     const twice = Buffer.from('{"name":"twice","secret":"s"}');
     const parsed = filterOf([marked(undecided)], twice).finish();
     if (parsed instanceof Promise || !('body' in parsed)) throw new Error('expected a response');
-    expect(undecided).toEqual(['text', 'value']);
+    expect(undecided).toEqual(['bytes', 'value']);
     expect(parsed.body.toString()).toBe('{"name":"twice"}');
   });
 
@@ -138,7 +140,10 @@ describe('the response filter', () => {
     ['truncated', Buffer.from('{"name":')],
     ['after a byte order mark', Buffer.from('\ufeff{"name":"a"}')],
     ['with bytes that are not UTF-8', Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])],
-  ])('refuses a body %s on the text path as on the parsed one', (_how, body) => {
+    ['with a UTF-16 surrogate in UTF-8', Buffer.from([0x5b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x5d])],
+    ['with an overlong UTF-8 sequence', Buffer.from([0x5b, 0x22, 0xc0, 0xaf, 0x22, 0x5d])],
+    ['cut inside a UTF-8 sequence', Buffer.from([0x5b, 0x22, 0xc3, 0x22, 0x5d])],
+  ])('refuses a body %s on the byte path as on the parsed one', (_how, body) => {
     for (const changes of [[marked([])], [dropSecret]]) {
       const out = filterOf(changes, body).finish();
       if (out instanceof Promise) throw new Error('expected no promise');

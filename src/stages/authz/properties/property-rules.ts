@@ -15,7 +15,7 @@ import {
 } from '../../../gateway/stage.js';
 import { MAX_EVENT_PATH } from './property-paths.js';
 import { filterRead } from './read-filter.js';
-import { filterReadText } from './read-filter-text.js';
+import { filterReadBytes } from './read-filter-bytes.js';
 import { RoleAllowances } from './role-allowances.js';
 import { firstWriteViolation, stripWrite } from './write-filter.js';
 
@@ -228,7 +228,7 @@ export function createPropertyRules(
         continue: true,
         change: {
           transformJson: (value) => filterRead(value, tree),
-          transformJsonText: (text) => filterReadText(text, tree),
+          transformJsonBytes: (body) => filterReadBytes(body, tree),
         },
       };
     },

@@ -6,13 +6,14 @@ import {
   compilePaths,
   type PropertyNode,
 } from '../../../../src/stages/authz/properties/property-paths.js';
-import { filterReadText } from '../../../../src/stages/authz/properties/read-filter-text.js';
+import { filterReadBytes } from '../../../../src/stages/authz/properties/read-filter-bytes.js';
 import { filterRead } from '../../../../src/stages/authz/properties/read-filter.js';
 
 /**
- * The text filter is held to the value filter it stands in for: for any text, JSON.parse of its
- * result equals filterRead of the parsed text, and it refuses exactly the texts JSON.parse
- * refuses.
+ * The byte filter is held to the value filter it stands in for: for any text, sent as UTF-8,
+ * JSON.parse of its result equals filterRead of the parsed text, and it refuses exactly the
+ * texts JSON.parse refuses. The texts below are strings; each is what its UTF-8 bytes read as
+ * (a lone surrogate has no UTF-8 spelling, so an edit that splits a pair becomes U+FFFD).
  */
 const parse = (text: string): unknown => JSON.parse(text) as unknown;
 
@@ -25,11 +26,19 @@ function parsedOrUndefined(text: string): { value: unknown } | undefined {
   }
 }
 
-/** What filterReadText does with a text: its result parsed, 'refused', or 'undecided'. */
-function viaText(text: string, node: PropertyNode): { value: unknown } | 'refused' | 'undecided' {
+/** The text as the bytes an upstream sends read back. */
+const asSent = (text: string): string => Buffer.from(text).toString('utf8');
+
+/** filterReadBytes on a text's bytes, as text; throws what it throws. */
+function filterText(text: string, node: PropertyNode): string | undefined {
+  return filterReadBytes(Buffer.from(text), node)?.toString('utf8');
+}
+
+/** What filterReadBytes does with a text: its result parsed, 'refused', or 'undecided'. */
+function viaBytes(text: string, node: PropertyNode): { value: unknown } | 'refused' | 'undecided' {
   let out: string | undefined;
   try {
-    out = filterReadText(text, node);
+    out = filterText(text, node);
   } catch (err) {
     expect(err).toBeInstanceOf(SyntaxError);
     return 'refused';
@@ -108,11 +117,11 @@ function hasTwice(text: string): boolean {
   return false;
 }
 
-describe('read filter on the text', () => {
+describe('read filter on the bytes', () => {
   it('equals the value filter on any text, written any way', () => {
     fc.assert(
-      fc.property(documentText, tree, (text, node) => {
-        const got = viaText(text, node);
+      fc.property(documentText.map(asSent), tree, (text, node) => {
+        const got = viaBytes(text, node);
         if (got === 'undecided') {
           // Only an object that names a key twice may leave the text filter undecided.
           expect(hasTwice(text)).toBe(true);
@@ -135,14 +144,15 @@ describe('read filter on the text', () => {
     fc.assert(
       fc.property(edit, tree, ([text, at, how, c], node) => {
         const i = text.length === 0 ? 0 : at % text.length;
-        const changed =
+        const changed = asSent(
           how === 'delete'
             ? text.slice(0, i) + text.slice(i + 1)
             : how === 'insert'
               ? text.slice(0, i) + c + text.slice(i)
-              : text.slice(0, i) + c + text.slice(i + 1);
+              : text.slice(0, i) + c + text.slice(i + 1),
+        );
         const expected = parsedOrUndefined(changed);
-        const got = viaText(changed, node);
+        const got = viaBytes(changed, node);
         if (expected === undefined) {
           // Undecided is fine too: the parse the caller falls back to refuses it.
           expect(got === 'refused' || got === 'undecided').toBe(true);
@@ -194,7 +204,7 @@ describe('read filter on the text', () => {
     ['{"items":[{"sku":"a","price":1.}]}'],
   ])('refuses %j, as JSON.parse does', (text) => {
     expect(() => parse(text)).toThrow(SyntaxError);
-    for (const node of [READ, ALL]) expect(() => filterReadText(text, node)).toThrow(SyntaxError);
+    for (const node of [READ, ALL]) expect(() => filterText(text, node)).toThrow(SyntaxError);
   });
 
   it.each([
@@ -211,23 +221,42 @@ describe('read filter on the text', () => {
     ['"secret"', 'null'],
     ['{"id":1e400,"n":-0}', '{"id":1e400}'],
   ])('filters %s to %s', (text, expected) => {
-    expect(filterReadText(text, READ)).toBe(expected);
+    expect(filterText(text, READ)).toBe(expected);
+  });
+
+  it('matches keys by their UTF-8 bytes, and escaped keys by name', () => {
+    const node = compilePaths(['é', 'ic', '\ud800']);
+    expect(filterText('[{"id":1,"ic":2,"é":3,"e":4},{"\\u00e9":5,"x":6}]', node)).toBe(
+      '[{"ic":2,"é":3},{"\\u00e9":5}]',
+    );
+    // Spelled both ways in one object, it is named twice: the parsed value decides.
+    expect(filterText('{"é":3,"\\u00e9":5}', node)).toBeUndefined();
+    // A lone surrogate has no UTF-8 spelling: only its escape can name it.
+    expect(filterText('[{"\\ud800":1,"x":3},{"\\uD800":2,"\ufffd":4}]', node)).toBe(
+      '[{"\\ud800":1},{"\\uD800":2}]',
+    );
+  });
+
+  it('sends back the very body it was given when nothing is removed', () => {
+    const body = Buffer.from('{ "id" : 1 }');
+    expect(filterReadBytes(body, READ)).toBe(body);
+    expect(filterReadBytes(body, ALL)).toBe(body);
   });
 
   it('leaves a text whose properties are all readable as it is, whitespace included', () => {
     const text = '{\n  "id": 1,\n  "items": [ ]\n}\n';
-    expect(filterReadText(text, compilePaths(['*']))).toBe(text);
+    expect(filterText(text, compilePaths(['*']))).toBe(text);
   });
 
   it('steps aside when an object names a readable property twice', () => {
-    expect(filterReadText('{"id":1,"id":{"x":1}}', READ)).toBeUndefined();
+    expect(filterText('{"id":1,"id":{"x":1}}', READ)).toBeUndefined();
     // A key that no rule reads may repeat: it goes either way.
-    expect(filterReadText('{"x":1,"x":2,"id":3}', READ)).toBe('{"id":3}');
+    expect(filterText('{"x":1,"x":2,"id":3}', READ)).toBe('{"id":3}');
   });
 
   it('checks a deeply nested value without running out of stack', () => {
     const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
-    expect(filterReadText(`{"id":${deep},"x":${deep}}`, READ)).toBe(`{"id":${deep}}`);
-    expect(() => filterReadText(`{"x":${deep.slice(0, -1)}}`, READ)).toThrow(SyntaxError);
+    expect(filterText(`{"id":${deep},"x":${deep}}`, READ)).toBe(`{"id":${deep}}`);
+    expect(() => filterText(`{"x":${deep.slice(0, -1)}}`, READ)).toThrow(SyntaxError);
   });
 });
