@@ -538,6 +538,11 @@ async function main(argv) {
       `${path.relative(ROOT, CLI)} not found: build Portcullis first (npm run build)`,
     );
   }
+  // The node flags `portcullis start` runs the gateway with (src/cli/node-flags.ts). The
+  // fastify peer gets them too: its figures are then what it does at its best on this heap.
+  const { GATEWAY_NODE_FLAGS } = existsSync(CLI)
+    ? await import('../dist/cli/node-flags.js')
+    : { GATEWAY_NODE_FLAGS: [] };
   const nginx = setups.some((s) => s.kind === 'nginx') ? ensureNginx(say) : null;
 
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'portcullis-bench-'));
@@ -643,6 +648,7 @@ async function main(argv) {
       }
       const prof = process.env.BENCH_PROF_DIR;
       const args = [
+        ...GATEWAY_NODE_FLAGS,
         ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []),
         ...(prof
           ? [
@@ -667,6 +673,7 @@ async function main(argv) {
     } else if (setup.kind === 'fastify') {
       const script = path.join(BENCH_DIR, 'peers/fastify-proxy.mjs');
       const args = [
+        ...GATEWAY_NODE_FLAGS,
         script,
         '--host',
         '127.0.0.1',
@@ -1116,8 +1123,12 @@ function evaluateTargets(
   const costLines = (what, name, baseline, limit) => {
     if (!row(name) || !row(baseline)) return;
     const base = row(baseline);
-    // The alternating slices when they were measured against this baseline, else the rounds.
-    const sliced = row(name).slices?.baseline === baseline ? row(name).slices.each : undefined;
+    // The alternating slices when they were measured against this baseline (not with
+    // --slices 0), else the rounds.
+    const sliced =
+      row(name).slices?.baseline === baseline && row(name).slices.each.length > 0
+        ? row(name).slices.each
+        : undefined;
     const baseRuns = sliced?.map((p) => p.base) ?? base.runs;
     const runs = sliced?.map((p) => p.setup) ?? row(name).runs;
     const per = sliced === undefined ? 'per round' : 'per slice pair';

@@ -13,12 +13,18 @@ export interface CliRun {
  */
 export function portcullis(
   args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; stdin?: string | Buffer } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    stdin?: string | Buffer;
+    /** The script node runs: CLI (main.js, the default) or BIN. */
+    script?: string;
+  } = {},
 ): Promise<CliRun> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
-      [CLI, ...args],
+      [opts.script ?? CLI, ...args],
       {
         timeout: opts.timeoutMs ?? 20_000,
         env: opts.env ?? gatewayEnv(),

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/** The `portcullis` command as installed (package.json `bin`): serving commands start a node of their own. */
+export const BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
 
 /** A fixed master key for gateways started by tests (32 bytes, base64); never a real one. */
 export const TEST_MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
@@ -46,8 +48,10 @@ export async function startGateway(
   env: NodeJS.ProcessEnv = gatewayEnv(),
   /** How long to wait for `gateway ready`: several workers start slower on a busy machine. */
   readyMs = 10_000,
+  /** The script node runs, with its own node flags first: CLI (main.js) or BIN. */
+  command: readonly string[] = [CLI],
 ): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [CLI, 'start', '-c', configFile, ...args], {
+  const child = spawn(process.execPath, [...command, 'start', '-c', configFile, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
   });
