@@ -6,8 +6,8 @@ import { portcullis } from '../support/cli.js';
 import {
   BIN,
   gatewayEnv,
+  catalogConfig,
   startGateway,
-  writeConfig,
   type GatewayProcess,
 } from '../support/gateway-process.js';
 import { send } from '../support/http-client.js';
@@ -60,16 +60,7 @@ describe('portcullis start, as installed', () => {
 
   beforeAll(async () => {
     demo = await startDemoUpstream({ host: '127.0.0.1', port: 0 });
-    config = writeConfig(`
-listeners:
-  http: { host: 127.0.0.1, port: 0 }
-  ops: { host: 127.0.0.1, port: 0 }
-upstreams:
-  demo:
-    targets: [${demo.url}]
-routes:
-  - { name: catalog, paths: [/catalog], methods: [GET], upstream: demo, auth: { public: true } }
-`);
+    config = catalogConfig(demo.url);
   });
 
   afterAll(async () => {

@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoUpstream, type DemoUpstream } from '../../src/demo/upstream.js';
-import { startGateway, writeConfig, type GatewayProcess } from '../support/gateway-process.js';
+import {
+  catalogConfig,
+  startGateway,
+  writeConfig,
+  type GatewayProcess,
+} from '../support/gateway-process.js';
 import { send } from '../support/http-client.js';
 
 /** The `portcullis` command line, run as a user would run it. */
@@ -129,19 +134,7 @@ describe('portcullis start --workers 2', () => {
 
   beforeAll(async () => {
     demo = await startDemoUpstream({ host: '127.0.0.1', port: 0 });
-    gw = await startGateway(
-      writeConfig(`
-listeners:
-  http: { host: 127.0.0.1, port: 0 }
-  ops: { host: 127.0.0.1, port: 0 }
-upstreams:
-  demo:
-    targets: [${demo.url}]
-routes:
-  - { name: catalog, paths: [/catalog], methods: [GET], upstream: demo, auth: { public: true } }
-`),
-      ['--workers', '2'],
-    );
+    gw = await startGateway(catalogConfig(demo.url), ['--workers', '2']);
   });
 
   afterAll(async () => {

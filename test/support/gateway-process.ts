@@ -35,6 +35,19 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** A config with one public route, GET /catalog, to the upstream at `url`, and an ops listener. */
+export function catalogConfig(url: string): string {
+  return writeConfig(`listeners:
+  http: { host: 127.0.0.1, port: 0 }
+  ops: { host: 127.0.0.1, port: 0 }
+upstreams:
+  demo:
+    targets: [${url}]
+routes:
+  - { name: catalog, paths: [/catalog], methods: [GET], upstream: demo, auth: { public: true } }
+`);
+}
+
 export function writeConfig(yaml: string, dir = mkdtempSync(join(tmpdir(), 'pcl-'))): string {
   const file = join(dir, 'portcullis.yaml');
   writeFileSync(file, yaml);
