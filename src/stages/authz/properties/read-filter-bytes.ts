@@ -31,8 +31,6 @@ for (const c of [QUOTE, BACKSLASH, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]) SIMPLE_E
 const TRUE = [0x74, 0x72, 0x75, 0x65];
 const FALSE = [0x66, 0x61, 0x6c, 0x73, 0x65];
 const NULL = [0x6e, 0x75, 0x6c, 0x6c];
-/** The spelling of a key found by name, after its escapes were decoded. */
-const EMPTY = new Uint8Array(0);
 /** What a skipped container still waits for, innermost last. */
 const IN_ARRAY = 0;
 const IN_OBJECT = 1;
@@ -43,11 +41,14 @@ const isDigit = (c: number): boolean => c >= ZERO && c <= NINE;
 const isHex = (c: number): boolean =>
   isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 
-/** A readable key of a node, spelled in UTF-8 as an upstream writes it without escapes. */
-interface KeyEntry {
+/** A readable key a member names, and the node below it. */
+interface Readable {
   readonly key: string;
-  readonly bytes: Uint8Array;
   readonly node: PropertyNode;
+}
+/** A readable key of a node, spelled in UTF-8 as an upstream writes it without escapes. */
+interface KeyEntry extends Readable {
+  readonly bytes: Uint8Array;
 }
 /** A node's readable keys by the length of their UTF-8 spelling. */
 type KeyTable = readonly (readonly KeyEntry[] | undefined)[];
@@ -187,13 +188,13 @@ class Scan {
   }
 
   /** The readable key a member names (at its opening quote), or undefined. */
-  #child(node: PropertyNode): KeyEntry | undefined {
+  #child(node: PropertyNode): Readable | undefined {
     const start = this.i;
     if (this.b[start] !== QUOTE) throw this.unexpected();
     if (this.#string()) {
       const key = JSON.parse(this.b.toString('utf8', start, this.i)) as string;
       const child = node.children.get(key);
-      return child === undefined ? undefined : { key, bytes: EMPTY, node: child };
+      return child === undefined ? undefined : { key, node: child };
     }
     const from = start + 1;
     const candidates = keyTable(node)[this.i - 1 - from];
