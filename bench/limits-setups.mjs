@@ -63,6 +63,34 @@ export async function deleteBenchKeys() {
   }
 }
 
+/** The Redis server runs on this machine: its CPU time competes with the setup's for the cores. */
+export function redisIsLocal() {
+  try {
+    return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(REDIS_URL).hostname);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The script calls the Redis server has run so far (INFO commandstats: EVALSHA and EVAL), read
+ * around a measurement of portcullis-limit-redis: how many requests one round trip carried.
+ * `close` ends the connection.
+ */
+export function redisScriptCalls() {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  let connected;
+  const calls = async () => {
+    connected ??= redis.connect();
+    await connected;
+    const info = await redis.info('commandstats');
+    let total = 0;
+    for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) total += Number(m[1]);
+    return total;
+  };
+  return { calls, close: () => redis.disconnect() };
+}
+
 /** `shared` names the count: the gateways of one case share it, the cases never do. */
 function accuracyConfig(dir, name, shared, backend, { port, opsPort, upstreamUrl }) {
   const config = {

@@ -300,10 +300,12 @@ function limitsMethod(report) {
   rate limit per client IP far above the load (nothing is refused), with its \`RateLimit\`
   headers on, counted in process or in Redis (one Lua script call per round trip, shared by the
   requests that arrive while the previous call is out; docs/limits.md). A limit costs
-  (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough) in throughput, and
-  p50(setup) − p50(portcullis-passthrough) in latency, both paced at the same half load (below).
-  Each is first checked to answer with its
-  \`RateLimit-Policy\`.
+  (rps(portcullis-passthrough) − rps(setup)) ÷ rps(portcullis-passthrough) in throughput at full
+  load, and p50(setup) − p50(portcullis-passthrough) in latency, both paced at the same half load
+  (below). When Redis runs on this machine, its server's CPU time counts with the setup's (\`+\`
+  in the CPU column): it takes from the same cores. How many requests a script call carried is
+  the server's count of script calls (\`INFO commandstats\`) during each measurement. Each is
+  first checked to answer with its \`RateLimit-Policy\`.
 `;
 }
 
@@ -424,8 +426,12 @@ warm-up followed by ${o.duration} s of measurement. The tables show each setup's
 on a shared machine only ever slows a run down. What a feature costs (a setup against its
 baseline: authentication, a rate limit, authorization, attack detection) is measured again after
 the rounds, in ${o.slices ?? 0} pairs of ${o.slice ?? '-'} s slices in which the feature and its baseline
-alternate (baseline first, then the feature first, and so on), both on fresh, warmed-up processes
-every ${o.slicesPerProcess ?? '-'} pairs; the median of the pairs' costs is
+alternate (baseline first, then the feature first, and so on), both on fresh processes every
+${o.slicesPerProcess ?? '-'} pairs, each warmed up by ${o.sliceWarmup ?? o.warmup} s of load first: a feature's added code
+(the Redis client, the detectors) reaches its steady state later than the baseline's. Warmed up
+3 s, the first pair after a restart measured the Redis limit, authorization and detection 4 to
+5 µs of CPU per request dearer than the second pair did, while their baselines spent the same in
+both. The median of the pairs' costs is
 held to the target, every pair's figure beside it, and the rounds' figures after them. The
 machine's speed drifts by tens of percent from one minute to the next, and often within one
 13-second round: the best rounds of two setups minutes apart do not cancel it, two rounds side
@@ -437,9 +443,9 @@ CPU µs/req is the CPU time (user and system, from /proc) that the setup's proce
 a measurement, divided by the requests answered: the proxy with its threads (Portcullis's SQLite
 thread), worker processes and nginx workers; for direct, the upstream. It steadies what req/s
 cannot on shared cores: a setup that spends more CPU per request is slower wherever it runs. For
-portcullis-events-postgres, \`+\` adds the CPU time of every process of the PostgreSQL server
-when it runs on this machine (nothing else should use it during the run). The table shows each
-setup's lowest round.
+portcullis-events-postgres, \`+\` adds the CPU time of every process of the PostgreSQL server,
+and for portcullis-limit-redis that of the Redis server, when it runs on this machine (nothing
+else should use it during the run). The table shows each setup's lowest round.
 
 Latency at half load: direct, portcullis-passthrough and the two rate-limit setups are loaded at
 half the request rate portcullis-passthrough reached, over ${o.connections} connections.

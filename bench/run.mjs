@@ -28,6 +28,8 @@ import {
   checkLimited,
   deleteBenchKeys,
   measureAccuracy,
+  redisIsLocal,
+  redisScriptCalls,
 } from './limits-setups.mjs';
 import { runAuthnInProcess } from './authn-inprocess.mjs';
 import { runAuthzInProcess } from './authz-inprocess.mjs';
@@ -220,7 +222,10 @@ const USAGE = `usage: npm run bench -- [options]
                     short slices after the rounds, and the median cost over the pairs is
                     held to the target (default 8; 0: costs from the rounds)
   --slice S         seconds per slice (default 2)
-  --quick           smoke test: --duration 2 --warmup 1 --rounds 1 --slices 2 --slice 1,
+  --slice-warmup S  seconds of load that warm each fresh process before its slices (default 8):
+                    a feature's extra code reaches its steady state later than the baseline's
+  --quick           smoke test: --duration 2 --warmup 1 --rounds 1 --slices 2 --slice 1
+                    --slice-warmup 1,
                     docs not written
   --only A,B        only these setups (${[...SETUPS.map((s) => s.name), ...MEASUREMENTS].join(', ')}),
                     or ${AUTHN_INPROCESS}, ${AUTHZ_INPROCESS}, ${DETECT_INPROCESS} (authentication,
@@ -252,6 +257,7 @@ function parseFlags(argv) {
         rounds: { type: 'string' },
         slices: { type: 'string' },
         slice: { type: 'string' },
+        'slice-warmup': { type: 'string' },
         quick: { type: 'boolean', default: false },
         only: { type: 'string' },
         help: { type: 'boolean', default: false },
@@ -305,6 +311,11 @@ function parseFlags(argv) {
     rounds: number('rounds', values.rounds, quick ? 1 : 3, { min: 1, max: 20, integer: true }),
     slices: number('slices', values.slices, quick ? 2 : 8, { min: 0, max: 100, integer: true }),
     slice: number('slice', values.slice, quick ? 1 : 2, { min: 1, max: 60, integer: true }),
+    sliceWarmup: number('slice-warmup', values['slice-warmup'], quick ? 1 : 8, {
+      min: 0,
+      max: 600,
+      integer: true,
+    }),
   };
 }
 
@@ -447,15 +458,14 @@ function paired(baseRuns, setupRuns, f) {
   const each = [];
   for (let i = 0; i < Math.min(baseRuns.length, setupRuns.length); i++)
     each.push(f(baseRuns[i], setupRuns[i]));
-  const sorted = [...each].sort((a, b) => a - b);
+  return { each, median: median(each) };
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  const median =
-    sorted.length === 0
-      ? Number.NaN
-      : sorted.length % 2 === 1
-        ? sorted[mid]
-        : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { each, median };
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 const percent = (v) => `${(v * 100).toFixed(1)} %`;
@@ -552,6 +562,9 @@ async function main(argv) {
   const [upstreamPort, ...ports] = await freePorts(1 + 2 * setups.length + (limited ? 8 : 0));
   const accuracyPorts = limited ? ports.slice(2 * setups.length) : [];
   if (limited) cleanupTasks.push(deleteBenchKeys);
+  // How many requests a Redis round trip carries: the server's script calls per request.
+  const scripts = setups.some((s) => s.limits === 'redis') ? redisScriptCalls() : undefined;
+  if (scripts !== undefined) cleanupTasks.push(scripts.close);
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
 
   const useDemo = existsSync(DEMO_UPSTREAM);
@@ -751,14 +764,22 @@ async function main(argv) {
 
   const problems = [];
   const { duration, warmup, connections, rounds } = flags;
-  // The PostgreSQL server's own CPU time counts only when it runs here (and is otherwise idle).
+  // The server's own CPU time (PostgreSQL's for event recording, Redis's for a Redis-backed
+  // limit) counts only when it runs here (and is otherwise idle).
   const storeCpu = (setup) =>
-    setup.events === 'postgres' && postgresIsLocal() ? commandCpuSeconds('postgres') : Number.NaN;
+    setup.events === 'postgres' && postgresIsLocal()
+      ? commandCpuSeconds('postgres')
+      : setup.limits === 'redis' && redisIsLocal()
+        ? commandCpuSeconds('redis-server')
+        : Number.NaN;
+  const scriptCalls = (setup) =>
+    setup.limits === 'redis' && scripts !== undefined ? scripts.calls() : Number.NaN;
 
   /** One closed-loop measurement of a setup, with the CPU time it spent per request. */
   const measure = async (setup, seconds) => {
     const cpuBefore = groupCpuSeconds(groups.get(setup.name));
     const storeBefore = storeCpu(setup);
+    const callsBefore = await scriptCalls(setup);
     const m = await closedLoop({
       url: targets.get(setup.name),
       headers: headersOf(setup),
@@ -768,6 +789,7 @@ async function main(argv) {
     });
     m.cpuUs = ((groupCpuSeconds(groups.get(setup.name)) - cpuBefore) * 1e6) / m.requests;
     m.storeCpuUs = ((storeCpu(setup) - storeBefore) * 1e6) / m.requests;
+    m.requestsPerCall = m.requests / ((await scriptCalls(setup)) - callsBefore);
     assertNoneLost();
     return m;
   };
@@ -786,14 +808,14 @@ async function main(argv) {
     running.set(setup.name, child);
     groups.set(setup.name, child.proc.pid);
   };
-  const warm = async (setup, where) => {
-    if (warmup <= 0) return;
+  const warm = async (setup, where, seconds = warmup) => {
+    if (seconds <= 0) return;
     const m = await closedLoop({
       url: targets.get(setup.name),
       headers: headersOf(setup),
       request: requestOf(setup),
       connections,
-      duration: warmup,
+      duration: seconds,
       record: false,
     });
     problems.push(...loadProblems(setup.name, `warm-up, ${where}`, m));
@@ -814,8 +836,11 @@ async function main(argv) {
       problems.push(...loadProblems(setup.name, `round ${round + 1}`, m));
       runs.get(setup.name).push(m);
       const store = Number.isFinite(m.storeCpuUs) ? ` + ${m.storeCpuUs.toFixed(1)} (server)` : '';
+      const calls = Number.isFinite(m.requestsPerCall)
+        ? `, ${m.requestsPerCall.toFixed(1)} requests per script call`
+        : '';
       say(
-        `  ${Math.round(m.rps)} req/s, p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms, CPU ${m.cpuUs.toFixed(1)}${store} µs/req`,
+        `  ${Math.round(m.rps)} req/s, p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms, CPU ${m.cpuUs.toFixed(1)}${store} µs/req${calls}`,
       );
     }
   }
@@ -827,7 +852,7 @@ async function main(argv) {
     const base = setups.find((s) => s.name === baseName);
     if (setup === undefined || base === undefined) continue;
     say(
-      `slices: ${name} against ${baseName}, ${flags.slices} × ${flags.slice} s each, alternating, fresh processes every ${SLICES_PER_PROCESS} pairs`,
+      `slices: ${name} against ${baseName}, ${flags.slices} × ${flags.slice} s each, alternating, fresh processes warmed ${flags.sliceWarmup} s every ${SLICES_PER_PROCESS} pairs`,
     );
     const each = [];
     for (let i = 0; i < flags.slices; i++) {
@@ -835,7 +860,7 @@ async function main(argv) {
       if (i % SLICES_PER_PROCESS === 0) {
         for (const s of [base, setup]) {
           await restart(s);
-          await warm(s, `slice ${i + 1}`);
+          await warm(s, `slice ${i + 1}`, flags.sliceWarmup);
         }
       }
       const pair = {};
@@ -847,7 +872,8 @@ async function main(argv) {
       each.push(pair);
     }
     const costs = each.map(({ base: b, setup: m }) => percent((b.rps - m.rps) / b.rps));
-    say(`  cost per slice pair: ${costs.join(' / ')}`);
+    const cpu = each.map(({ base: b, setup: m }) => (cpuTotal(m) - cpuTotal(b)).toFixed(1));
+    say(`  cost per slice pair: ${costs.join(' / ')}; CPU µs/req: ${cpu.join(' / ')}`);
     slices.set(name, { baseline: baseName, each });
   }
 
@@ -968,6 +994,7 @@ async function main(argv) {
       rounds,
       slices: flags.slices,
       slice: flags.slice,
+      sliceWarmup: flags.sliceWarmup,
       slicesPerProcess: SLICES_PER_PROCESS,
     },
     rows,
@@ -1144,10 +1171,12 @@ function evaluateTargets(
       target: limit === undefined ? '' : `< ${limit * 100} %`,
       status: limit === undefined ? 'no target' : cost.median < limit ? 'met' : 'missed',
     });
-    const added = paired(baseRuns, runs, (b, m) => m.cpuUs - b.cpuUs);
-    const share = paired(baseRuns, runs, (b, m) => (m.cpuUs - b.cpuUs) / b.cpuUs);
+    // The server's CPU time counts where the setup's server runs here (Redis for a limit).
+    const added = paired(baseRuns, runs, (b, m) => cpuTotal(m) - cpuTotal(b));
+    const share = paired(baseRuns, runs, (b, m) => (cpuTotal(m) - cpuTotal(b)) / cpuTotal(b));
+    const server = runs.some((m) => Number.isFinite(m.storeCpuUs)) ? ' + server' : '';
     targets.push({
-      label: `${what}, ${name}, in CPU per request: (${name} − ${baseline}) ÷ ${baseline}`,
+      label: `${what}, ${name}, in CPU per request: (${name}${server} − ${baseline}) ÷ ${baseline}`,
       display: `${percent(share.median)} (${added.median.toFixed(1)} µs; ${per}: ${share.each.map(percent).join(' / ')})`,
       target: '',
       status: 'no target',
@@ -1179,6 +1208,16 @@ function evaluateTargets(
       'portcullis-passthrough',
       redis ? TARGETS.redisLimitCost : undefined,
     );
+    if (redis) {
+      const sliced = row(name).slices?.each.map((p) => p.setup) ?? [];
+      const perCall = (sliced.length > 0 ? sliced : row(name).runs).map((m) => m.requestsPerCall);
+      targets.push({
+        label: `rate limit, ${name}, requests per Redis script call at full load`,
+        display: `${median(perCall).toFixed(1)} (${sliced.length > 0 ? 'per slice' : 'per round'}: ${perCall.map((v) => v.toFixed(1)).join(' / ')})`,
+        target: '',
+        status: 'no target',
+      });
+    }
     // Saturated, p50 is mostly the wait in the queue of 50 connections: throughput again.
     const p50 = row(name).best.p50 - pass.best.p50;
     targets.push({
