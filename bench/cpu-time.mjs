@@ -65,3 +65,15 @@ export function groupCpuSeconds(pgid) {
 export function commandCpuSeconds(command) {
   return cpuOf((name) => name === command);
 }
+
+/**
+ * Whether the server at `url` runs on this machine (a loopback host, or none: a Unix socket):
+ * then its CPU time can be read, and it competes with the setup's for the cores.
+ */
+export function isLocalServer(url) {
+  try {
+    return ['127.0.0.1', 'localhost', '[::1]', ''].includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}

@@ -3,6 +3,7 @@
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { isLocalServer } from './cpu-time.mjs';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -117,9 +118,5 @@ export async function waitForRecording(store, timeoutMs = 5000) {
 
 /** Whether the PostgreSQL server runs on this machine: then its CPU time can be read. */
 export function postgresIsLocal() {
-  try {
-    return ['127.0.0.1', 'localhost', '[::1]', ''].includes(new URL(postgresUrl()).hostname);
-  } catch {
-    return false;
-  }
+  return isLocalServer(postgresUrl());
 }

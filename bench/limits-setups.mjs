@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import YAML from 'yaml';
 import { startChild, stopChild, waitForOk } from './children.mjs';
+import { isLocalServer } from './cpu-time.mjs';
 
 export const REDIS_URL = process.env.REDIS_URL?.trim() || 'redis://127.0.0.1:6379';
 
@@ -65,11 +66,7 @@ export async function deleteBenchKeys() {
 
 /** The Redis server runs on this machine: its CPU time competes with the setup's for the cores. */
 export function redisIsLocal() {
-  try {
-    return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(REDIS_URL).hostname);
-  } catch {
-    return false;
-  }
+  return isLocalServer(REDIS_URL);
 }
 
 /**
