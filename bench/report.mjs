@@ -408,7 +408,7 @@ ${limitsMethod(report)}${authzMethod(report)}- **portcullis-detect** and **portc
   }.
 ${eventsMethod(report)}- **fastify-http-proxy**: fastify with @fastify/http-proxy, default options, logger off
   (bench/peers/fastify-proxy.mjs), in a node started with the same flags as every Portcullis
-  setup: \`--min-semi-space-size=16 --max-semi-space-size=16\`, which \`portcullis start\` runs the
+  setup: \`--min-semi-space-size=16 --max-semi-space-size=16 --no-memory-reducer\`, which \`portcullis start\` runs the
   gateway with ([operations](operations.md#the-node-process)).
 - **nginx**: \`worker_processes 1\`, access log off, an upstream block with \`keepalive 64\`
   (idle upstream connections closed after 4 s, before the upstream's own 5 s), \`proxy_http_version

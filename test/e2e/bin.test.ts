@@ -39,7 +39,11 @@ describe('which command lines get a node of their own', () => {
   it('serving commands without node flags of the caller', () => {
     expect(respawnFlags(['start', '-c', 'x.yaml'], [], {})).toBe(GATEWAY_NODE_FLAGS);
     expect(respawnFlags(['demo'], [], { NODE_OPTIONS: ' ' })).toBe(GATEWAY_NODE_FLAGS);
-    expect(GATEWAY_NODE_FLAGS).toEqual(['--min-semi-space-size=16', '--max-semi-space-size=16']);
+    expect(GATEWAY_NODE_FLAGS).toEqual([
+      '--min-semi-space-size=16',
+      '--max-semi-space-size=16',
+      '--no-memory-reducer',
+    ]);
   });
 
   it.each([
