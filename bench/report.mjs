@@ -431,11 +431,16 @@ ${o.slicesPerProcess ?? '-'} pairs, each warmed up by ${o.sliceWarmup ?? o.warmu
 (the Redis client, the detectors) reaches its steady state later than the baseline's. Warmed up
 3 s, the first pair after a restart measured the Redis limit, authorization and detection 4 to
 5 µs of CPU per request dearer than the second pair did, while their baselines spent the same in
-both. The median of the pairs' costs is
+both. The slices record no latency: they read req/s and CPU only, and a load generator that
+recorded every response's latency, in this process beside the load, measured the Redis limit
+about 7 points dearer against its baseline (10.7 % against 3.3 %, ten 3-s slices each, the same
+two warmed processes) while the baseline itself ran faster; autocannon in a process of its own,
+recording nothing, measured 2 to 5 %. The median of the pairs' costs is
 held to the target, every pair's figure beside it, and the rounds' figures after them. The
 machine's speed drifts by tens of percent from one minute to the next, and often within one
 13-second round: the best rounds of two setups minutes apart do not cancel it, two rounds side
-by side cancel some of it, and two slices seconds apart most of it. Latency is recorded per response with
+by side cancel some of it, and two slices seconds apart most of it. In the rounds and at half
+load, latency is recorded per response with
 sub-millisecond resolution (autocannon's own histogram keeps whole milliseconds). Any connection
 error, timeout or non-2xx response fails the run, and a failed run writes no figures here.
 

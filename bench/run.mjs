@@ -776,7 +776,12 @@ async function main(argv) {
     setup.limits === 'redis' && scripts !== undefined ? scripts.calls() : Number.NaN;
 
   /** One closed-loop measurement of a setup, with the CPU time it spent per request. */
-  const measure = async (setup, seconds) => {
+  /**
+   * `record`: each response's latency is kept. The slices, which read only req/s and CPU, keep
+   * none: a load generator that records every latency measured the Redis limit about 7 points
+   * dearer against its baseline than one that records nothing (docs/benchmarks.md, method).
+   */
+  const measure = async (setup, seconds, { record = true } = {}) => {
     const cpuBefore = groupCpuSeconds(groups.get(setup.name));
     const storeBefore = storeCpu(setup);
     const callsBefore = await scriptCalls(setup);
@@ -786,6 +791,7 @@ async function main(argv) {
       request: requestOf(setup),
       connections,
       duration: seconds,
+      record,
     });
     m.cpuUs = ((groupCpuSeconds(groups.get(setup.name)) - cpuBefore) * 1e6) / m.requests;
     m.storeCpuUs = ((storeCpu(setup) - storeBefore) * 1e6) / m.requests;
@@ -865,7 +871,7 @@ async function main(argv) {
       }
       const pair = {};
       for (const s of i % 2 === 0 ? [base, setup] : [setup, base]) {
-        const m = await measure(s, flags.slice);
+        const m = await measure(s, flags.slice, { record: false });
         problems.push(...loadProblems(s.name, `slice ${i + 1}`, m));
         pair[s === base ? 'base' : 'setup'] = m;
       }
