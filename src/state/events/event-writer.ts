@@ -223,6 +223,7 @@ export class EventWriter {
     this.#kick(true);
     await this.#draining;
     await this.#flushSpill();
+    await this.#spillSettled();
   }
 
   /**
@@ -238,7 +239,7 @@ export class EventWriter {
     this.#stopping = true;
     clearInterval(this.#timer);
     await this.#draining;
-    await this.#spilling;
+    await this.#spillSettled();
     this.#budgetPriority = Number.POSITIVE_INFINITY;
     this.#budgetRequest = Number.POSITIVE_INFINITY;
     const refusals = [...this.#refusals.values()];
@@ -249,6 +250,8 @@ export class EventWriter {
     }
     this.#draining = this.#drain();
     await this.#draining;
+    // The drain's failures overflow to the spill lane, and may have started an append.
+    await this.#spillSettled();
 
     const q = this.#queue;
     const left = [...q.priority.takeAll(), ...this.#spillPending];
@@ -505,29 +508,35 @@ export class EventWriter {
     if (this.#spillPending.length === 0 || this.#replaying) return Promise.resolve();
     const batch = this.#spillPending;
     this.#spillPending = [];
-    this.#spilling = this.#spill
-      .append(batch)
-      .then(
-        () => {
-          this.#spilled += batch.length;
-          this.#replayWanted = true;
-          this.#spilledAlarm();
-        },
-        (err: unknown) => {
-          this.#spillPending = batch.concat(this.#spillPending);
-          this.#alarm(
-            'PCL_EVENTS_UNWRITABLE',
-            'the spill file cannot be written either: security events are held in memory',
-            err,
-          );
-        },
-      )
-      .finally(() => {
+    this.#spilling = this.#spill.append(batch).then(
+      () => {
+        this.#spilled += batch.length;
+        this.#replayWanted = true;
+        this.#spilledAlarm();
         this.#spilling = undefined;
         // Events that overflowed while this append ran: on disk without waiting for the tick.
         if (this.#spillPending.length >= this.#config.batchSize) void this.#flushSpill();
-      });
+      },
+      (err: unknown) => {
+        this.#spillPending = batch.concat(this.#spillPending);
+        this.#spilling = undefined;
+        // The next tick tries again: no retry loop against a disk that refuses.
+        this.#alarm(
+          'PCL_EVENTS_UNWRITABLE',
+          'the spill file cannot be written either: security events are held in memory',
+          err,
+        );
+      },
+    );
     return this.#spilling;
+  }
+
+  /**
+   * Waits until no append to the spill file is running. One append, when it ends, starts the
+   * next if a batch overflowed meanwhile, so a single await can return with another in flight.
+   */
+  async #spillSettled(): Promise<void> {
+    while (this.#spilling !== undefined) await this.#spilling;
   }
 
   #spilledAlarm(): void {
